@@ -1,0 +1,532 @@
+//! Artifact Store: content-addressed blobs with metadata and lineage.
+//!
+//! An artifact's id is the BLAKE3 hash of its bytes, so storing the same bytes twice costs
+//! nothing. Blobs live in a hot in-memory tier and, for a store opened on a directory, a durable
+//! disk tier written behind the hot path ([`crate::persist`]); reads from disk are verified
+//! against the id. Metadata and lineage are kept in memory for microsecond lookups and persisted
+//! in SQLite.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use crate::error::{PitError, Result};
+use crate::events::{Component, EventLog};
+use crate::persist::{blob_path, Op, Persister};
+use crate::pool::check_name;
+use crate::value::Value;
+
+/// Content hash of an artifact (BLAKE3, 32 bytes, shown as 64 hex digits).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ArtifactId(pub [u8; 32]);
+
+impl ArtifactId {
+    /// The id of `bytes`.
+    pub fn of(bytes: &[u8]) -> Self {
+        ArtifactId(*blake3::hash(bytes).as_bytes())
+    }
+
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    /// Parse 64 hex digits.
+    pub fn parse(text: &str) -> Result<Self> {
+        let mut out = [0u8; 32];
+        if text.len() != 64 || hex::decode_to_slice(text, &mut out).is_err() {
+            let shown: String = text.chars().take(80).collect();
+            return Err(PitError::validation(format!(
+                "artifact id must be 64 hexadecimal digits, got {shown:?}"
+            )));
+        }
+        Ok(ArtifactId(out))
+    }
+}
+
+impl fmt::Display for ArtifactId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl fmt::Debug for ArtifactId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ArtifactId({})", &self.to_hex()[..12])
+    }
+}
+
+/// The workflow run and node that produced an artifact.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Producer {
+    pub run: String,
+    pub node: String,
+}
+
+/// Everything known about an artifact besides its bytes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ArtifactMeta {
+    pub id: ArtifactId,
+    pub size: u64,
+    pub content_type: String,
+    pub created_at: f64,
+    pub created_by: String,
+    pub tags: Vec<String>,
+    pub custom: Value,
+    pub producer: Option<Producer>,
+    /// Artifacts this one was computed from, in order.
+    pub inputs: Vec<ArtifactId>,
+    pub pinned: bool,
+    pub access_count: u64,
+    pub last_access: f64,
+}
+
+/// Optional metadata for [`ArtifactStore::put`].
+#[derive(Clone, Debug, Default)]
+pub struct PutOptions {
+    pub content_type: Option<String>,
+    pub created_by: Option<String>,
+    pub tags: Vec<String>,
+    pub custom: Value,
+    pub producer: Option<Producer>,
+    pub inputs: Vec<ArtifactId>,
+}
+
+/// Filters for [`ArtifactStore::list`]; `None` matches everything.
+#[derive(Clone, Debug, Default)]
+pub struct ListFilter {
+    pub tag: Option<String>,
+    pub content_type: Option<String>,
+    pub created_by: Option<String>,
+    pub run: Option<String>,
+    pub limit: Option<usize>,
+}
+
+/// Counters and sizes of the store.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    pub artifacts: u64,
+    pub total_bytes: u64,
+    pub hot_artifacts: u64,
+    pub hot_bytes: u64,
+    pub puts: u64,
+    pub dedup_hits: u64,
+    pub hot_hits: u64,
+    pub disk_reads: u64,
+    pub pending_writes: u64,
+}
+
+struct HotEntry {
+    data: Arc<[u8]>,
+    /// Set by the writer thread once the blob is on disk; only durable entries may be evicted.
+    durable: Arc<AtomicBool>,
+}
+
+#[derive(Default)]
+struct State {
+    meta: HashMap<ArtifactId, ArtifactMeta>,
+    hot: HashMap<ArtifactId, HotEntry>,
+    /// Hot ids, least recently used first (lazy: may hold stale or repeated ids).
+    lru: VecDeque<ArtifactId>,
+    hot_bytes: u64,
+    total_bytes: u64,
+    /// Artifacts whose access counters changed since the last flush.
+    dirty: HashSet<ArtifactId>,
+    stats: StoreStats,
+}
+
+/// Content-addressed artifact storage shared by the Pit's components.
+pub struct ArtifactStore {
+    state: Mutex<State>,
+    persister: Arc<Persister>,
+    events: Arc<EventLog>,
+    hot_limit: u64,
+    sync_writes: bool,
+    disk_reads: AtomicU64,
+}
+
+impl fmt::Debug for ArtifactStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ArtifactStore")
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+fn check_tags(tags: &[String]) -> Result<()> {
+    for tag in tags {
+        check_name("tag", tag)?;
+    }
+    Ok(())
+}
+
+impl ArtifactStore {
+    /// A store over `persister`, seeded with the metadata found on disk. `hot_limit` bounds the
+    /// hot tier in bytes when there is a disk tier (an in-memory store keeps everything hot).
+    pub fn new(
+        persister: Arc<Persister>,
+        loaded: Vec<ArtifactMeta>,
+        events: Arc<EventLog>,
+        hot_limit: u64,
+        sync_writes: bool,
+    ) -> Self {
+        let mut state = State::default();
+        for meta in loaded {
+            state.total_bytes += meta.size;
+            state.meta.insert(meta.id, meta);
+        }
+        ArtifactStore {
+            state: Mutex::new(state),
+            persister,
+            events,
+            hot_limit,
+            sync_writes,
+            disk_reads: AtomicU64::new(0),
+        }
+    }
+
+    /// Store `data`; returns its id and whether it was new. Storing bytes that are already there
+    /// only adds the new tags.
+    pub fn put(&self, data: &[u8], opts: PutOptions) -> Result<ArtifactId> {
+        let content_type = opts
+            .content_type
+            .unwrap_or_else(|| "application/octet-stream".into());
+        check_name("content_type", &content_type)?;
+        let created_by = opts.created_by.unwrap_or_else(|| "user".into());
+        check_name("created_by", &created_by)?;
+        check_tags(&opts.tags)?;
+        if let Some(p) = &opts.producer {
+            check_name("producer run", &p.run)?;
+            check_name("producer node", &p.node)?;
+        }
+        let id = ArtifactId::of(data);
+        let mut st = self.state.lock();
+        for input in &opts.inputs {
+            if !st.meta.contains_key(input) {
+                return Err(PitError::not_found(format!(
+                    "lineage input artifact {input} does not exist"
+                )));
+            }
+        }
+        st.stats.puts += 1;
+        if let Some(existing) = st.meta.get_mut(&id) {
+            let before = existing.tags.len();
+            for tag in opts.tags {
+                if !existing.tags.contains(&tag) {
+                    existing.tags.push(tag);
+                }
+            }
+            let update = (existing.tags.len() != before).then(|| Box::new(existing.clone()));
+            st.stats.dedup_hits += 1;
+            drop(st);
+            if let Some(meta) = update {
+                self.persister.send(Op::UpdateMeta(meta))?;
+            }
+            self.emit_stored(&id, data.len(), true);
+            return Ok(id);
+        }
+        let now = crate::now();
+        let meta = ArtifactMeta {
+            id,
+            size: data.len() as u64,
+            content_type,
+            created_at: now,
+            created_by,
+            tags: opts.tags,
+            custom: opts.custom,
+            producer: opts.producer,
+            inputs: opts.inputs,
+            pinned: false,
+            access_count: 0,
+            last_access: now,
+        };
+        let blob: Arc<[u8]> = Arc::from(data);
+        let durable = Arc::new(AtomicBool::new(self.persister.dir().is_none()));
+        st.total_bytes += meta.size;
+        st.meta.insert(id, meta.clone());
+        self.insert_hot(&mut st, id, blob.clone(), durable.clone());
+        drop(st);
+        if self.persister.dir().is_some() {
+            self.persister.send(Op::PutBlob {
+                id,
+                data: blob,
+                durable,
+            })?;
+        }
+        self.persister.send(Op::PutMeta(Box::new(meta)))?;
+        if self.sync_writes {
+            self.persister.flush()?;
+        }
+        self.emit_stored(&id, data.len(), false);
+        Ok(id)
+    }
+
+    fn emit_stored(&self, id: &ArtifactId, size: usize, dedup: bool) {
+        self.events.emit(
+            Component::Artifact,
+            "artifact.stored",
+            id.to_hex(),
+            vec![
+                ("size", Value::from(size as u64)),
+                ("dedup", Value::Bool(dedup)),
+            ],
+        );
+    }
+
+    fn insert_hot(
+        &self,
+        st: &mut State,
+        id: ArtifactId,
+        data: Arc<[u8]>,
+        durable: Arc<AtomicBool>,
+    ) {
+        st.hot_bytes += data.len() as u64;
+        st.hot.insert(id, HotEntry { data, durable });
+        st.lru.push_back(id);
+        if self.persister.dir().is_none() {
+            return;
+        }
+        // Evict least recently used durable blobs beyond the budget; pending ones stay.
+        let mut skipped = Vec::new();
+        while st.hot_bytes > self.hot_limit {
+            let Some(victim) = st.lru.pop_front() else {
+                break;
+            };
+            if victim == id {
+                skipped.push(victim);
+                continue;
+            }
+            match st.hot.get(&victim) {
+                Some(e) if e.durable.load(Ordering::Acquire) => {
+                    let size = e.data.len() as u64;
+                    st.hot.remove(&victim);
+                    st.hot_bytes -= size;
+                }
+                Some(_) => skipped.push(victim),
+                None => {}
+            }
+        }
+        for victim in skipped.into_iter().rev() {
+            st.lru.push_front(victim);
+        }
+        if st.lru.len() > 4 * st.hot.len() + 64 {
+            let hot = &st.hot;
+            let mut seen = HashSet::new();
+            let compacted: VecDeque<ArtifactId> = st
+                .lru
+                .iter()
+                .rev()
+                .filter(|id| hot.contains_key(id) && seen.insert(**id))
+                .copied()
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            st.lru = compacted;
+        }
+    }
+
+    /// The bytes of an artifact. Blobs read from disk are verified against their id: a mismatch
+    /// or a missing file is an `Integrity` error, and the artifact is not served.
+    pub fn get(&self, id: &ArtifactId) -> Result<Arc<[u8]>> {
+        {
+            let mut st = self.state.lock();
+            let now = crate::now();
+            let meta = st.meta.get_mut(id).ok_or_else(|| unknown(id))?;
+            meta.access_count += 1;
+            meta.last_access = now;
+            st.dirty.insert(*id);
+            if let Some(entry) = st.hot.get(id) {
+                let data = entry.data.clone();
+                st.stats.hot_hits += 1;
+                if self.persister.dir().is_some() {
+                    st.lru.push_back(*id);
+                }
+                return Ok(data);
+            }
+        }
+        let dir = self
+            .persister
+            .dir()
+            .ok_or_else(|| PitError::Internal(format!("artifact {id} has no blob in memory")))?;
+        let path = blob_path(dir, id);
+        self.disk_reads.fetch_add(1, Ordering::Relaxed);
+        let bytes = std::fs::read(&path).map_err(|e| {
+            self.corrupted(
+                id,
+                &format!("its blob file {} cannot be read: {e}", path.display()),
+            )
+        })?;
+        if ArtifactId::of(&bytes) != *id {
+            return Err(self.corrupted(
+                id,
+                &format!("its blob file {} does not match its hash", path.display()),
+            ));
+        }
+        let data: Arc<[u8]> = Arc::from(bytes);
+        let mut st = self.state.lock();
+        if st.meta.contains_key(id) && !st.hot.contains_key(id) {
+            self.insert_hot(&mut st, *id, data.clone(), Arc::new(AtomicBool::new(true)));
+        }
+        Ok(data)
+    }
+
+    fn corrupted(&self, id: &ArtifactId, why: &str) -> PitError {
+        self.events.emit(
+            Component::Artifact,
+            "artifact.corrupted",
+            id.to_hex(),
+            vec![("reason", Value::from(why))],
+        );
+        PitError::Integrity(format!("artifact {id} is corrupted: {why}"))
+    }
+
+    pub fn exists(&self, id: &ArtifactId) -> bool {
+        self.state.lock().meta.contains_key(id)
+    }
+
+    pub fn metadata(&self, id: &ArtifactId) -> Result<ArtifactMeta> {
+        self.state
+            .lock()
+            .meta
+            .get(id)
+            .cloned()
+            .ok_or_else(|| unknown(id))
+    }
+
+    /// Artifacts matching `filter`, oldest first.
+    pub fn list(&self, filter: &ListFilter) -> Vec<ArtifactMeta> {
+        let st = self.state.lock();
+        let mut out: Vec<ArtifactMeta> = st
+            .meta
+            .values()
+            .filter(|m| filter.tag.as_ref().is_none_or(|t| m.tags.contains(t)))
+            .filter(|m| {
+                filter
+                    .content_type
+                    .as_ref()
+                    .is_none_or(|c| &m.content_type == c)
+            })
+            .filter(|m| {
+                filter
+                    .created_by
+                    .as_ref()
+                    .is_none_or(|c| &m.created_by == c)
+            })
+            .filter(|m| {
+                filter
+                    .run
+                    .as_ref()
+                    .is_none_or(|r| m.producer.as_ref().is_some_and(|p| &p.run == r))
+            })
+            .cloned()
+            .collect();
+        drop(st);
+        out.sort_by(|a, b| a.created_at.total_cmp(&b.created_at).then(a.id.cmp(&b.id)));
+        if let Some(limit) = filter.limit {
+            out.truncate(limit);
+        }
+        out
+    }
+
+    /// Delete an artifact. A pinned artifact is refused unless `force`.
+    pub fn delete(&self, id: &ArtifactId, force: bool) -> Result<()> {
+        let mut st = self.state.lock();
+        let meta = st.meta.get(id).ok_or_else(|| unknown(id))?;
+        if meta.pinned && !force {
+            return Err(PitError::validation(format!(
+                "artifact {id} is pinned; unpin it or pass force=True to delete it"
+            )));
+        }
+        let size = meta.size;
+        st.meta.remove(id);
+        st.total_bytes -= size;
+        st.dirty.remove(id);
+        if let Some(entry) = st.hot.remove(id) {
+            st.hot_bytes -= entry.data.len() as u64;
+        }
+        drop(st);
+        self.persister.send(Op::Delete(*id))?;
+        self.events
+            .emit(Component::Artifact, "artifact.deleted", id.to_hex(), vec![]);
+        Ok(())
+    }
+
+    /// Pin (or unpin) an artifact: pinned artifacts are never deleted by cleanup.
+    pub fn pin(&self, id: &ArtifactId, pinned: bool) -> Result<()> {
+        let mut st = self.state.lock();
+        let meta = st.meta.get_mut(id).ok_or_else(|| unknown(id))?;
+        meta.pinned = pinned;
+        let meta = Box::new(meta.clone());
+        drop(st);
+        self.persister.send(Op::UpdateMeta(meta))?;
+        self.events.emit(
+            Component::Artifact,
+            "artifact.pinned",
+            id.to_hex(),
+            vec![("pinned", Value::Bool(pinned))],
+        );
+        Ok(())
+    }
+
+    /// Every ancestor of an artifact (inputs, their inputs, ...), nearest first, each once.
+    pub fn ancestors(&self, id: &ArtifactId) -> Result<Vec<ArtifactId>> {
+        let st = self.state.lock();
+        let root = st.meta.get(id).ok_or_else(|| unknown(id))?;
+        let mut seen: HashSet<ArtifactId> = HashSet::from([*id]);
+        let mut queue: VecDeque<ArtifactId> = root.inputs.iter().copied().collect();
+        let mut out = Vec::new();
+        while let Some(next) = queue.pop_front() {
+            if !seen.insert(next) {
+                continue;
+            }
+            out.push(next);
+            if let Some(m) = st.meta.get(&next) {
+                queue.extend(m.inputs.iter().copied());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Persist access counters and wait until every queued write is durable.
+    pub fn flush(&self) -> Result<()> {
+        let dirty: Vec<Box<ArtifactMeta>> = {
+            let mut st = self.state.lock();
+            let ids: Vec<ArtifactId> = st.dirty.drain().collect();
+            ids.iter()
+                .filter_map(|id| st.meta.get(id).cloned().map(Box::new))
+                .collect()
+        };
+        for meta in dirty {
+            self.persister.send(Op::UpdateMeta(meta))?;
+        }
+        self.persister.flush()
+    }
+
+    pub fn len(&self) -> usize {
+        self.state.lock().meta.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn stats(&self) -> StoreStats {
+        let st = self.state.lock();
+        StoreStats {
+            artifacts: st.meta.len() as u64,
+            total_bytes: st.total_bytes,
+            hot_artifacts: st.hot.len() as u64,
+            hot_bytes: st.hot_bytes,
+            disk_reads: self.disk_reads.load(Ordering::Relaxed),
+            pending_writes: self.persister.backlog(),
+            ..st.stats
+        }
+    }
+}
+
+fn unknown(id: &ArtifactId) -> PitError {
+    PitError::not_found(format!("artifact {id} does not exist"))
+}

@@ -1,0 +1,1037 @@
+//! DAG Tracker: workflow graphs, validation, per-node state machines, readiness, critical path
+//! and run history.
+//!
+//! Node states: Pending → Ready → Running → Succeeded / Failed / Skipped / Cancelled. A Running
+//! node that fails with retries left goes back to Ready (a retry). When a node fails for good
+//! (or is skipped or cancelled), everything downstream of it is Skipped. The tracker only records
+//! and schedules; executing nodes is the caller's job.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use serde::Serialize;
+
+use crate::error::{PitError, Result};
+use crate::events::{Component, EventLog};
+use crate::persist::{Op, Persister, RunRecord};
+use crate::pool::check_name;
+use crate::value::Value;
+
+/// Most retries one node may ask for.
+pub const MAX_RETRIES: u32 = 1000;
+
+/// One dependency: a node, or one named output of it (`node.output`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Dep {
+    pub node: String,
+    pub output: Option<String>,
+}
+
+/// One node of a workflow as the user wrote it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct NodeSpec {
+    pub name: String,
+    pub kind: String,
+    pub deps: Vec<String>,
+    pub outputs: Vec<String>,
+    pub retries: u32,
+    /// Expected cost, used by the critical path before measured durations exist.
+    pub weight: f64,
+    pub config: Value,
+}
+
+/// A workflow as the user wrote it: a name and its nodes.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct GraphSpec {
+    pub name: String,
+    pub nodes: Vec<NodeSpec>,
+}
+
+fn field_error(path: &str, why: impl fmt::Display) -> PitError {
+    PitError::validation(format!("workflow spec: {path} {why}"))
+}
+
+fn expect_str(v: &Value, path: &str) -> Result<String> {
+    v.as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| field_error(path, format!("must be a str, got {}", v.type_name())))
+}
+
+fn expect_str_list(v: &Value, path: &str) -> Result<Vec<String>> {
+    match v {
+        Value::List(items) | Value::Tuple(items) => items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| expect_str(item, &format!("{path}[{i}]")))
+            .collect(),
+        other => Err(field_error(
+            path,
+            format!("must be a list of str, got {}", other.type_name()),
+        )),
+    }
+}
+
+fn dict_pairs<'a>(v: &'a Value, path: &str, allowed: &[&str]) -> Result<&'a [(Value, Value)]> {
+    let Value::Dict(pairs) = v else {
+        return Err(field_error(
+            path,
+            format!("must be a dict, got {}", v.type_name()),
+        ));
+    };
+    for (k, _) in pairs {
+        match k.as_str() {
+            Some(key) if allowed.contains(&key) || key.starts_with("x-") => {}
+            Some(key) => {
+                return Err(field_error(
+                    path,
+                    format!("has unknown key {key:?} (allowed: {})", allowed.join(", ")),
+                ))
+            }
+            None => {
+                return Err(field_error(
+                    path,
+                    format!("has a non-str key of type {}", k.type_name()),
+                ))
+            }
+        }
+    }
+    Ok(pairs)
+}
+
+impl GraphSpec {
+    /// Parse `{"name": str, "nodes": [{"name", "kind", "deps", "outputs", "retries", "weight",
+    /// "config"}, ...]}`; errors name the field (`nodes[2].deps[0]`) and the reason.
+    pub fn from_value(v: &Value) -> Result<GraphSpec> {
+        dict_pairs(v, "the workflow", &["name", "nodes"])?;
+        let name = expect_str(
+            v.get("name")
+                .ok_or_else(|| field_error("'name'", "is missing"))?,
+            "'name'",
+        )?;
+        let nodes = match v.get("nodes") {
+            Some(Value::List(items)) | Some(Value::Tuple(items)) => items,
+            Some(other) => {
+                return Err(field_error(
+                    "'nodes'",
+                    format!("must be a list, got {}", other.type_name()),
+                ))
+            }
+            None => return Err(field_error("'nodes'", "is missing")),
+        };
+        let nodes = nodes
+            .iter()
+            .enumerate()
+            .map(|(i, node)| NodeSpec::from_value(node, &format!("nodes[{i}]")))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(GraphSpec { name, nodes })
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| "{}".into())
+    }
+}
+
+impl NodeSpec {
+    /// A plain task node with default settings.
+    pub fn task(name: &str, deps: &[&str]) -> NodeSpec {
+        NodeSpec {
+            name: name.to_owned(),
+            kind: "task".into(),
+            deps: deps.iter().map(|d| (*d).to_owned()).collect(),
+            outputs: Vec::new(),
+            retries: 0,
+            weight: 1.0,
+            config: Value::None,
+        }
+    }
+
+    fn from_value(v: &Value, path: &str) -> Result<NodeSpec> {
+        dict_pairs(
+            v,
+            path,
+            &[
+                "name", "kind", "deps", "outputs", "retries", "weight", "config",
+            ],
+        )?;
+        let name_path = format!("{path}.name");
+        let name = expect_str(
+            v.get("name")
+                .ok_or_else(|| field_error(&name_path, "is missing"))?,
+            &name_path,
+        )?;
+        let kind = match v.get("kind") {
+            Some(k) => expect_str(k, &format!("{path}.kind"))?,
+            None => "task".into(),
+        };
+        let deps = match v.get("deps") {
+            Some(d) => expect_str_list(d, &format!("{path}.deps"))?,
+            None => Vec::new(),
+        };
+        let outputs = match v.get("outputs") {
+            Some(o) => expect_str_list(o, &format!("{path}.outputs"))?,
+            None => Vec::new(),
+        };
+        let retries = match v.get("retries") {
+            None => 0,
+            Some(Value::Int(r)) if (0..=MAX_RETRIES as i64).contains(r) => *r as u32,
+            Some(other) => {
+                return Err(field_error(
+                    &format!("{path}.retries"),
+                    format!("must be an int between 0 and {MAX_RETRIES}, got {other:?}"),
+                ))
+            }
+        };
+        let weight = match v.get("weight") {
+            None => 1.0,
+            Some(Value::Int(w)) if *w >= 0 => *w as f64,
+            Some(Value::Float(w)) if w.is_finite() && *w >= 0.0 => *w,
+            Some(other) => {
+                return Err(field_error(
+                    &format!("{path}.weight"),
+                    format!("must be a finite non-negative number, got {other:?}"),
+                ))
+            }
+        };
+        let config = v.get("config").cloned().unwrap_or(Value::None);
+        Ok(NodeSpec {
+            name,
+            kind,
+            deps,
+            outputs,
+            retries,
+            weight,
+            config,
+        })
+    }
+}
+
+/// A validated workflow graph: nodes, edges, a topological order.
+#[derive(Debug)]
+pub struct WorkflowGraph {
+    spec: GraphSpec,
+    index: HashMap<String, usize>,
+    preds: Vec<Vec<usize>>,
+    succs: Vec<Vec<usize>>,
+    /// Node indices in topological order (ties broken by declaration order).
+    topo: Vec<usize>,
+    /// Position of each node in `topo`.
+    rank: Vec<usize>,
+    /// Named-output dependencies, (node, dep) resolved.
+    deps: Vec<Vec<Dep>>,
+}
+
+impl WorkflowGraph {
+    /// Validate `spec`: names, duplicates, unknown dependencies and outputs, cycles. Every problem
+    /// found is reported, each naming the offending nodes.
+    pub fn build(spec: GraphSpec) -> Result<WorkflowGraph> {
+        check_name("workflow", &spec.name)?;
+        let mut problems = Vec::new();
+        let mut index: HashMap<String, usize> = HashMap::with_capacity(spec.nodes.len());
+        let mut duplicates: Vec<&str> = Vec::new();
+        for (i, node) in spec.nodes.iter().enumerate() {
+            if let Err(e) = check_name("node", &node.name) {
+                problems.push(format!("nodes[{i}]: {e}"));
+            }
+            if index.insert(node.name.clone(), i).is_some()
+                && !duplicates.contains(&node.name.as_str())
+            {
+                duplicates.push(&node.name);
+            }
+            let mut seen_outputs = Vec::new();
+            for out in &node.outputs {
+                if out.is_empty() || seen_outputs.contains(&out) {
+                    problems.push(format!(
+                        "node '{}' declares output {out:?} twice or empty",
+                        node.name
+                    ));
+                }
+                seen_outputs.push(out);
+            }
+        }
+        if !duplicates.is_empty() {
+            let names: Vec<String> = duplicates.iter().map(|d| format!("'{d}'")).collect();
+            problems.push(format!("duplicate node names: {}", names.join(", ")));
+        }
+        let n = spec.nodes.len();
+        let mut preds = vec![Vec::new(); n];
+        let mut succs = vec![Vec::new(); n];
+        let mut deps = vec![Vec::new(); n];
+        for (i, node) in spec.nodes.iter().enumerate() {
+            for raw in &node.deps {
+                let dep = if index.contains_key(raw) {
+                    Dep {
+                        node: raw.clone(),
+                        output: None,
+                    }
+                } else if let Some((head, tail)) = raw.rsplit_once('.') {
+                    Dep {
+                        node: head.to_owned(),
+                        output: Some(tail.to_owned()),
+                    }
+                } else {
+                    Dep {
+                        node: raw.clone(),
+                        output: None,
+                    }
+                };
+                let Some(&j) = index.get(&dep.node) else {
+                    problems.push(format!(
+                        "node '{}' depends on unknown node '{}'",
+                        node.name, dep.node
+                    ));
+                    continue;
+                };
+                if let Some(out) = &dep.output {
+                    if !spec.nodes[j].outputs.contains(out) {
+                        problems.push(format!(
+                            "node '{}' depends on output '{out}' of node '{}', which declares outputs [{}]",
+                            node.name,
+                            dep.node,
+                            spec.nodes[j].outputs.join(", ")
+                        ));
+                        continue;
+                    }
+                }
+                if !preds[i].contains(&j) {
+                    preds[i].push(j);
+                    succs[j].push(i);
+                }
+                deps[i].push(dep);
+            }
+        }
+        if !problems.is_empty() {
+            return Err(PitError::validation(format!(
+                "workflow '{}' is invalid: {}",
+                spec.name,
+                problems.join("; ")
+            )));
+        }
+        // Kahn's algorithm, smallest declaration index first for a stable order.
+        let mut waiting: Vec<usize> = preds.iter().map(Vec::len).collect();
+        let mut frontier: BTreeSet<usize> = (0..n).filter(|&i| waiting[i] == 0).collect();
+        let mut topo = Vec::with_capacity(n);
+        while let Some(i) = frontier.pop_first() {
+            topo.push(i);
+            for &s in &succs[i] {
+                waiting[s] -= 1;
+                if waiting[s] == 0 {
+                    frontier.insert(s);
+                }
+            }
+        }
+        if topo.len() != n {
+            let cycle = find_cycle(&preds, &waiting);
+            let names: Vec<&str> = cycle.iter().map(|&i| spec.nodes[i].name.as_str()).collect();
+            return Err(PitError::validation(format!(
+                "workflow '{}' has a cycle: {}",
+                spec.name,
+                names.join(" -> ")
+            )));
+        }
+        let mut rank = vec![0; n];
+        for (pos, &i) in topo.iter().enumerate() {
+            rank[i] = pos;
+        }
+        Ok(WorkflowGraph {
+            spec,
+            index,
+            preds,
+            succs,
+            topo,
+            rank,
+            deps,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.spec.name
+    }
+    pub fn spec(&self) -> &GraphSpec {
+        &self.spec
+    }
+    pub fn len(&self) -> usize {
+        self.spec.nodes.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.spec.nodes.is_empty()
+    }
+    pub fn node(&self, i: usize) -> &NodeSpec {
+        &self.spec.nodes[i]
+    }
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        self.index.get(name).copied()
+    }
+    pub fn predecessors(&self, i: usize) -> &[usize] {
+        &self.preds[i]
+    }
+    pub fn successors(&self, i: usize) -> &[usize] {
+        &self.succs[i]
+    }
+    pub fn dependencies(&self, i: usize) -> &[Dep] {
+        &self.deps[i]
+    }
+    pub fn topological_order(&self) -> &[usize] {
+        &self.topo
+    }
+    /// Edges as (from, to) node indices, in topological order of `to`.
+    pub fn edges(&self) -> Vec<(usize, usize)> {
+        self.topo
+            .iter()
+            .flat_map(|&i| self.preds[i].iter().map(move |&p| (p, i)))
+            .collect()
+    }
+
+    /// The heaviest path through the graph given per-node costs: (nodes on it, total cost).
+    pub fn critical_path(&self, cost: &[f64]) -> (Vec<usize>, f64) {
+        let n = self.len();
+        if n == 0 {
+            return (Vec::new(), 0.0);
+        }
+        let mut best = vec![0.0f64; n];
+        let mut via: Vec<Option<usize>> = vec![None; n];
+        for &i in &self.topo {
+            let (from, base) = self.preds[i]
+                .iter()
+                .map(|&p| (Some(p), best[p]))
+                .fold((None, 0.0), |acc, x| if x.1 > acc.1 { x } else { acc });
+            best[i] = base + cost[i];
+            via[i] = from;
+        }
+        let end = (0..n).fold(0, |b, i| if best[i] > best[b] { i } else { b });
+        let mut path = vec![end];
+        while let Some(p) = via[*path.last().expect("path is never empty")] {
+            path.push(p);
+        }
+        path.reverse();
+        (path, best[end])
+    }
+}
+
+/// Find a cycle among the nodes Kahn's algorithm could not order. Every such node has an
+/// unordered predecessor (else it would have been ordered), so walking predecessors must repeat
+/// a node; the walk from that repeat, reversed, is a cycle in edge direction.
+fn find_cycle(preds: &[Vec<usize>], waiting: &[usize]) -> Vec<usize> {
+    let start = (0..waiting.len())
+        .find(|&i| waiting[i] > 0)
+        .expect("a cycle leaves waiting nodes");
+    let mut order = vec![start];
+    let mut position: HashMap<usize, usize> = HashMap::from([(start, 0)]);
+    let mut current = start;
+    loop {
+        let next = preds[current]
+            .iter()
+            .copied()
+            .find(|&p| waiting[p] > 0)
+            .expect("an unordered node has an unordered predecessor");
+        if let Some(&p) = position.get(&next) {
+            let mut cycle = order[p..].to_vec();
+            cycle.reverse();
+            cycle.insert(0, next);
+            return cycle;
+        }
+        position.insert(next, order.len());
+        order.push(next);
+        current = next;
+    }
+}
+
+/// State of one node in one run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum NodeState {
+    Pending,
+    Ready,
+    Running,
+    Succeeded,
+    Failed,
+    Skipped,
+    Cancelled,
+}
+
+impl NodeState {
+    pub const ALL: [NodeState; 7] = [
+        NodeState::Pending,
+        NodeState::Ready,
+        NodeState::Running,
+        NodeState::Succeeded,
+        NodeState::Failed,
+        NodeState::Skipped,
+        NodeState::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeState::Pending => "pending",
+            NodeState::Ready => "ready",
+            NodeState::Running => "running",
+            NodeState::Succeeded => "succeeded",
+            NodeState::Failed => "failed",
+            NodeState::Skipped => "skipped",
+            NodeState::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<NodeState> {
+        NodeState::ALL.into_iter().find(|s| s.as_str().eq_ignore_ascii_case(text)).ok_or_else(|| {
+            PitError::validation(format!(
+                "unknown node state {text:?} (expected one of pending, ready, running, succeeded, failed, skipped, cancelled)"
+            ))
+        })
+    }
+
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            NodeState::Succeeded | NodeState::Failed | NodeState::Skipped | NodeState::Cancelled
+        )
+    }
+
+    /// The node state machine. Running → Ready is a retry.
+    pub fn can_become(self, to: NodeState) -> bool {
+        use NodeState::*;
+        matches!(
+            (self, to),
+            (Pending, Ready)
+                | (Pending, Skipped)
+                | (Pending, Cancelled)
+                | (Ready, Running)
+                | (Ready, Skipped)
+                | (Ready, Cancelled)
+                | (Running, Succeeded)
+                | (Running, Failed)
+                | (Running, Cancelled)
+                | (Running, Ready)
+        )
+    }
+
+    fn slot(self) -> usize {
+        self as usize
+    }
+}
+
+/// Status of a whole run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RunStatus {
+    Pending,
+    Running,
+    Paused,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Pending => "pending",
+            RunStatus::Running => "running",
+            RunStatus::Paused => "paused",
+            RunStatus::Completed => "completed",
+            RunStatus::Failed => "failed",
+            RunStatus::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn is_finished(self) -> bool {
+        matches!(
+            self,
+            RunStatus::Completed | RunStatus::Failed | RunStatus::Cancelled
+        )
+    }
+}
+
+/// Per-node detail of a run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeRecord {
+    pub name: String,
+    pub state: NodeState,
+    pub attempts: u32,
+    pub error: Option<String>,
+    pub duration: Option<f64>,
+}
+
+/// A run at a glance.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunSummary {
+    pub run_id: String,
+    pub workflow: String,
+    pub status: String,
+    pub created_at: f64,
+    pub finished_at: Option<f64>,
+    pub nodes: usize,
+    pub succeeded: usize,
+    pub failed: usize,
+}
+
+struct Run {
+    id: Arc<str>,
+    graph: Arc<WorkflowGraph>,
+    states: Vec<NodeState>,
+    attempts: Vec<u32>,
+    errors: Vec<Option<String>>,
+    started: Vec<Option<f64>>,
+    durations: Vec<Option<f64>>,
+    /// Unfinished predecessors of each node.
+    waiting: Vec<usize>,
+    /// Ready nodes by topological rank.
+    ready: BTreeSet<usize>,
+    counts: [usize; 7],
+    paused: bool,
+    cancelled: bool,
+    status: RunStatus,
+    created_at: f64,
+    finished_at: Option<f64>,
+}
+
+impl Run {
+    fn compute_status(&self) -> RunStatus {
+        let n = self.states.len();
+        let c = &self.counts;
+        let terminal = c[NodeState::Succeeded.slot()]
+            + c[NodeState::Failed.slot()]
+            + c[NodeState::Skipped.slot()]
+            + c[NodeState::Cancelled.slot()];
+        if self.cancelled {
+            RunStatus::Cancelled
+        } else if terminal == n {
+            if c[NodeState::Failed.slot()] > 0 {
+                RunStatus::Failed
+            } else {
+                RunStatus::Completed
+            }
+        } else if self.paused {
+            RunStatus::Paused
+        } else if terminal > 0
+            || c[NodeState::Running.slot()] > 0
+            || self.attempts.iter().any(|&a| a > 0)
+        {
+            RunStatus::Running
+        } else {
+            RunStatus::Pending
+        }
+    }
+
+    fn record(&self) -> RunRecord {
+        RunRecord {
+            run_id: self.id.to_string(),
+            workflow: self.graph.name().to_owned(),
+            status: self.status.as_str().to_owned(),
+            created_at: self.created_at,
+            finished_at: self.finished_at,
+            graph_json: self.graph.spec().to_json(),
+            nodes: (0..self.states.len())
+                .map(|i| {
+                    (
+                        self.graph.node(i).name.clone(),
+                        self.states[i].as_str().to_owned(),
+                        self.attempts[i],
+                        self.errors[i].clone(),
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    fn summary(&self) -> RunSummary {
+        RunSummary {
+            run_id: self.id.to_string(),
+            workflow: self.graph.name().to_owned(),
+            status: self.status.as_str().to_owned(),
+            created_at: self.created_at,
+            finished_at: self.finished_at,
+            nodes: self.states.len(),
+            succeeded: self.counts[NodeState::Succeeded.slot()],
+            failed: self.counts[NodeState::Failed.slot()],
+        }
+    }
+}
+
+#[derive(Default)]
+struct State {
+    runs: HashMap<Arc<str>, Run>,
+    /// Runs found in the store when it was opened (read-only history).
+    past: Vec<RunSummary>,
+    next_run: u64,
+}
+
+/// Tracks workflow runs. Thread-safe.
+pub struct DagTracker {
+    state: Mutex<State>,
+    events: Arc<EventLog>,
+    persister: Arc<Persister>,
+}
+
+impl fmt::Debug for DagTracker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DagTracker")
+            .field("runs", &self.state.lock().runs.len())
+            .finish()
+    }
+}
+
+impl DagTracker {
+    pub fn new(events: Arc<EventLog>, persister: Arc<Persister>, loaded: Vec<RunRecord>) -> Self {
+        let past: Vec<RunSummary> = loaded
+            .iter()
+            .map(|r| RunSummary {
+                run_id: r.run_id.clone(),
+                workflow: r.workflow.clone(),
+                status: r.status.clone(),
+                created_at: r.created_at,
+                finished_at: r.finished_at,
+                nodes: r.nodes.len(),
+                succeeded: r.nodes.iter().filter(|n| n.1 == "succeeded").count(),
+                failed: r.nodes.iter().filter(|n| n.1 == "failed").count(),
+            })
+            .collect();
+        let next_run = past.len() as u64;
+        DagTracker {
+            state: Mutex::new(State {
+                runs: HashMap::new(),
+                past,
+                next_run,
+            }),
+            events,
+            persister,
+        }
+    }
+
+    /// Start tracking a run of `graph`; nodes without dependencies become Ready. Returns the run id.
+    pub fn start(&self, graph: Arc<WorkflowGraph>) -> Result<String> {
+        let n = graph.len();
+        let mut st = self.state.lock();
+        st.next_run += 1;
+        let id: Arc<str> = Arc::from(format!("{}-{}", graph.name(), st.next_run));
+        let mut run = Run {
+            id: id.clone(),
+            graph: graph.clone(),
+            states: vec![NodeState::Pending; n],
+            attempts: vec![0; n],
+            errors: vec![None; n],
+            started: vec![None; n],
+            durations: vec![None; n],
+            waiting: (0..n).map(|i| graph.predecessors(i).len()).collect(),
+            ready: BTreeSet::new(),
+            counts: [0; 7],
+            paused: false,
+            cancelled: false,
+            status: RunStatus::Pending,
+            created_at: crate::now(),
+            finished_at: None,
+        };
+        run.counts[NodeState::Pending.slot()] = n;
+        self.events.emit(
+            Component::Dag,
+            "run.started",
+            &*id,
+            vec![
+                ("workflow", Value::from(graph.name())),
+                ("nodes", Value::from(n as u64)),
+            ],
+        );
+        for &i in graph.topological_order() {
+            if run.waiting[i] == 0 {
+                self.move_node(&mut run, i, NodeState::Ready);
+            }
+        }
+        self.update_status(&mut run)?;
+        let record = run.record();
+        st.runs.insert(id.clone(), run);
+        drop(st);
+        self.persister.send(Op::PutRun(Box::new(record)))?;
+        Ok(id.to_string())
+    }
+
+    fn move_node(&self, run: &mut Run, i: usize, to: NodeState) {
+        let from = run.states[i];
+        run.counts[from.slot()] -= 1;
+        run.counts[to.slot()] += 1;
+        run.states[i] = to;
+        let rank = run.graph.rank[i];
+        if from == NodeState::Ready {
+            run.ready.remove(&rank);
+        }
+        if to == NodeState::Ready {
+            run.ready.insert(rank);
+        }
+        let now = crate::now();
+        if to == NodeState::Running {
+            run.attempts[i] += 1;
+            run.started[i] = Some(now);
+        } else if from == NodeState::Running {
+            run.durations[i] = run.started[i].map(|s| now - s);
+        }
+        self.events.emit(
+            Component::Dag,
+            "node.state",
+            format!("{}/{}", run.id, run.graph.node(i).name),
+            vec![
+                ("from", Value::from(from.as_str())),
+                ("to", Value::from(to.as_str())),
+                ("attempt", Value::from(u64::from(run.attempts[i]))),
+            ],
+        );
+    }
+
+    /// Mark every non-terminal descendant of `i` with `to` (Skipped or Cancelled).
+    fn close_downstream(&self, run: &mut Run, i: usize, to: NodeState) {
+        let mut stack: Vec<usize> = run.graph.successors(i).to_vec();
+        while let Some(j) = stack.pop() {
+            if !run.states[j].is_terminal() {
+                self.move_node(run, j, to);
+                stack.extend_from_slice(run.graph.successors(j));
+            }
+        }
+    }
+
+    fn update_status(&self, run: &mut Run) -> Result<bool> {
+        let status = run.compute_status();
+        if status == run.status {
+            return Ok(false);
+        }
+        let from = run.status;
+        run.status = status;
+        if status.is_finished() {
+            run.finished_at = Some(crate::now());
+        }
+        self.events.emit(
+            Component::Dag,
+            "run.status",
+            &*run.id,
+            vec![
+                ("from", Value::from(from.as_str())),
+                ("to", Value::from(status.as_str())),
+            ],
+        );
+        Ok(status.is_finished())
+    }
+
+    /// Move `node` of `run` to `to`. Failing a Running node with retries left sends it back to
+    /// Ready; finishing a node readies its successors; a final failure, skip or cancel closes
+    /// everything downstream. Returns the state the node ended in.
+    pub fn set_state(
+        &self,
+        run_id: &str,
+        node: &str,
+        to: NodeState,
+        error: Option<String>,
+    ) -> Result<NodeState> {
+        let mut st = self.state.lock();
+        let run = st.runs.get_mut(run_id).ok_or_else(|| unknown_run(run_id))?;
+        let i = run
+            .graph
+            .index_of(node)
+            .ok_or_else(|| PitError::not_found(format!("run '{run_id}' has no node '{node}'")))?;
+        if run.status.is_finished() {
+            return Err(PitError::validation(format!(
+                "run '{run_id}' is {}; node '{node}' can no longer change",
+                run.status.as_str()
+            )));
+        }
+        let from = run.states[i];
+        if from == to {
+            return Ok(to);
+        }
+        if !from.can_become(to) {
+            return Err(PitError::validation(format!(
+                "node '{node}' of run '{run_id}' cannot go from {} to {}",
+                from.as_str(),
+                to.as_str()
+            )));
+        }
+        if to == NodeState::Running && run.paused {
+            return Err(PitError::validation(format!(
+                "run '{run_id}' is paused; node '{node}' cannot start until it is resumed"
+            )));
+        }
+        let retries_left = run.attempts[i] <= run.graph.node(i).retries;
+        let end = match to {
+            NodeState::Failed if retries_left => NodeState::Ready,
+            NodeState::Ready if !retries_left => {
+                return Err(PitError::validation(format!(
+                    "node '{node}' of run '{run_id}' has used all {} retries",
+                    run.graph.node(i).retries
+                )))
+            }
+            other => other,
+        };
+        if error.is_some() || end == NodeState::Succeeded {
+            run.errors[i] = error;
+        }
+        if end == NodeState::Ready && from == NodeState::Running {
+            self.events.emit(
+                Component::Dag,
+                "node.retry",
+                format!("{run_id}/{node}"),
+                vec![("attempt", Value::from(u64::from(run.attempts[i])))],
+            );
+        }
+        self.move_node(run, i, end);
+        match end {
+            NodeState::Succeeded => {
+                let succs = run.graph.successors(i).to_vec();
+                for s in succs {
+                    run.waiting[s] -= 1;
+                    if run.waiting[s] == 0 && run.states[s] == NodeState::Pending {
+                        self.move_node(run, s, NodeState::Ready);
+                    }
+                }
+            }
+            NodeState::Failed | NodeState::Skipped => {
+                self.close_downstream(run, i, NodeState::Skipped)
+            }
+            NodeState::Cancelled => self.close_downstream(run, i, NodeState::Cancelled),
+            _ => {}
+        }
+        if self.update_status(run)? {
+            let record = run.record();
+            drop(st);
+            self.persister.send(Op::PutRun(Box::new(record)))?;
+        }
+        Ok(end)
+    }
+
+    fn with_run<T>(&self, run_id: &str, f: impl FnOnce(&Run) -> T) -> Result<T> {
+        let st = self.state.lock();
+        st.runs
+            .get(run_id)
+            .map(f)
+            .ok_or_else(|| unknown_run(run_id))
+    }
+
+    /// Ready nodes, in topological order.
+    pub fn ready(&self, run_id: &str) -> Result<Vec<String>> {
+        self.with_run(run_id, |run| {
+            run.ready
+                .iter()
+                .map(|&r| run.graph.node(run.graph.topo[r]).name.clone())
+                .collect()
+        })
+    }
+
+    pub fn node_state(&self, run_id: &str, node: &str) -> Result<NodeState> {
+        self.with_run(run_id, |run| {
+            run.graph
+                .index_of(node)
+                .map(|i| run.states[i])
+                .ok_or_else(|| PitError::not_found(format!("run '{run_id}' has no node '{node}'")))
+        })?
+    }
+
+    /// Every node's record, in topological order.
+    pub fn nodes(&self, run_id: &str) -> Result<Vec<NodeRecord>> {
+        self.with_run(run_id, |run| {
+            run.graph
+                .topological_order()
+                .iter()
+                .map(|&i| NodeRecord {
+                    name: run.graph.node(i).name.clone(),
+                    state: run.states[i],
+                    attempts: run.attempts[i],
+                    error: run.errors[i].clone(),
+                    duration: run.durations[i],
+                })
+                .collect()
+        })
+    }
+
+    pub fn status(&self, run_id: &str) -> Result<RunStatus> {
+        self.with_run(run_id, |run| run.status)
+    }
+
+    pub fn graph(&self, run_id: &str) -> Result<Arc<WorkflowGraph>> {
+        self.with_run(run_id, |run| run.graph.clone())
+    }
+
+    /// Critical path of a run: measured durations where nodes have finished, weights elsewhere.
+    pub fn critical_path(&self, run_id: &str) -> Result<(Vec<String>, f64)> {
+        self.with_run(run_id, |run| {
+            let cost: Vec<f64> = (0..run.states.len())
+                .map(|i| run.durations[i].unwrap_or(run.graph.node(i).weight))
+                .collect();
+            let (path, total) = run.graph.critical_path(&cost);
+            (
+                path.into_iter()
+                    .map(|i| run.graph.node(i).name.clone())
+                    .collect(),
+                total,
+            )
+        })
+    }
+
+    pub fn pause(&self, run_id: &str) -> Result<()> {
+        self.set_paused(run_id, true)
+    }
+
+    pub fn resume(&self, run_id: &str) -> Result<()> {
+        self.set_paused(run_id, false)
+    }
+
+    fn set_paused(&self, run_id: &str, paused: bool) -> Result<()> {
+        let mut st = self.state.lock();
+        let run = st.runs.get_mut(run_id).ok_or_else(|| unknown_run(run_id))?;
+        if run.status.is_finished() {
+            return Err(PitError::validation(format!(
+                "run '{run_id}' is {} and cannot be {}",
+                run.status.as_str(),
+                if paused { "paused" } else { "resumed" }
+            )));
+        }
+        run.paused = paused;
+        self.update_status(run)?;
+        Ok(())
+    }
+
+    /// Cancel a run: every unfinished node becomes Cancelled.
+    pub fn cancel(&self, run_id: &str) -> Result<()> {
+        let mut st = self.state.lock();
+        let run = st.runs.get_mut(run_id).ok_or_else(|| unknown_run(run_id))?;
+        if run.status.is_finished() {
+            return Err(PitError::validation(format!(
+                "run '{run_id}' is already {}",
+                run.status.as_str()
+            )));
+        }
+        let order = run.graph.topological_order().to_vec();
+        for i in order {
+            if !run.states[i].is_terminal() {
+                self.move_node(run, i, NodeState::Cancelled);
+            }
+        }
+        run.cancelled = true;
+        self.update_status(run)?;
+        let record = run.record();
+        drop(st);
+        self.persister.send(Op::PutRun(Box::new(record)))
+    }
+
+    /// Write the run's current node states to the history tables.
+    pub fn checkpoint(&self, run_id: &str) -> Result<()> {
+        let record = self.with_run(run_id, Run::record)?;
+        self.persister.send(Op::PutRun(Box::new(record)))
+    }
+
+    /// Runs tracked in this process, oldest first.
+    pub fn runs(&self) -> Vec<RunSummary> {
+        let st = self.state.lock();
+        let mut runs: Vec<RunSummary> = st.runs.values().map(Run::summary).collect();
+        runs.sort_by(|a, b| {
+            a.created_at
+                .total_cmp(&b.created_at)
+                .then(a.run_id.cmp(&b.run_id))
+        });
+        runs
+    }
+
+    /// Every run: those found in the store when it opened, then those of this process.
+    pub fn history(&self) -> Vec<RunSummary> {
+        let mut all = self.state.lock().past.clone();
+        all.extend(self.runs());
+        all
+    }
+}
+
+fn unknown_run(run_id: &str) -> PitError {
+    PitError::not_found(format!("run '{run_id}' does not exist"))
+}

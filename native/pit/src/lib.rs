@@ -1,0 +1,41 @@
+//! The Pit: the in-process engine of Symphony Lab.
+//!
+//! Five components share one [`Pit`] value and one ordered [`events::EventLog`]:
+//! the [`pool::PoolManager`] (models and workers allocated against pool capacity), the
+//! [`artifact::ArtifactStore`] (content-addressed blobs with metadata and lineage in SQLite),
+//! and the [`dag::DagTracker`] (workflow graphs, node state machines, run history).
+//! Everything is `Send + Sync`; each component guards its own state with one short-held lock.
+//!
+//! ```
+//! use symphony_pit::{Pit, PitConfig};
+//! let pit = Pit::open(PitConfig::in_memory()).unwrap();
+//! let id = pit.artifacts.put(b"hello", Default::default()).unwrap();
+//! assert_eq!(&*pit.artifacts.get(&id).unwrap(), b"hello");
+//! ```
+
+pub mod artifact;
+pub mod dag;
+pub mod error;
+pub mod events;
+pub mod persist;
+pub mod pit;
+pub mod pool;
+pub mod resources;
+pub mod value;
+
+pub use artifact::{ArtifactId, ArtifactMeta, ArtifactStore, PutOptions};
+pub use dag::{DagTracker, GraphSpec, NodeState, RunStatus, WorkflowGraph};
+pub use error::{PitError, Result};
+pub use events::{Event, EventLog};
+pub use pit::{Durability, Pit, PitConfig};
+pub use pool::{ModelSpec, ModelState, PoolManager, TransitionReason};
+pub use resources::{Amount, Capacity, Resources};
+pub use value::Value;
+
+/// Seconds since the Unix epoch, as a float (the time base of every timestamp in the Pit).
+pub fn now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}

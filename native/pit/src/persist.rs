@@ -1,0 +1,518 @@
+//! Durable storage behind the hot path: one writer thread owns the SQLite connection and the blob
+//! directory, and applies queued operations in batches (one transaction per batch).
+//!
+//! Blobs are written atomically: temp file, fsync, rename, fsync of the directory. `flush()` waits
+//! until everything queued before it is on disk and reports the first error since the last flush.
+//! The writer thread never touches Python (no logging from it: the caller may hold the GIL while
+//! waiting on it).
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use parking_lot::Mutex;
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::artifact::{ArtifactId, ArtifactMeta, Producer};
+use crate::error::{PitError, Result};
+use crate::value::Value;
+
+/// Version of the on-disk schema; a store written by a newer version is refused.
+pub const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS pit_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS artifacts(
+    id TEXT PRIMARY KEY, size INTEGER NOT NULL, content_type TEXT NOT NULL,
+    created_at REAL NOT NULL, created_by TEXT NOT NULL, tags TEXT NOT NULL, custom BLOB NOT NULL,
+    producer_run TEXT, producer_node TEXT, pinned INTEGER NOT NULL,
+    access_count INTEGER NOT NULL, last_access REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS lineage(
+    artifact_id TEXT NOT NULL, position INTEGER NOT NULL, input_id TEXT NOT NULL,
+    PRIMARY KEY(artifact_id, position));
+CREATE INDEX IF NOT EXISTS lineage_by_input ON lineage(input_id);
+CREATE TABLE IF NOT EXISTS runs(
+    run_id TEXT PRIMARY KEY, workflow TEXT NOT NULL, status TEXT NOT NULL,
+    created_at REAL NOT NULL, finished_at REAL, graph TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS node_states(
+    run_id TEXT NOT NULL, node TEXT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL,
+    error TEXT, PRIMARY KEY(run_id, node));
+";
+
+/// A run as recorded in the history tables.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunRecord {
+    pub run_id: String,
+    pub workflow: String,
+    pub status: String,
+    pub created_at: f64,
+    pub finished_at: Option<f64>,
+    pub graph_json: String,
+    /// (node, state, attempts, error)
+    pub nodes: Vec<(String, String, u32, Option<String>)>,
+}
+
+/// One unit of work for the writer thread.
+pub enum Op {
+    PutBlob {
+        id: ArtifactId,
+        data: Arc<[u8]>,
+        durable: Arc<AtomicBool>,
+    },
+    PutMeta(Box<ArtifactMeta>),
+    UpdateMeta(Box<ArtifactMeta>),
+    Delete(ArtifactId),
+    PutRun(Box<RunRecord>),
+    Flush(SyncSender<Result<()>>),
+}
+
+/// Everything found in a store when it is opened.
+#[derive(Default)]
+pub struct Loaded {
+    pub artifacts: Vec<ArtifactMeta>,
+    pub runs: Vec<RunRecord>,
+}
+
+/// Handle to the writer thread.
+pub struct Persister {
+    dir: Option<PathBuf>,
+    tx: Mutex<Option<Sender<Op>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    queued: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for Persister {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Persister").field("dir", &self.dir).finish()
+    }
+}
+
+/// Path of a blob file: `blobs/<first two hex digits>/<hex id>`.
+pub fn blob_path(dir: &Path, id: &ArtifactId) -> PathBuf {
+    let hex = id.to_hex();
+    dir.join("blobs").join(&hex[..2]).join(hex)
+}
+
+impl Persister {
+    /// Open (or create) the store at `dir`, or an in-memory database when `dir` is `None`.
+    pub fn open(dir: Option<&Path>) -> Result<(Persister, Loaded)> {
+        let conn = match dir {
+            Some(dir) => {
+                fs::create_dir_all(dir.join("blobs")).map_err(|e| {
+                    PitError::Storage(format!(
+                        "cannot create store directory {}: {e}",
+                        dir.display()
+                    ))
+                })?;
+                fs::create_dir_all(dir.join("tmp"))?;
+                let conn = Connection::open(dir.join("pit.sqlite"))?;
+                conn.pragma_update(None, "journal_mode", "WAL")?;
+                conn.pragma_update(None, "synchronous", "FULL")?;
+                conn
+            }
+            None => Connection::open_in_memory()?,
+        };
+        conn.execute_batch(SCHEMA)?;
+        let version: Option<String> = conn
+            .query_row(
+                "SELECT value FROM pit_meta WHERE key = 'schema_version'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match version.map(|v| v.parse::<i64>()) {
+            None => {
+                conn.execute(
+                    "INSERT INTO pit_meta(key, value) VALUES ('schema_version', ?1)",
+                    [SCHEMA_VERSION.to_string()],
+                )?;
+            }
+            Some(Ok(v)) if v <= SCHEMA_VERSION => {}
+            Some(v) => return Err(PitError::Storage(format!(
+                "store schema version {v:?} is newer than this Pit understands ({SCHEMA_VERSION})"
+            ))),
+        }
+        let loaded = Loaded {
+            artifacts: load_artifacts(&conn)?,
+            runs: load_runs(&conn)?,
+        };
+
+        let (tx, rx) = mpsc::channel();
+        let error = Arc::new(Mutex::new(None));
+        let queued = Arc::new(AtomicU64::new(0));
+        let writer = Writer {
+            conn,
+            dir: dir.map(Path::to_path_buf),
+            error,
+            queued: queued.clone(),
+            tmp_counter: 0,
+        };
+        let thread = std::thread::Builder::new()
+            .name("symphony-pit-writer".into())
+            .spawn(move || writer.run(rx))
+            .map_err(|e| PitError::Storage(format!("cannot start the writer thread: {e}")))?;
+        Ok((
+            Persister {
+                dir: dir.map(Path::to_path_buf),
+                tx: Mutex::new(Some(tx)),
+                thread: Mutex::new(Some(thread)),
+                queued,
+            },
+            loaded,
+        ))
+    }
+
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
+    }
+
+    /// Queue an operation; it is applied in order behind the hot path.
+    pub fn send(&self, op: Op) -> Result<()> {
+        let tx = self.tx.lock();
+        let tx = tx
+            .as_ref()
+            .ok_or_else(|| PitError::validation("the Pit is closed"))?;
+        self.queued.fetch_add(1, Ordering::Relaxed);
+        tx.send(op)
+            .map_err(|_| PitError::Storage("the writer thread has stopped".into()))
+    }
+
+    /// Operations queued but not yet applied.
+    pub fn backlog(&self) -> u64 {
+        self.queued.load(Ordering::Relaxed)
+    }
+
+    /// Wait until everything queued so far is durable; report the first error since the last flush.
+    pub fn flush(&self) -> Result<()> {
+        let (reply_tx, reply_rx) = mpsc::sync_channel(1);
+        self.send(Op::Flush(reply_tx))?;
+        reply_rx
+            .recv()
+            .map_err(|_| PitError::Storage("the writer thread stopped before flushing".into()))?
+    }
+
+    /// Flush, then stop the writer thread. Later sends fail with "the Pit is closed".
+    pub fn close(&self) -> Result<()> {
+        let flushed = if self.tx.lock().is_some() {
+            self.flush()
+        } else {
+            Ok(())
+        };
+        self.tx.lock().take();
+        if let Some(thread) = self.thread.lock().take() {
+            thread
+                .join()
+                .map_err(|_| PitError::Internal("the writer thread panicked".into()))?;
+        }
+        flushed
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.tx.lock().is_none()
+    }
+}
+
+impl Drop for Persister {
+    fn drop(&mut self) {
+        let _ = self.close();
+    }
+}
+
+struct Writer {
+    conn: Connection,
+    dir: Option<PathBuf>,
+    error: Arc<Mutex<Option<PitError>>>,
+    queued: Arc<AtomicU64>,
+    tmp_counter: u64,
+}
+
+impl Writer {
+    fn run(mut self, rx: Receiver<Op>) {
+        while let Ok(first) = rx.recv() {
+            let mut batch = vec![first];
+            while batch.len() < 4096 {
+                match rx.try_recv() {
+                    Ok(op) => batch.push(op),
+                    Err(_) => break,
+                }
+            }
+            let count = batch.len() as u64;
+            let mut replies = Vec::new();
+            if let Err(e) = self.apply(batch, &mut replies) {
+                self.error.lock().get_or_insert(e);
+            }
+            self.queued.fetch_sub(count, Ordering::Relaxed);
+            for reply in replies {
+                let outcome = match self.error.lock().take() {
+                    Some(e) => Err(e),
+                    None => Ok(()),
+                };
+                let _ = reply.send(outcome);
+            }
+        }
+    }
+
+    fn apply(&mut self, batch: Vec<Op>, replies: &mut Vec<SyncSender<Result<()>>>) -> Result<()> {
+        let mut first_error = None;
+        // Blob files first, so a metadata row never points at a missing file.
+        for op in &batch {
+            if let Op::PutBlob { id, data, durable } = op {
+                match self.write_blob(id, data) {
+                    Ok(()) => durable.store(true, Ordering::Release),
+                    Err(e) => {
+                        first_error.get_or_insert(e);
+                    }
+                }
+            }
+        }
+        let mut deleted = Vec::new();
+        let tx = self.conn.transaction()?;
+        for op in batch {
+            let outcome = match op {
+                Op::PutBlob { .. } => Ok(()),
+                Op::PutMeta(meta) => insert_artifact(&tx, &meta),
+                Op::UpdateMeta(meta) => update_artifact(&tx, &meta),
+                Op::Delete(id) => {
+                    let outcome = delete_artifact(&tx, &id);
+                    deleted.push(id);
+                    outcome
+                }
+                Op::PutRun(run) => upsert_run(&tx, &run),
+                Op::Flush(reply) => {
+                    replies.push(reply);
+                    Ok(())
+                }
+            };
+            if let Err(e) = outcome {
+                first_error.get_or_insert(e);
+            }
+        }
+        tx.commit()?;
+        // Deleted blobs go after the commit: a crash in between leaves an orphan file, not a
+        // dangling row. An id stored again later in the same batch keeps its file.
+        if let Some(dir) = &self.dir {
+            for id in deleted {
+                let stored_again: bool = self.conn.query_row(
+                    "SELECT EXISTS(SELECT 1 FROM artifacts WHERE id = ?1)",
+                    [id.to_hex()],
+                    |r| r.get(0),
+                )?;
+                if !stored_again {
+                    match fs::remove_file(blob_path(dir, &id)) {
+                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                            first_error.get_or_insert(e.into());
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    fn write_blob(&mut self, id: &ArtifactId, data: &[u8]) -> Result<()> {
+        let Some(dir) = &self.dir else { return Ok(()) };
+        let target = blob_path(dir, id);
+        if target.exists() {
+            return Ok(());
+        }
+        let parent = target.parent().expect("blob paths have a parent");
+        fs::create_dir_all(parent)?;
+        self.tmp_counter += 1;
+        let tmp = dir.join("tmp").join(format!(
+            "{}.{}.{}.tmp",
+            id.to_hex(),
+            std::process::id(),
+            self.tmp_counter
+        ));
+        let mut file = File::create(&tmp)?;
+        file.write_all(data)?;
+        file.sync_all()?;
+        drop(file);
+        fs::rename(&tmp, &target)?;
+        File::open(parent)?.sync_all()?;
+        Ok(())
+    }
+}
+
+fn tags_json(tags: &[String]) -> String {
+    serde_json::to_string(tags).expect("a list of strings serialises")
+}
+
+fn insert_artifact(tx: &rusqlite::Transaction<'_>, m: &ArtifactMeta) -> Result<()> {
+    tx.execute(
+        "INSERT OR REPLACE INTO artifacts(id, size, content_type, created_at, created_by, tags,
+             custom, producer_run, producer_node, pinned, access_count, last_access)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        params![
+            m.id.to_hex(),
+            m.size as i64,
+            m.content_type,
+            m.created_at,
+            m.created_by,
+            tags_json(&m.tags),
+            m.custom.encode(),
+            m.producer.as_ref().map(|p| p.run.as_str()),
+            m.producer.as_ref().map(|p| p.node.as_str()),
+            m.pinned,
+            m.access_count as i64,
+            m.last_access,
+        ],
+    )?;
+    tx.execute(
+        "DELETE FROM lineage WHERE artifact_id = ?1",
+        [m.id.to_hex()],
+    )?;
+    for (position, input) in m.inputs.iter().enumerate() {
+        tx.execute(
+            "INSERT INTO lineage(artifact_id, position, input_id) VALUES (?1, ?2, ?3)",
+            params![m.id.to_hex(), position as i64, input.to_hex()],
+        )?;
+    }
+    Ok(())
+}
+
+fn update_artifact(tx: &rusqlite::Transaction<'_>, m: &ArtifactMeta) -> Result<()> {
+    tx.execute(
+        "UPDATE artifacts SET tags = ?2, pinned = ?3, access_count = ?4, last_access = ?5 WHERE id = ?1",
+        params![m.id.to_hex(), tags_json(&m.tags), m.pinned, m.access_count as i64, m.last_access],
+    )?;
+    Ok(())
+}
+
+fn delete_artifact(tx: &rusqlite::Transaction<'_>, id: &ArtifactId) -> Result<()> {
+    tx.execute("DELETE FROM artifacts WHERE id = ?1", [id.to_hex()])?;
+    tx.execute("DELETE FROM lineage WHERE artifact_id = ?1", [id.to_hex()])?;
+    Ok(())
+}
+
+fn upsert_run(tx: &rusqlite::Transaction<'_>, r: &RunRecord) -> Result<()> {
+    tx.execute(
+        "INSERT OR REPLACE INTO runs(run_id, workflow, status, created_at, finished_at, graph)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            r.run_id,
+            r.workflow,
+            r.status,
+            r.created_at,
+            r.finished_at,
+            r.graph_json
+        ],
+    )?;
+    let mut stmt = tx.prepare_cached(
+        "INSERT OR REPLACE INTO node_states(run_id, node, state, attempts, error) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for (node, state, attempts, error) in &r.nodes {
+        stmt.execute(params![r.run_id, node, state, attempts, error])?;
+    }
+    Ok(())
+}
+
+fn load_artifacts(conn: &Connection) -> Result<Vec<ArtifactMeta>> {
+    let mut inputs: std::collections::HashMap<String, Vec<ArtifactId>> = Default::default();
+    let mut stmt =
+        conn.prepare("SELECT artifact_id, input_id FROM lineage ORDER BY artifact_id, position")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+    for row in rows {
+        let (artifact, input) = row?;
+        inputs
+            .entry(artifact)
+            .or_default()
+            .push(ArtifactId::parse(&input).map_err(corrupt_row)?);
+    }
+    let mut stmt = conn.prepare(
+        "SELECT id, size, content_type, created_at, created_by, tags, custom, producer_run,
+                producer_node, pinned, access_count, last_access FROM artifacts ORDER BY created_at",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, f64>(3)?,
+            r.get::<_, String>(4)?,
+            r.get::<_, String>(5)?,
+            r.get::<_, Vec<u8>>(6)?,
+            r.get::<_, Option<String>>(7)?,
+            r.get::<_, Option<String>>(8)?,
+            r.get::<_, bool>(9)?,
+            r.get::<_, i64>(10)?,
+            r.get::<_, f64>(11)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (
+            id,
+            size,
+            content_type,
+            created_at,
+            created_by,
+            tags,
+            custom,
+            run,
+            node,
+            pinned,
+            access_count,
+            last_access,
+        ) = row?;
+        let tags: Vec<String> = serde_json::from_str(&tags).map_err(|e| {
+            PitError::Integrity(format!(
+                "artifact {id}: tags column is not a JSON list: {e}"
+            ))
+        })?;
+        let inputs = inputs.remove(&id).unwrap_or_default();
+        out.push(ArtifactMeta {
+            id: ArtifactId::parse(&id).map_err(corrupt_row)?,
+            size: size as u64,
+            content_type,
+            created_at,
+            created_by,
+            tags,
+            custom: Value::decode(&custom)?,
+            producer: run.zip(node).map(|(run, node)| Producer { run, node }),
+            inputs,
+            pinned,
+            access_count: access_count as u64,
+            last_access,
+        });
+    }
+    Ok(out)
+}
+
+fn load_runs(conn: &Connection) -> Result<Vec<RunRecord>> {
+    let mut stmt = conn.prepare(
+        "SELECT run_id, workflow, status, created_at, finished_at, graph FROM runs ORDER BY created_at",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(RunRecord {
+            run_id: r.get(0)?,
+            workflow: r.get(1)?,
+            status: r.get(2)?,
+            created_at: r.get(3)?,
+            finished_at: r.get(4)?,
+            graph_json: r.get(5)?,
+            nodes: Vec::new(),
+        })
+    })?;
+    let mut runs: Vec<RunRecord> = rows.collect::<rusqlite::Result<_>>()?;
+    let mut stmt =
+        conn.prepare("SELECT node, state, attempts, error FROM node_states WHERE run_id = ?1")?;
+    for run in &mut runs {
+        let rows = stmt.query_map([&run.run_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?;
+        run.nodes = rows.collect::<rusqlite::Result<_>>()?;
+    }
+    Ok(runs)
+}
+
+fn corrupt_row(e: PitError) -> PitError {
+    PitError::Integrity(format!(
+        "metadata database holds a malformed artifact id: {e}"
+    ))
+}

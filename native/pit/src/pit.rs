@@ -1,0 +1,128 @@
+//! The `Pit` value: every component behind one handle, sharing one event log and one store.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::artifact::ArtifactStore;
+use crate::dag::DagTracker;
+use crate::error::Result;
+use crate::events::{Component, EventLog};
+use crate::persist::Persister;
+use crate::pool::PoolManager;
+use crate::value::Value;
+
+/// When artifact writes reach the disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// Behind the hot path, on the writer thread; `flush()` or closing the Pit waits for them.
+    #[default]
+    Background,
+    /// Before `put` returns.
+    Sync,
+}
+
+/// How to open a Pit.
+#[derive(Clone, Debug)]
+pub struct PitConfig {
+    /// Store directory; `None` keeps everything in memory.
+    pub store: Option<PathBuf>,
+    /// Hot-tier budget in bytes (only bounds a store with a directory).
+    pub hot_bytes: u64,
+    pub durability: Durability,
+    /// Events kept when nobody drains the log.
+    pub event_capacity: usize,
+}
+
+impl PitConfig {
+    pub fn in_memory() -> Self {
+        PitConfig {
+            store: None,
+            hot_bytes: 256 << 20,
+            durability: Durability::Background,
+            event_capacity: 100_000,
+        }
+    }
+
+    pub fn on_disk(dir: impl Into<PathBuf>) -> Self {
+        PitConfig {
+            store: Some(dir.into()),
+            ..PitConfig::in_memory()
+        }
+    }
+}
+
+/// The engine: Pool Manager, Artifact Store and DAG Tracker over one event log.
+#[derive(Debug)]
+pub struct Pit {
+    pub events: Arc<EventLog>,
+    pub pools: PoolManager,
+    pub artifacts: ArtifactStore,
+    pub dags: DagTracker,
+    persister: Arc<Persister>,
+    config: PitConfig,
+}
+
+impl Pit {
+    /// Open a Pit; a store directory is created if missing, and everything in it is loaded.
+    pub fn open(config: PitConfig) -> Result<Pit> {
+        let events = Arc::new(EventLog::new(config.event_capacity));
+        let (persister, loaded) = Persister::open(config.store.as_deref())?;
+        let persister = Arc::new(persister);
+        let artifacts_found = loaded.artifacts.len();
+        let artifacts = ArtifactStore::new(
+            persister.clone(),
+            loaded.artifacts,
+            events.clone(),
+            config.hot_bytes,
+            config.durability == Durability::Sync,
+        );
+        let dags = DagTracker::new(events.clone(), persister.clone(), loaded.runs);
+        let pools = PoolManager::new(events.clone());
+        events.emit(
+            Component::Pit,
+            "pit.opened",
+            config
+                .store
+                .as_ref()
+                .map_or("memory".into(), |p| p.display().to_string()),
+            vec![("artifacts", Value::from(artifacts_found as u64))],
+        );
+        Ok(Pit {
+            events,
+            pools,
+            artifacts,
+            dags,
+            persister,
+            config,
+        })
+    }
+
+    pub fn config(&self) -> &PitConfig {
+        &self.config
+    }
+
+    /// Wait until every queued write is durable.
+    pub fn flush(&self) -> Result<()> {
+        self.artifacts.flush()
+    }
+
+    /// Flush and stop the writer; later writes fail. Dropping the Pit does the same.
+    pub fn close(&self) -> Result<()> {
+        if self.persister.is_closed() {
+            return Ok(());
+        }
+        let flushed = self.artifacts.flush();
+        let closed = self.persister.close();
+        flushed.and(closed)
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.persister.is_closed()
+    }
+}
+
+impl Drop for Pit {
+    fn drop(&mut self) {
+        let _ = self.close();
+    }
+}

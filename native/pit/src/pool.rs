@@ -1,0 +1,1154 @@
+//! Pool Manager: named pools with capacity, and models/workers allocated against them.
+//!
+//! Lifecycle of a model instance: Cold → Warming → Hot → Cooling → Cold, and any → Failed → Cold,
+//! each change with a [`TransitionReason`] and an event. A released model stays Hot and idle,
+//! still holding its capacity, so the next allocation of the same spec is a cache hit that costs no
+//! new capacity; idle models are cooled under pressure (LRU) or after an idle TTL.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+
+use crate::error::{PitError, Result};
+use crate::events::{Component, EventLog};
+use crate::resources::{units, Capacity, Resources};
+use crate::value::Value;
+
+/// Lifecycle state of a model instance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ModelState {
+    Cold,
+    Warming,
+    Hot,
+    Cooling,
+    Failed,
+}
+
+impl ModelState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModelState::Cold => "cold",
+            ModelState::Warming => "warming",
+            ModelState::Hot => "hot",
+            ModelState::Cooling => "cooling",
+            ModelState::Failed => "failed",
+        }
+    }
+
+    /// The lifecycle graph: the only legal moves.
+    pub fn can_become(self, to: ModelState) -> bool {
+        use ModelState::*;
+        matches!(
+            (self, to),
+            (Cold, Warming) | (Warming, Hot) | (Hot, Cooling) | (Cooling, Cold) | (Failed, Cold)
+        ) || (to == Failed && self != Failed)
+    }
+}
+
+/// Why a model changed state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TransitionReason {
+    User,
+    Timeout,
+    Health,
+    Pressure,
+    Prewarm,
+    Cooldown,
+    Recovery,
+}
+
+impl TransitionReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransitionReason::User => "user",
+            TransitionReason::Timeout => "timeout",
+            TransitionReason::Health => "health",
+            TransitionReason::Pressure => "pressure",
+            TransitionReason::Prewarm => "prewarm",
+            TransitionReason::Cooldown => "cooldown",
+            TransitionReason::Recovery => "recovery",
+        }
+    }
+}
+
+/// What to run and what it needs. Two specs with equal fields share warm instances.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelSpec {
+    pub name: String,
+    pub version: String,
+    pub model_type: String,
+    pub requirements: Resources,
+    pub config: Value,
+    key: [u8; 16],
+}
+
+/// Validate a user-chosen name (pool, model, workflow, node): non-empty, printable, bounded.
+pub fn check_name(what: &str, name: &str) -> Result<()> {
+    if name.is_empty() {
+        return Err(PitError::validation(format!(
+            "{what} name must not be empty"
+        )));
+    }
+    if name.len() > 256 {
+        return Err(PitError::validation(format!(
+            "{what} name is {} bytes long; the limit is 256",
+            name.len()
+        )));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(PitError::validation(format!(
+            "{what} name {name:?} contains control characters"
+        )));
+    }
+    Ok(())
+}
+
+impl ModelSpec {
+    pub fn new(
+        name: &str,
+        version: &str,
+        model_type: &str,
+        requirements: Resources,
+        config: Value,
+    ) -> Result<Self> {
+        check_name("model", name)?;
+        check_name("model version", version)?;
+        check_name("model_type", model_type)?;
+        let mut hasher = blake3::Hasher::new();
+        for part in [name, version, model_type] {
+            hasher.update(&(part.len() as u64).to_le_bytes());
+            hasher.update(part.as_bytes());
+        }
+        for amount in requirements.0 {
+            hasher.update(&amount.to_le_bytes());
+        }
+        hasher.update(&config.encode());
+        let mut key = [0u8; 16];
+        key.copy_from_slice(&hasher.finalize().as_bytes()[..16]);
+        Ok(ModelSpec {
+            name: name.to_owned(),
+            version: version.to_owned(),
+            model_type: model_type.to_owned(),
+            requirements,
+            config,
+            key,
+        })
+    }
+
+    /// Identity of the spec: equal specs share warm instances.
+    pub fn key(&self) -> [u8; 16] {
+        self.key
+    }
+}
+
+impl fmt::Display for ModelSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "model '{}' v{}", self.name, self.version)
+    }
+}
+
+/// A model failure reported by a runtime; `payload` can carry the original error object.
+pub struct ModelFailure {
+    pub message: String,
+    pub payload: Option<Box<dyn Any + Send>>,
+}
+
+impl fmt::Debug for ModelFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ModelFailure")
+            .field("message", &self.message)
+            .finish()
+    }
+}
+
+/// Error of [`PoolManager::invoke`]: either the Pit refused, or the model itself failed.
+#[derive(Debug)]
+pub enum InvokeError {
+    Pit(PitError),
+    Model(ModelFailure),
+}
+
+impl From<PitError> for InvokeError {
+    fn from(e: PitError) -> Self {
+        InvokeError::Pit(e)
+    }
+}
+
+/// Executes models of one `model_type`.
+pub trait ModelRuntime: Send + Sync {
+    /// Called while the instance is Warming; an error sends it to Failed → Cold.
+    fn load(&self, _spec: &ModelSpec) -> std::result::Result<(), ModelFailure> {
+        Ok(())
+    }
+    /// Run the model on one input.
+    fn invoke(&self, spec: &ModelSpec, input: Value) -> std::result::Result<Value, ModelFailure>;
+}
+
+/// Built-in runtime `echo`: returns its input (for wiring and tests).
+struct EchoRuntime;
+
+impl ModelRuntime for EchoRuntime {
+    fn invoke(&self, _spec: &ModelSpec, input: Value) -> std::result::Result<Value, ModelFailure> {
+        Ok(input)
+    }
+}
+
+/// One state change of a model instance.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Transition {
+    pub from: ModelState,
+    pub to: ModelState,
+    pub reason: TransitionReason,
+    pub time: f64,
+}
+
+/// The result of a successful allocation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Allocation {
+    pub handle: u64,
+    pub model_id: u64,
+    pub cache_hit: bool,
+}
+
+/// Read-only view of a pool.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PoolInfo {
+    pub name: String,
+    pub capacity: Capacity,
+    pub used: Resources,
+    pub models: usize,
+    pub leased: usize,
+}
+
+/// Read-only view of a live model instance.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelInfo {
+    pub id: u64,
+    pub spec: Arc<ModelSpec>,
+    pub pool: String,
+    pub state: ModelState,
+    pub handle: Option<u64>,
+    pub invocations: u64,
+    pub failures: u64,
+    pub last_used: f64,
+    pub history: Vec<Transition>,
+}
+
+/// Counters over the Pool Manager's life.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    pub allocations: u64,
+    pub cache_hits: u64,
+    pub cache_misses: u64,
+    pub releases: u64,
+    pub evictions: u64,
+    pub exhausted: u64,
+    pub invocations: u64,
+    pub failures: u64,
+}
+
+const HISTORY_LIMIT: usize = 32;
+
+struct Instance {
+    id: u64,
+    spec: Arc<ModelSpec>,
+    pool: Arc<str>,
+    state: ModelState,
+    handle: Option<u64>,
+    /// Whether `spec.requirements` are counted in the pool's `used`.
+    holds_capacity: bool,
+    invocations: u64,
+    failures: u64,
+    last_used: f64,
+    history: Vec<Transition>,
+}
+
+struct Pool {
+    name: Arc<str>,
+    capacity: Capacity,
+    used: Resources,
+    /// Idle Hot instances by spec key, most recently released last.
+    idle: HashMap<[u8; 16], Vec<u64>>,
+}
+
+#[derive(Default)]
+struct State {
+    pools: HashMap<String, Pool>,
+    models: HashMap<u64, Instance>,
+    handles: HashMap<u64, u64>,
+    next_id: u64,
+    stats: PoolStats,
+}
+
+/// Pools, model instances and handles. Thread-safe; every call holds one lock briefly and never
+/// while a model runtime runs.
+pub struct PoolManager {
+    state: Mutex<State>,
+    runtimes: RwLock<HashMap<String, Arc<dyn ModelRuntime>>>,
+    events: Arc<EventLog>,
+}
+
+impl fmt::Debug for PoolManager {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PoolManager")
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+fn transition(
+    events: &EventLog,
+    inst: &mut Instance,
+    to: ModelState,
+    reason: TransitionReason,
+) -> Result<()> {
+    let from = inst.state;
+    if !from.can_become(to) {
+        return Err(PitError::Internal(format!(
+            "illegal model transition {} -> {} for model {}",
+            from.as_str(),
+            to.as_str(),
+            inst.id
+        )));
+    }
+    inst.state = to;
+    if inst.history.len() == HISTORY_LIMIT {
+        inst.history.remove(0);
+    }
+    let time = crate::now();
+    inst.history.push(Transition {
+        from,
+        to,
+        reason,
+        time,
+    });
+    events.emit(
+        Component::Pool,
+        "model.transition",
+        format!("{}/{}", inst.pool, inst.spec.name),
+        vec![
+            ("model_id", Value::from(inst.id)),
+            ("from", Value::from(from.as_str())),
+            ("to", Value::from(to.as_str())),
+            ("reason", Value::from(reason.as_str())),
+        ],
+    );
+    Ok(())
+}
+
+/// Return an instance's capacity to its pool.
+fn give_back(pool: &mut Pool, inst: &mut Instance) -> Result<()> {
+    if inst.holds_capacity {
+        pool.used = pool
+            .used
+            .checked_sub(&inst.spec.requirements)
+            .ok_or_else(|| {
+                PitError::Internal(format!("capacity underflow in pool '{}'", pool.name))
+            })?;
+        inst.holds_capacity = false;
+    }
+    Ok(())
+}
+
+/// Hot → Cooling → Cold, releasing capacity.
+fn cool(
+    events: &EventLog,
+    pool: &mut Pool,
+    inst: &mut Instance,
+    reason: TransitionReason,
+) -> Result<()> {
+    transition(events, inst, ModelState::Cooling, reason)?;
+    give_back(pool, inst)?;
+    transition(events, inst, ModelState::Cold, reason)
+}
+
+fn remove_idle(pool: &mut Pool, key: &[u8; 16], id: u64) {
+    if let Some(ids) = pool.idle.get_mut(key) {
+        ids.retain(|&m| m != id);
+        if ids.is_empty() {
+            pool.idle.remove(key);
+        }
+    }
+}
+
+impl PoolManager {
+    pub fn new(events: Arc<EventLog>) -> Self {
+        let mut runtimes: HashMap<String, Arc<dyn ModelRuntime>> = HashMap::new();
+        runtimes.insert("echo".into(), Arc::new(EchoRuntime));
+        PoolManager {
+            state: Mutex::new(State::default()),
+            runtimes: RwLock::new(runtimes),
+            events,
+        }
+    }
+
+    /// Register (or replace) the runtime that executes models of `model_type`.
+    pub fn register_runtime(&self, model_type: &str, runtime: Arc<dyn ModelRuntime>) -> Result<()> {
+        check_name("model_type", model_type)?;
+        self.runtimes.write().insert(model_type.to_owned(), runtime);
+        Ok(())
+    }
+
+    pub fn runtime_types(&self) -> Vec<String> {
+        let mut types: Vec<String> = self.runtimes.read().keys().cloned().collect();
+        types.sort();
+        types
+    }
+
+    /// Create a pool. A dimension without a limit is unlimited.
+    pub fn add_pool(&self, name: &str, capacity: Capacity) -> Result<()> {
+        check_name("pool", name)?;
+        let mut st = self.state.lock();
+        if st.pools.contains_key(name) {
+            return Err(PitError::validation(format!(
+                "pool '{name}' already exists"
+            )));
+        }
+        let name: Arc<str> = Arc::from(name);
+        st.pools.insert(
+            name.to_string(),
+            Pool {
+                name: name.clone(),
+                capacity,
+                used: Resources::ZERO,
+                idle: HashMap::new(),
+            },
+        );
+        drop(st);
+        self.events
+            .emit(Component::Pool, "pool.created", &*name, vec![]);
+        Ok(())
+    }
+
+    /// Remove a pool; idle models in it are cooled. Fails while any model in it is allocated.
+    pub fn remove_pool(&self, name: &str) -> Result<()> {
+        let mut guard = self.state.lock();
+        let st = &mut *guard;
+        let pool = st.pools.get_mut(name).ok_or_else(|| unknown_pool(name))?;
+        let leased = st
+            .models
+            .values()
+            .filter(|m| &*m.pool == name && m.handle.is_some())
+            .count();
+        if leased > 0 {
+            return Err(PitError::validation(format!(
+                "pool '{name}' still has {leased} allocated model(s); release them first"
+            )));
+        }
+        let idle: Vec<u64> = pool.idle.values().flatten().copied().collect();
+        for id in idle {
+            if let Some(mut inst) = st.models.remove(&id) {
+                cool(&self.events, pool, &mut inst, TransitionReason::User)?;
+            }
+        }
+        st.pools.remove(name);
+        drop(guard);
+        self.events
+            .emit(Component::Pool, "pool.removed", name, vec![]);
+        Ok(())
+    }
+
+    /// Allocate a model of `spec` in `pool`: an idle Hot instance of the same spec if there is one
+    /// (cache hit, no new capacity), else a new instance, cooling idle models (LRU) if that makes
+    /// room. `ResourceExhausted` when the request cannot fit even then.
+    pub fn allocate(&self, pool_name: &str, spec: &Arc<ModelSpec>) -> Result<Allocation> {
+        let mut guard = self.state.lock();
+        let st = &mut *guard;
+        let pool = st
+            .pools
+            .get_mut(pool_name)
+            .ok_or_else(|| unknown_pool(pool_name))?;
+        st.next_id += 1;
+        let handle = st.next_id;
+
+        if let Some(ids) = pool.idle.get_mut(&spec.key) {
+            if let Some(model_id) = ids.pop() {
+                if ids.is_empty() {
+                    pool.idle.remove(&spec.key);
+                }
+                let inst = st.models.get_mut(&model_id).ok_or_else(|| {
+                    PitError::Internal(format!(
+                        "idle model {model_id} missing from the model table"
+                    ))
+                })?;
+                inst.handle = Some(handle);
+                inst.last_used = crate::now();
+                st.handles.insert(handle, model_id);
+                st.stats.allocations += 1;
+                st.stats.cache_hits += 1;
+                drop(guard);
+                self.emit_allocated(pool_name, &spec.name, handle, model_id, true);
+                return Ok(Allocation {
+                    handle,
+                    model_id,
+                    cache_hit: true,
+                });
+            }
+        }
+
+        if let Err(e) = make_room(&self.events, pool, &mut st.models, &spec.requirements, spec) {
+            st.stats.exhausted += 1;
+            drop(guard);
+            self.events.emit(
+                Component::Pool,
+                "pool.exhausted",
+                pool_name,
+                vec![("model", Value::from(spec.name.as_str()))],
+            );
+            return Err(e);
+        }
+        pool.used = pool.used.checked_add(&spec.requirements).ok_or_else(|| {
+            PitError::Internal(format!("capacity overflow in pool '{pool_name}'"))
+        })?;
+        let model_id = handle;
+        let mut inst = Instance {
+            id: model_id,
+            spec: spec.clone(),
+            pool: pool.name.clone(),
+            state: ModelState::Cold,
+            handle: Some(handle),
+            holds_capacity: true,
+            invocations: 0,
+            failures: 0,
+            last_used: crate::now(),
+            history: Vec::new(),
+        };
+        transition(
+            &self.events,
+            &mut inst,
+            ModelState::Warming,
+            TransitionReason::User,
+        )?;
+        st.models.insert(model_id, inst);
+        st.handles.insert(handle, model_id);
+        st.stats.allocations += 1;
+        st.stats.cache_misses += 1;
+        drop(guard);
+
+        // Loading runs without the lock: a slow model must not stall the other pools.
+        let runtime = self.runtimes.read().get(&spec.model_type).cloned();
+        let loaded = match runtime {
+            Some(rt) => rt.load(spec),
+            None => Ok(()),
+        };
+        let mut guard = self.state.lock();
+        let st = &mut *guard;
+        let (Some(pool), Some(inst)) = (st.pools.get_mut(pool_name), st.models.get_mut(&model_id))
+        else {
+            return Err(PitError::Internal(format!(
+                "model {model_id} vanished while warming"
+            )));
+        };
+        match loaded {
+            Ok(()) => {
+                transition(&self.events, inst, ModelState::Hot, TransitionReason::User)?;
+                drop(guard);
+                self.emit_allocated(pool_name, &spec.name, handle, model_id, false);
+                Ok(Allocation {
+                    handle,
+                    model_id,
+                    cache_hit: false,
+                })
+            }
+            Err(failure) => {
+                transition(
+                    &self.events,
+                    inst,
+                    ModelState::Failed,
+                    TransitionReason::Health,
+                )?;
+                give_back(pool, inst)?;
+                transition(
+                    &self.events,
+                    inst,
+                    ModelState::Cold,
+                    TransitionReason::Recovery,
+                )?;
+                st.models.remove(&model_id);
+                st.handles.remove(&handle);
+                st.stats.failures += 1;
+                Err(PitError::validation(format!(
+                    "{spec} failed to load in pool '{pool_name}': {}",
+                    failure.message
+                )))
+            }
+        }
+    }
+
+    fn emit_allocated(&self, pool: &str, model: &str, handle: u64, model_id: u64, cache_hit: bool) {
+        self.events.emit(
+            Component::Pool,
+            "model.allocated",
+            format!("{pool}/{model}"),
+            vec![
+                ("handle", Value::from(handle)),
+                ("model_id", Value::from(model_id)),
+                ("cache_hit", Value::Bool(cache_hit)),
+            ],
+        );
+    }
+
+    /// Warm `count` idle instances of `spec` ahead of demand (reason `prewarm`).
+    pub fn prewarm(
+        &self,
+        pool_name: &str,
+        spec: &Arc<ModelSpec>,
+        count: usize,
+    ) -> Result<Vec<u64>> {
+        let mut guard = self.state.lock();
+        let st = &mut *guard;
+        let pool = st
+            .pools
+            .get_mut(pool_name)
+            .ok_or_else(|| unknown_pool(pool_name))?;
+        let mut ids = Vec::with_capacity(count);
+        for _ in 0..count {
+            if let Some(dim) = pool.capacity.overflow(&pool.used, &spec.requirements) {
+                return Err(PitError::ResourceExhausted(format!(
+                    "cannot prewarm {spec} in pool '{pool_name}' ({} warmed): {}",
+                    ids.len(),
+                    pool.capacity.shortfall(dim, &pool.used, &spec.requirements)
+                )));
+            }
+            pool.used = pool.used.checked_add(&spec.requirements).ok_or_else(|| {
+                PitError::Internal(format!("capacity overflow in pool '{pool_name}'"))
+            })?;
+            st.next_id += 1;
+            let id = st.next_id;
+            let mut inst = Instance {
+                id,
+                spec: spec.clone(),
+                pool: pool.name.clone(),
+                state: ModelState::Cold,
+                handle: None,
+                holds_capacity: true,
+                invocations: 0,
+                failures: 0,
+                last_used: crate::now(),
+                history: Vec::new(),
+            };
+            transition(
+                &self.events,
+                &mut inst,
+                ModelState::Warming,
+                TransitionReason::Prewarm,
+            )?;
+            transition(
+                &self.events,
+                &mut inst,
+                ModelState::Hot,
+                TransitionReason::Prewarm,
+            )?;
+            pool.idle.entry(spec.key).or_default().push(id);
+            st.models.insert(id, inst);
+            ids.push(id);
+        }
+        Ok(ids)
+    }
+
+    /// Release an allocation. The model stays Hot and idle (ready for a cache hit) unless
+    /// `unload`, which cools it and frees its capacity at once.
+    pub fn release(&self, handle: u64, unload: bool) -> Result<()> {
+        let mut guard = self.state.lock();
+        let st = &mut *guard;
+        let model_id = st.handles.remove(&handle).ok_or_else(|| {
+            PitError::not_found(format!(
+                "handle {handle} is not allocated (already released?)"
+            ))
+        })?;
+        let inst = st.models.get_mut(&model_id).ok_or_else(|| {
+            PitError::Internal(format!("handle {handle} points to a missing model"))
+        })?;
+        let pool = st
+            .pools
+            .get_mut(&*inst.pool)
+            .ok_or_else(|| PitError::Internal(format!("model {model_id} is in a missing pool")))?;
+        inst.handle = None;
+        inst.last_used = crate::now();
+        st.stats.releases += 1;
+        let pool_name = pool.name.clone();
+        let spec_name = inst.spec.name.clone();
+        if inst.state == ModelState::Hot && !unload {
+            pool.idle.entry(inst.spec.key).or_default().push(model_id);
+        } else {
+            if inst.state == ModelState::Hot {
+                cool(&self.events, pool, inst, TransitionReason::User)?;
+            }
+            st.models.remove(&model_id);
+        }
+        drop(guard);
+        self.events.emit(
+            Component::Pool,
+            "model.released",
+            format!("{pool_name}/{spec_name}"),
+            vec![
+                ("handle", Value::from(handle)),
+                ("model_id", Value::from(model_id)),
+            ],
+        );
+        Ok(())
+    }
+
+    /// Run the allocated model on `input`. The lock is not held while the runtime runs. A runtime
+    /// failure sends the model Hot → Failed → Cold (capacity freed); the handle must be released.
+    pub fn invoke(&self, handle: u64, input: Value) -> std::result::Result<Value, InvokeError> {
+        let spec = {
+            let st = self.state.lock();
+            let inst = st
+                .handles
+                .get(&handle)
+                .and_then(|id| st.models.get(id))
+                .ok_or_else(|| {
+                    PitError::not_found(format!(
+                        "handle {handle} is not allocated (already released?)"
+                    ))
+                })?;
+            if inst.state != ModelState::Hot {
+                return Err(PitError::validation(format!(
+                    "{} (handle {handle}) is {}, not hot; release the handle and allocate again",
+                    inst.spec,
+                    inst.state.as_str()
+                ))
+                .into());
+            }
+            inst.spec.clone()
+        };
+        let runtime = self
+            .runtimes
+            .read()
+            .get(&spec.model_type)
+            .cloned()
+            .ok_or_else(|| {
+                PitError::not_found(format!(
+                    "no runtime registered for model_type '{}' (registered: {})",
+                    spec.model_type,
+                    self.runtime_types().join(", ")
+                ))
+            })?;
+        let outcome = runtime.invoke(&spec, input);
+
+        let mut guard = self.state.lock();
+        let st = &mut *guard;
+        st.stats.invocations += 1;
+        let model_id = st.handles.get(&handle).copied();
+        if let Some(inst) = model_id.and_then(|id| st.models.get_mut(&id)) {
+            inst.invocations += 1;
+            inst.last_used = crate::now();
+            if outcome.is_err() && inst.state == ModelState::Hot {
+                inst.failures += 1;
+                st.stats.failures += 1;
+                if let Some(pool) = st.pools.get_mut(&*inst.pool) {
+                    transition(
+                        &self.events,
+                        inst,
+                        ModelState::Failed,
+                        TransitionReason::Health,
+                    )?;
+                    give_back(pool, inst)?;
+                    transition(
+                        &self.events,
+                        inst,
+                        ModelState::Cold,
+                        TransitionReason::Recovery,
+                    )?;
+                }
+            }
+        }
+        outcome.map_err(InvokeError::Model)
+    }
+
+    /// Cool idle models unused for at least `idle_seconds` (the Stale Manager's idle TTL).
+    pub fn cool_idle(&self, idle_seconds: f64, reason: TransitionReason) -> Result<usize> {
+        let cutoff = crate::now() - idle_seconds.max(0.0);
+        let mut guard = self.state.lock();
+        let st = &mut *guard;
+        let mut cooled = 0;
+        for pool in st.pools.values_mut() {
+            let idle: Vec<([u8; 16], u64)> = pool
+                .idle
+                .iter()
+                .flat_map(|(k, ids)| ids.iter().map(move |&id| (*k, id)))
+                .collect();
+            for (key, id) in idle {
+                let stale = st.models.get(&id).is_some_and(|m| m.last_used <= cutoff);
+                if stale {
+                    if let Some(mut inst) = st.models.remove(&id) {
+                        remove_idle(pool, &key, id);
+                        cool(&self.events, pool, &mut inst, reason)?;
+                        cooled += 1;
+                    }
+                }
+            }
+        }
+        st.stats.evictions += cooled as u64;
+        Ok(cooled)
+    }
+
+    /// State of the model behind a handle.
+    pub fn handle_state(&self, handle: u64) -> Result<ModelState> {
+        let st = self.state.lock();
+        st.handles
+            .get(&handle)
+            .and_then(|id| st.models.get(id))
+            .map(|m| m.state)
+            .ok_or_else(|| PitError::not_found(format!("handle {handle} is not allocated")))
+    }
+
+    pub fn pools(&self) -> Vec<PoolInfo> {
+        let st = self.state.lock();
+        let mut pools: Vec<PoolInfo> = st
+            .pools
+            .values()
+            .map(|p| {
+                let in_pool = st.models.values().filter(|m| m.pool == p.name);
+                let (models, leased) = in_pool.fold((0, 0), |(n, l), m| {
+                    (n + 1, l + usize::from(m.handle.is_some()))
+                });
+                PoolInfo {
+                    name: p.name.to_string(),
+                    capacity: p.capacity,
+                    used: p.used,
+                    models,
+                    leased,
+                }
+            })
+            .collect();
+        pools.sort_by(|a, b| a.name.cmp(&b.name));
+        pools
+    }
+
+    pub fn pool(&self, name: &str) -> Result<PoolInfo> {
+        self.pools()
+            .into_iter()
+            .find(|p| p.name == name)
+            .ok_or_else(|| unknown_pool(name))
+    }
+
+    pub fn models(&self) -> Vec<ModelInfo> {
+        let st = self.state.lock();
+        let mut models: Vec<ModelInfo> = st
+            .models
+            .values()
+            .map(|m| ModelInfo {
+                id: m.id,
+                spec: m.spec.clone(),
+                pool: m.pool.to_string(),
+                state: m.state,
+                handle: m.handle,
+                invocations: m.invocations,
+                failures: m.failures,
+                last_used: m.last_used,
+                history: m.history.clone(),
+            })
+            .collect();
+        models.sort_by_key(|m| m.id);
+        models
+    }
+
+    pub fn stats(&self) -> PoolStats {
+        self.state.lock().stats
+    }
+
+    /// Verify the accounting invariants: each pool's `used` equals the requirements of the
+    /// instances holding capacity in it and fits its capacity; every handle maps to its instance.
+    pub fn check_invariants(&self) -> Result<()> {
+        let st = self.state.lock();
+        for pool in st.pools.values() {
+            let mut held = Resources::ZERO;
+            for m in st
+                .models
+                .values()
+                .filter(|m| m.pool == pool.name && m.holds_capacity)
+            {
+                held = held
+                    .checked_add(&m.spec.requirements)
+                    .ok_or_else(|| PitError::Internal("overflow summing held capacity".into()))?;
+            }
+            if held != pool.used {
+                return Err(PitError::Internal(format!(
+                    "pool '{}' accounts {} used but its models hold {}",
+                    pool.name, pool.used, held
+                )));
+            }
+            if let Some(dim) = pool.capacity.overflow(&Resources::ZERO, &pool.used) {
+                return Err(PitError::Internal(format!(
+                    "pool '{}' is over capacity on {}",
+                    pool.name,
+                    crate::resources::DIMENSIONS[dim]
+                )));
+            }
+            for (key, ids) in &pool.idle {
+                for id in ids {
+                    let m = st.models.get(id).ok_or_else(|| {
+                        PitError::Internal(format!("idle model {id} is not in the model table"))
+                    })?;
+                    if m.state != ModelState::Hot || m.handle.is_some() || &m.spec.key != key {
+                        return Err(PitError::Internal(format!(
+                            "idle model {id} is not idle and hot"
+                        )));
+                    }
+                }
+            }
+        }
+        for (handle, id) in &st.handles {
+            let m = st.models.get(id).ok_or_else(|| {
+                PitError::Internal(format!("handle {handle} points to missing model {id}"))
+            })?;
+            if m.handle != Some(*handle) {
+                return Err(PitError::Internal(format!(
+                    "handle {handle} and model {id} disagree"
+                )));
+            }
+        }
+        for m in st.models.values() {
+            if m.holds_capacity != matches!(m.state, ModelState::Warming | ModelState::Hot) {
+                return Err(PitError::Internal(format!(
+                    "model {} is {} but holds_capacity = {}",
+                    m.id,
+                    m.state.as_str(),
+                    m.holds_capacity
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn unknown_pool(name: &str) -> PitError {
+    PitError::not_found(format!("pool '{name}' does not exist"))
+}
+
+/// Make room for `request` in `pool` by cooling idle models, least recently used first. Cools
+/// nothing when even cooling every idle model would not be enough.
+fn make_room(
+    events: &EventLog,
+    pool: &mut Pool,
+    models: &mut HashMap<u64, Instance>,
+    request: &Resources,
+    spec: &ModelSpec,
+) -> Result<()> {
+    let Some(dim) = pool.capacity.overflow(&pool.used, request) else {
+        return Ok(());
+    };
+    let mut idle: Vec<(f64, [u8; 16], u64)> = pool
+        .idle
+        .iter()
+        .flat_map(|(k, ids)| ids.iter().map(move |&id| (*k, id)))
+        .filter_map(|(k, id)| models.get(&id).map(|m| (m.last_used, k, id)))
+        .collect();
+    let mut reclaimable = Resources::ZERO;
+    for (_, _, id) in &idle {
+        if let Some(m) = models.get(id) {
+            reclaimable = reclaimable
+                .checked_add(&m.spec.requirements)
+                .unwrap_or(reclaimable);
+        }
+    }
+    let floor = pool
+        .used
+        .checked_sub(&reclaimable)
+        .unwrap_or(Resources::ZERO);
+    if pool.capacity.overflow(&floor, request).is_some() {
+        return Err(PitError::ResourceExhausted(format!(
+            "pool '{}' cannot fit {spec}: {}",
+            pool.name,
+            pool.capacity.shortfall(dim, &pool.used, request)
+        )));
+    }
+    idle.sort_by(|a, b| a.0.total_cmp(&b.0));
+    for (_, key, id) in idle {
+        if pool.capacity.overflow(&pool.used, request).is_none() {
+            break;
+        }
+        if let Some(mut inst) = models.remove(&id) {
+            remove_idle(pool, &key, id);
+            cool(events, pool, &mut inst, TransitionReason::Pressure)?;
+        }
+    }
+    Ok(())
+}
+
+/// Convenience: print a capacity as `{dimension: units}` pairs (unlimited dimensions omitted).
+pub fn capacity_pairs(capacity: &Capacity) -> Vec<(&'static str, f64)> {
+    crate::resources::DIMENSIONS
+        .iter()
+        .zip(capacity.0)
+        .filter_map(|(d, limit)| limit.map(|l| (*d, units(l))))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manager() -> PoolManager {
+        PoolManager::new(Arc::new(EventLog::new(10_000)))
+    }
+
+    fn spec(name: &str, cpu: f64) -> Arc<ModelSpec> {
+        Arc::new(
+            ModelSpec::new(
+                name,
+                "1",
+                "echo",
+                Resources::from_units(cpu, 0.0, 0.0, 1.0).unwrap(),
+                Value::None,
+            )
+            .unwrap(),
+        )
+    }
+
+    fn cpu_pool(pm: &PoolManager, cpu: f64) {
+        pm.add_pool(
+            "cpu",
+            Capacity([Some((cpu * 1000.0) as u64), None, None, None]),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn hot_reuse_is_a_cache_hit_without_new_capacity() {
+        let pm = manager();
+        cpu_pool(&pm, 2.0);
+        let s = spec("m", 1.0);
+        let a = pm.allocate("cpu", &s).unwrap();
+        assert!(!a.cache_hit);
+        pm.release(a.handle, false).unwrap();
+        let b = pm.allocate("cpu", &s).unwrap();
+        assert!(b.cache_hit);
+        assert_eq!(b.model_id, a.model_id);
+        assert_eq!(pm.pool("cpu").unwrap().used.0[0], 1000);
+        pm.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn exhaustion_names_pool_and_dimension_and_changes_nothing() {
+        let pm = manager();
+        cpu_pool(&pm, 1.0);
+        let a = pm.allocate("cpu", &spec("a", 1.0)).unwrap();
+        let err = pm.allocate("cpu", &spec("b", 0.5)).unwrap_err();
+        assert!(
+            matches!(&err, PitError::ResourceExhausted(m) if m.contains("'cpu'") && m.contains("cpu=0.5"))
+        );
+        pm.release(a.handle, false).unwrap();
+        // Idle "a" is cooled under pressure to make room for "b".
+        let b = pm.allocate("cpu", &spec("b", 0.5)).unwrap();
+        assert!(!b.cache_hit);
+        assert_eq!(pm.stats().exhausted, 1);
+        pm.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn lifecycle_events_have_reasons() {
+        let events = Arc::new(EventLog::new(100));
+        let pm = PoolManager::new(events.clone());
+        cpu_pool(&pm, 4.0);
+        let a = pm.allocate("cpu", &spec("m", 1.0)).unwrap();
+        pm.release(a.handle, true).unwrap();
+        let moves: Vec<(String, String)> = events
+            .poll(100)
+            .into_iter()
+            .filter(|e| e.kind == "model.transition")
+            .map(|e| {
+                let get = |k: &str| {
+                    e.data
+                        .iter()
+                        .find(|(n, _)| *n == k)
+                        .unwrap()
+                        .1
+                        .as_str()
+                        .unwrap()
+                        .to_owned()
+                };
+                (get("to"), get("reason"))
+            })
+            .collect();
+        let expect = [
+            ("warming", "user"),
+            ("hot", "user"),
+            ("cooling", "user"),
+            ("cold", "user"),
+        ];
+        assert_eq!(moves, expect.map(|(a, b)| (a.to_owned(), b.to_owned())));
+    }
+
+    #[test]
+    fn failed_invoke_goes_failed_then_cold_and_frees_capacity() {
+        struct Broken;
+        impl ModelRuntime for Broken {
+            fn invoke(&self, _: &ModelSpec, _: Value) -> std::result::Result<Value, ModelFailure> {
+                Err(ModelFailure {
+                    message: "boom".into(),
+                    payload: None,
+                })
+            }
+        }
+        let pm = manager();
+        pm.register_runtime("broken", Arc::new(Broken)).unwrap();
+        cpu_pool(&pm, 1.0);
+        let s = Arc::new(
+            ModelSpec::new(
+                "b",
+                "1",
+                "broken",
+                Resources::from_units(1.0, 0.0, 0.0, 0.0).unwrap(),
+                Value::None,
+            )
+            .unwrap(),
+        );
+        let a = pm.allocate("cpu", &s).unwrap();
+        assert!(matches!(
+            pm.invoke(a.handle, Value::None),
+            Err(InvokeError::Model(_))
+        ));
+        assert_eq!(pm.handle_state(a.handle).unwrap(), ModelState::Cold);
+        assert_eq!(pm.pool("cpu").unwrap().used, Resources::ZERO);
+        assert!(matches!(
+            pm.invoke(a.handle, Value::None),
+            Err(InvokeError::Pit(PitError::Validation(_)))
+        ));
+        pm.release(a.handle, false).unwrap();
+        pm.check_invariants().unwrap();
+        assert!(pm.models().is_empty());
+    }
+
+    #[test]
+    fn release_twice_is_not_found() {
+        let pm = manager();
+        cpu_pool(&pm, 1.0);
+        let a = pm.allocate("cpu", &spec("m", 1.0)).unwrap();
+        pm.release(a.handle, false).unwrap();
+        assert!(matches!(
+            pm.release(a.handle, false),
+            Err(PitError::NotFound(_))
+        ));
+    }
+
+    #[test]
+    fn lifecycle_graph_is_exactly_the_documented_one() {
+        use ModelState::*;
+        let all = [Cold, Warming, Hot, Cooling, Failed];
+        let legal: Vec<_> = all
+            .iter()
+            .flat_map(|&a| all.iter().map(move |&b| (a, b)))
+            .filter(|(a, b)| a.can_become(*b))
+            .collect();
+        assert_eq!(
+            legal,
+            vec![
+                (Cold, Warming),
+                (Cold, Failed),
+                (Warming, Hot),
+                (Warming, Failed),
+                (Hot, Cooling),
+                (Hot, Failed),
+                (Cooling, Cold),
+                (Cooling, Failed),
+                (Failed, Cold)
+            ]
+        );
+    }
+}

@@ -1,0 +1,190 @@
+//! `Value`: the dynamic data model that crosses the Python boundary losslessly.
+//!
+//! Used for model configuration, invocation inputs and outputs, custom artifact metadata and
+//! event details. Encoded to bytes with MessagePack (`rmp-serde`) when stored.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{PitError, Result};
+
+/// Deepest nesting accepted when converting or decoding (guards the stack against hostile input).
+pub const MAX_DEPTH: usize = 256;
+
+/// Content type of artifacts that hold an encoded [`Value`].
+pub const VALUE_CONTENT_TYPE: &str = "application/vnd.symphony.value+msgpack";
+
+/// A calendar date-time with microseconds, and a fixed UTC offset when it is timezone-aware.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DateTime {
+    pub year: i32,
+    pub month: u8,
+    pub day: u8,
+    pub hour: u8,
+    pub minute: u8,
+    pub second: u8,
+    pub microsecond: u32,
+    /// Seconds east of UTC, `None` for a naive date-time.
+    pub utc_offset_seconds: Option<i32>,
+}
+
+/// A dense n-dimensional array: numpy dtype string (e.g. `<f8`), shape, C-ordered raw bytes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NdArray {
+    pub dtype: String,
+    pub shape: Vec<u64>,
+    #[serde(with = "serde_bytes")]
+    pub data: Vec<u8>,
+}
+
+/// A Python value the Pit can hold without loss.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+pub enum Value {
+    #[default]
+    None,
+    Bool(bool),
+    Int(i64),
+    /// An integer outside `i64`, kept exactly as its decimal digits.
+    BigInt(String),
+    Float(f64),
+    Str(String),
+    Bytes(#[serde(with = "serde_bytes")] Vec<u8>),
+    List(Vec<Value>),
+    Tuple(Vec<Value>),
+    /// Insertion-ordered key/value pairs (keys may be any value, as in Python).
+    Dict(Vec<(Value, Value)>),
+    DateTime(DateTime),
+    Array(NdArray),
+}
+
+impl Value {
+    /// Encode to MessagePack bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        // Serialising an in-memory enum into a Vec cannot fail.
+        rmp_serde::to_vec(self).expect("Value always serialises")
+    }
+
+    /// Decode bytes written by [`Value::encode`]; malformed bytes give `Integrity`.
+    pub fn decode(bytes: &[u8]) -> Result<Value> {
+        let value: Value = rmp_serde::from_slice(bytes)
+            .map_err(|e| PitError::Integrity(format!("cannot decode stored value: {e}")))?;
+        if value.depth() > MAX_DEPTH {
+            return Err(PitError::Integrity(format!(
+                "stored value nests deeper than {MAX_DEPTH} levels"
+            )));
+        }
+        Ok(value)
+    }
+
+    /// Nesting depth (a scalar is 1).
+    pub fn depth(&self) -> usize {
+        match self {
+            Value::List(items) | Value::Tuple(items) => {
+                1 + items.iter().map(Value::depth).max().unwrap_or(0)
+            }
+            Value::Dict(pairs) => {
+                1 + pairs
+                    .iter()
+                    .map(|(k, v)| k.depth().max(v.depth()))
+                    .max()
+                    .unwrap_or(0)
+            }
+            _ => 1,
+        }
+    }
+
+    /// Look a string key up in a `Dict`.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        match self {
+            Value::Dict(pairs) => pairs.iter().find_map(|(k, v)| match k {
+                Value::Str(s) if s == key => Some(v),
+                _ => None,
+            }),
+            _ => None,
+        }
+    }
+
+    /// Short name of the variant, used in error messages.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::None => "None",
+            Value::Bool(_) => "bool",
+            Value::Int(_) | Value::BigInt(_) => "int",
+            Value::Float(_) => "float",
+            Value::Str(_) => "str",
+            Value::Bytes(_) => "bytes",
+            Value::List(_) => "list",
+            Value::Tuple(_) => "tuple",
+            Value::Dict(_) => "dict",
+            Value::DateTime(_) => "datetime",
+            Value::Array(_) => "ndarray",
+        }
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+impl From<&str> for Value {
+    fn from(s: &str) -> Self {
+        Value::Str(s.to_owned())
+    }
+}
+impl From<String> for Value {
+    fn from(s: String) -> Self {
+        Value::Str(s)
+    }
+}
+impl From<bool> for Value {
+    fn from(b: bool) -> Self {
+        Value::Bool(b)
+    }
+}
+impl From<u64> for Value {
+    fn from(i: u64) -> Self {
+        i64::try_from(i)
+            .map(Value::Int)
+            .unwrap_or_else(|_| Value::BigInt(i.to_string()))
+    }
+}
+impl From<f64> for Value {
+    fn from(f: f64) -> Self {
+        Value::Float(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encode_decode_round_trip_keeps_nan_and_nesting() {
+        let v = Value::Dict(vec![
+            (Value::from("x"), Value::Float(f64::NAN)),
+            (
+                Value::Tuple(vec![Value::Int(1)]),
+                Value::List(vec![Value::BigInt("123456789012345678901234567890".into())]),
+            ),
+            (Value::Bytes(vec![0, 255]), Value::None),
+        ]);
+        let back = Value::decode(&v.encode()).unwrap();
+        match (&v, &back) {
+            (Value::Dict(a), Value::Dict(b)) => {
+                assert!(matches!(b[0].1, Value::Float(f) if f.is_nan()));
+                assert_eq!(a[1..], b[1..]);
+            }
+            _ => panic!("not a dict"),
+        }
+    }
+
+    #[test]
+    fn garbage_bytes_give_integrity_error() {
+        assert!(matches!(
+            Value::decode(&[0xc1, 0xff, 0x00]),
+            Err(PitError::Integrity(_))
+        ));
+    }
+}
