@@ -374,6 +374,7 @@ impl ArtifactStore {
     }
 
     fn corrupted(&self, id: &ArtifactId, why: &str) -> PitError {
+        log::warn!("artifact {id} is corrupted: {why}");
         self.events.emit(
             Component::Artifact,
             "artifact.corrupted",

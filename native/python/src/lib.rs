@@ -1,1 +1,58 @@
+//! `symphony_pit._native`: PyO3 bindings of the Pit. This crate only converts and delegates;
+//! the engine is the pure-Rust `symphony-pit` crate.
 
+mod artifacts;
+mod convert;
+mod dags;
+mod errors;
+mod html;
+mod pit;
+mod pools;
+
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+/// Panic on purpose inside the guarded engine call path (used by tests to prove that a Rust
+/// panic becomes `InternalError` and the interpreter lives on).
+#[pyfunction]
+fn _debug_panic(py: Python<'_>, message: &str) -> PyResult<()> {
+    errors::run(py, move || -> Result<(), symphony_pit::PitError> { panic!("{message}") })
+}
+
+/// Convert a value to the engine's representation and back (exercises the conversion layer).
+#[pyfunction]
+fn _roundtrip(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+    let converted = convert::to_value(value)?;
+    let decoded = errors::run(py, move || symphony_pit::Value::decode(&converted.encode()))?;
+    convert::to_py(py, &decoded)
+}
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    // Rust `log` records flow into Python `logging` (logger names follow Rust module paths,
+    // e.g. `symphony_pit.pit`). The Pit logs rarely, so levels are looked up on every record
+    // rather than cached: a level set after import still takes effect.
+    let _ = pyo3_log::Logger::new(py, pyo3_log::Caching::Nothing)?.install();
+    m.add("VERSION", env!("CARGO_PKG_VERSION"))?;
+    let info = PyDict::new(py);
+    info.set_item("version", env!("CARGO_PKG_VERSION"))?;
+    info.set_item("git_commit", env!("PIT_GIT_COMMIT"))?;
+    info.set_item("rustc", env!("PIT_RUSTC_VERSION"))?;
+    info.set_item("target", env!("PIT_TARGET"))?;
+    info.set_item("profile", env!("PIT_PROFILE"))?;
+    info.set_item("pyo3", "0.30")?;
+    m.add("BUILD_INFO", info)?;
+    m.add_class::<pit::PyPit>()?;
+    m.add_class::<pit::PyEvent>()?;
+    m.add_class::<pools::PyPoolManager>()?;
+    m.add_class::<pools::PyModelSpec>()?;
+    m.add_class::<pools::PyModelHandle>()?;
+    m.add_class::<artifacts::PyArtifactStore>()?;
+    m.add_class::<artifacts::PyArtifactMeta>()?;
+    m.add_class::<dags::PyDagTracker>()?;
+    m.add_class::<dags::PyWorkflowGraph>()?;
+    m.add_function(wrap_pyfunction!(_debug_panic, m)?)?;
+    m.add_function(wrap_pyfunction!(_roundtrip, m)?)?;
+    Ok(())
+}

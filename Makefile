@@ -1,0 +1,75 @@
+# Symphony Lab — two commands on a fresh machine:
+#   make lab    set everything up, then start JupyterLab on notebooks/
+#   make test   set everything up, then run every check
+# Set-up is incremental: each step re-runs only when its inputs changed.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VENV  := .venv
+BIN   := $(VENV)/bin
+PY    := $(BIN)/python
+UV    := $(BIN)/uv
+STAMP := $(VENV)/.stamp
+
+# Package downloads are cached outside the clone, so a fresh clone reinstalls from the cache.
+export UV_CACHE_DIR ?= $(HOME)/.cache/uv
+export PIP_CACHE_DIR ?= $(HOME)/.cache/pip
+export UV_LINK_MODE ?= copy
+
+NATIVE_SOURCES := native/Cargo.toml native/Cargo.lock native/python/pyproject.toml native/python/build.rs \
+	$(shell find native/pit native/python -type f \( -name '*.rs' -o -name 'Cargo.toml' \) -not -path '*/target/*')
+
+.PHONY: help setup lab test check-rust check-python pytest bench clean
+
+help:
+	@echo "make lab   - create the environment, build the Pit, install the Symphony kernel, start JupyterLab"
+	@echo "make test  - the same set-up, then cargo fmt/clippy/test, ruff, mypy, stubtest, pytest + notebooks"
+	@echo "make bench - run the benchmarks in benchmarks/ and append their figures to benchmarks/RESULTS.md"
+
+$(PY):
+	python3 -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check 'uv>=0.5'
+
+# The native extension: rebuilt (incrementally) whenever a Rust source or manifest changes.
+$(STAMP)-native: $(PY) $(NATIVE_SOURCES)
+	$(UV) pip install --quiet --python $(PY) 'maturin>=1.7,<2'
+	cd native/python && ../../$(BIN)/maturin develop --release --uv
+	@touch $@
+
+# Everything else (research + dev tools); symphony-pit is already satisfied by the step above.
+$(STAMP)-deps: $(STAMP)-native pyproject.toml
+	$(UV) pip install --quiet --python $(PY) -e . --group dev
+	@touch $@
+
+$(STAMP)-kernelspec: $(STAMP)-deps symphony_kernel/kernelspec.py
+	$(PY) -m symphony_kernel.kernelspec install
+	@touch $@
+
+setup: $(STAMP)-kernelspec
+
+lab: setup
+	$(BIN)/jupyter lab --notebook-dir=notebooks
+
+check-rust:
+	cd native && cargo fmt --all --check
+	cd native && cargo clippy --workspace --all-targets --locked -- -D warnings
+	cd native && cargo test -p symphony-pit --locked
+
+check-python: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(PY) -m mypy.stubtest symphony_pit._native
+
+pytest: setup
+	$(BIN)/pytest tests notebooks --nbval -p no:cacheprovider
+
+test: setup check-rust check-python pytest
+
+bench: setup
+	$(PY) benchmarks/bench_ffi.py --record
+
+clean:
+	rm -rf $(VENV) native/target

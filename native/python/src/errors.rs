@@ -1,0 +1,85 @@
+//! Mapping `PitError` (and Rust panics) onto the Python exception classes of
+//! `symphony_pit.errors`, and the one helper every binding uses to run Rust work.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::PyType;
+use symphony_pit::PitError;
+
+/// The Python exception classes, imported once from `symphony_pit.errors`.
+struct Classes {
+    validation: Py<PyType>,
+    resource_exhausted: Py<PyType>,
+    not_found: Py<PyType>,
+    integrity: Py<PyType>,
+    cancelled: Py<PyType>,
+    storage: Py<PyType>,
+    internal: Py<PyType>,
+}
+
+static CLASSES: PyOnceLock<Classes> = PyOnceLock::new();
+
+fn classes(py: Python<'_>) -> PyResult<&Classes> {
+    CLASSES.get_or_try_init(py, || {
+        let module = py.import("symphony_pit.errors")?;
+        let get = |name: &str| -> PyResult<Py<PyType>> { Ok(module.getattr(name)?.cast_into::<PyType>()?.unbind()) };
+        Ok(Classes {
+            validation: get("ValidationError")?,
+            resource_exhausted: get("ResourceExhausted")?,
+            not_found: get("NotFound")?,
+            integrity: get("IntegrityError")?,
+            cancelled: get("Cancelled")?,
+            storage: get("StorageError")?,
+            internal: get("InternalError")?,
+        })
+    })
+}
+
+/// Convert an engine error into the matching Python exception.
+pub fn to_pyerr(py: Python<'_>, err: PitError) -> PyErr {
+    let classes = match classes(py) {
+        Ok(c) => c,
+        Err(import_error) => return import_error,
+    };
+    let (class, message) = match err {
+        PitError::Validation(m) => (&classes.validation, m),
+        PitError::ResourceExhausted(m) => (&classes.resource_exhausted, m),
+        PitError::NotFound(m) => (&classes.not_found, m),
+        PitError::Integrity(m) => (&classes.integrity, m),
+        PitError::Cancelled(m) => (&classes.cancelled, m),
+        PitError::Storage(m) => (&classes.storage, m),
+        PitError::Internal(m) => (&classes.internal, m),
+    };
+    PyErr::from_type(class.bind(py).clone(), message)
+}
+
+/// Turn a caught panic into `InternalError`, so the interpreter lives on.
+pub fn panic_to_pyerr(py: Python<'_>, payload: Box<dyn std::any::Any + Send>) -> PyErr {
+    let text = payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into());
+    to_pyerr(py, PitError::Internal(format!("the Pit panicked (a bug; please report it): {text}")))
+}
+
+/// Run engine work with the GIL released, catching panics. Every binding that does Rust work
+/// goes through here.
+pub fn run<T, F>(py: Python<'_>, work: F) -> PyResult<T>
+where
+    F: FnOnce() -> Result<T, PitError> + Send,
+    T: Send,
+{
+    match py.detach(|| catch_unwind(AssertUnwindSafe(work))) {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(err)) => Err(to_pyerr(py, err)),
+        Err(payload) => Err(panic_to_pyerr(py, payload)),
+    }
+}
+
+/// Shorthand for a `ValidationError` raised from binding code.
+pub fn validation(py: Python<'_>, message: impl Into<String>) -> PyErr {
+    to_pyerr(py, PitError::Validation(message.into()))
+}

@@ -1,0 +1,232 @@
+//! The `Pit` class and its event stream.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use symphony_pit::events::Event;
+use symphony_pit::{Durability, Pit, PitConfig};
+
+use crate::artifacts::PyArtifactStore;
+use crate::convert::to_py;
+use crate::dags::PyDagTracker;
+use crate::errors::{run, validation};
+use crate::html::render;
+use crate::pools::PyPoolManager;
+
+/// The Pit: Pool Manager, Artifact Store and DAG Tracker in this process.
+#[pyclass(frozen, name = "Pit", module = "symphony_pit._native")]
+pub struct PyPit {
+    pub inner: Arc<Pit>,
+    pools: Py<PyPoolManager>,
+    artifacts: Py<PyArtifactStore>,
+    dags: Py<PyDagTracker>,
+}
+
+fn expand_home(path: PathBuf) -> PathBuf {
+    match (path.strip_prefix("~"), std::env::var_os("HOME")) {
+        (Ok(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ => path,
+    }
+}
+
+#[pymethods]
+impl PyPit {
+    #[new]
+    #[pyo3(signature = (store=None, *, hot_cache_mb=256.0, durability="background", event_capacity=100_000))]
+    fn new(
+        py: Python<'_>,
+        store: Option<PathBuf>,
+        hot_cache_mb: f64,
+        durability: &str,
+        event_capacity: usize,
+    ) -> PyResult<Self> {
+        let durability = match durability {
+            "background" => Durability::Background,
+            "sync" => Durability::Sync,
+            other => {
+                return Err(validation(
+                    py,
+                    format!("durability must be 'background' or 'sync', got {other:?}"),
+                ))
+            }
+        };
+        if !(hot_cache_mb.is_finite() && hot_cache_mb >= 0.0) {
+            return Err(validation(py, format!("hot_cache_mb must be a non-negative number, got {hot_cache_mb}")));
+        }
+        if event_capacity == 0 {
+            return Err(validation(py, "event_capacity must be at least 1"));
+        }
+        let config = PitConfig {
+            store: store.map(expand_home),
+            hot_bytes: (hot_cache_mb * 1024.0 * 1024.0) as u64,
+            durability,
+            event_capacity,
+        };
+        let inner = Arc::new(run(py, move || Pit::open(config))?);
+        Ok(PyPit {
+            pools: Py::new(py, PyPoolManager { pit: inner.clone() })?,
+            artifacts: Py::new(py, PyArtifactStore { pit: inner.clone() })?,
+            dags: Py::new(py, PyDagTracker { pit: inner.clone() })?,
+            inner,
+        })
+    }
+
+    /// The Pool Manager: pools, model allocation, runtimes.
+    #[getter]
+    fn pools(&self, py: Python<'_>) -> Py<PyPoolManager> {
+        self.pools.clone_ref(py)
+    }
+
+    /// The Artifact Store: content-addressed results with lineage.
+    #[getter]
+    fn artifacts(&self, py: Python<'_>) -> Py<PyArtifactStore> {
+        self.artifacts.clone_ref(py)
+    }
+
+    /// The DAG Tracker: workflow graphs and runs.
+    #[getter]
+    fn dags(&self, py: Python<'_>) -> Py<PyDagTracker> {
+        self.dags.clone_ref(py)
+    }
+
+    /// The store directory, or None for an in-memory Pit.
+    #[getter]
+    fn store(&self) -> Option<String> {
+        self.inner.config().store.as_ref().map(|p| p.display().to_string())
+    }
+
+    #[getter]
+    fn closed(&self) -> bool {
+        self.inner.is_closed()
+    }
+
+    /// Remove and return up to `max` of the oldest events, in order.
+    #[pyo3(signature = (max=1000))]
+    fn poll_events(&self, py: Python<'_>, max: usize) -> PyResult<Vec<PyEvent>> {
+        let pit = self.inner.clone();
+        let events = run(py, move || Ok(pit.events.poll(max)))?;
+        Ok(events.into_iter().map(|e| PyEvent { inner: e }).collect())
+    }
+
+    /// Events waiting to be polled.
+    #[getter]
+    fn events_pending(&self) -> usize {
+        self.inner.events.pending()
+    }
+
+    /// Events discarded because nobody polled them in time.
+    #[getter]
+    fn events_dropped(&self) -> u64 {
+        self.inner.events.dropped()
+    }
+
+    /// Wait until every queued write is on disk.
+    fn flush(&self, py: Python<'_>) -> PyResult<()> {
+        let pit = self.inner.clone();
+        run(py, move || pit.flush())
+    }
+
+    /// Flush and stop the writer; later writes raise `ValidationError`.
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        let pit = self.inner.clone();
+        run(py, move || pit.close())
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    #[pyo3(signature = (*_exc))]
+    fn __exit__(&self, py: Python<'_>, _exc: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<bool> {
+        self.close(py)?;
+        Ok(false)
+    }
+
+    fn __repr__(&self) -> String {
+        let artifacts = self.inner.artifacts.stats();
+        format!(
+            "Pit(store={}, pools={}, models={}, artifacts={}, runs={})",
+            self.store().map_or("None".into(), |s| format!("{s:?}")),
+            self.inner.pools.pools().len(),
+            self.inner.pools.models().len(),
+            artifacts.artifacts,
+            self.inner.dags.runs().len()
+        )
+    }
+
+    fn _repr_html_(slf: &Bound<'_, Self>) -> PyResult<String> {
+        render(slf.as_any(), "pit_html")
+    }
+}
+
+/// One entry of the event stream.
+#[pyclass(frozen, name = "Event", module = "symphony_pit._native")]
+pub struct PyEvent {
+    inner: Event,
+}
+
+#[pymethods]
+impl PyEvent {
+    /// Position in the stream (strictly increasing across components).
+    #[getter]
+    fn seq(&self) -> u64 {
+        self.inner.seq
+    }
+    /// Seconds since the Unix epoch.
+    #[getter]
+    fn time(&self) -> f64 {
+        self.inner.time
+    }
+    /// "pit", "pool", "artifact" or "dag".
+    #[getter]
+    fn component(&self) -> &'static str {
+        self.inner.component.as_str()
+    }
+    /// Dotted kind, e.g. "model.transition".
+    #[getter]
+    fn kind(&self) -> &'static str {
+        self.inner.kind
+    }
+    /// What the event is about: a pool/model, an artifact id, a run or run/node.
+    #[getter]
+    fn subject(&self) -> &str {
+        &self.inner.subject
+    }
+    /// Details of the event.
+    #[getter]
+    fn data<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let dict = PyDict::new(py);
+        for (k, v) in &self.inner.data {
+            dict.set_item(*k, to_py(py, v)?)?;
+        }
+        Ok(dict)
+    }
+    /// Everything as one flat dict (handy for `pandas.DataFrame`).
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let dict = PyDict::new(py);
+        dict.set_item("seq", self.inner.seq)?;
+        dict.set_item("time", self.inner.time)?;
+        dict.set_item("component", self.inner.component.as_str())?;
+        dict.set_item("kind", self.inner.kind)?;
+        dict.set_item("subject", &self.inner.subject)?;
+        dict.set_item("data", self.data(py)?)?;
+        Ok(dict)
+    }
+    fn __repr__(&self) -> String {
+        let data: Vec<String> = self.inner.data.iter().map(|(k, v)| format!("{k}={}", short(v))).collect();
+        format!("Event(#{} {} {} {})", self.inner.seq, self.inner.kind, self.inner.subject, data.join(" "))
+    }
+}
+
+fn short(v: &symphony_pit::Value) -> String {
+    use symphony_pit::Value;
+    match v {
+        Value::Str(s) => s.clone(),
+        Value::Int(i) => i.to_string(),
+        Value::Bool(b) => b.to_string(),
+        Value::Float(f) => format!("{f}"),
+        other => format!("<{}>", other.type_name()),
+    }
+}
