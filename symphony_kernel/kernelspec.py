@@ -1,6 +1,6 @@
 """The "Symphony" Jupyter kernelspec: an IPython kernel that loads ``symphony_kernel`` at start.
 
-    python -m symphony_kernel.kernelspec install [--user | --prefix PREFIX]
+python -m symphony_kernel.kernelspec install [--user | --prefix PREFIX]
 """
 
 from __future__ import annotations
@@ -10,12 +10,13 @@ import json
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 KERNEL_NAME = "symphony"
 DISPLAY_NAME = "Symphony"
 
 
-def kernel_json(python: str = sys.executable) -> dict[str, object]:
+def kernel_json(python: str = sys.executable) -> dict[str, Any]:
     """The kernel.json of the Symphony kernel for the given interpreter."""
     return {
         "argv": [

@@ -9,16 +9,16 @@ from typing import Any
 import pandas as pd
 import pytest
 from IPython.testing.globalipapp import start_ipython
+from symphony_pit import Pit
 
 import symphony_kernel
-from symphony_pit import Pit
 
 
 @pytest.fixture(scope="module")
 def shell() -> Iterator[Any]:
     ip = start_ipython()
     assert ip is not None
-    yield ip
+    return ip
 
 
 @pytest.fixture

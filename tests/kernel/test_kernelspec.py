@@ -15,7 +15,7 @@ def test_kernel_json_loads_the_extension() -> None:
     spec = kernelspec.kernel_json("/some/python")
     assert spec["display_name"] == "Symphony"
     assert spec["argv"][:3] == ["/some/python", "-m", "ipykernel_launcher"]
-    assert "--IPKernelApp.extra_extensions=symphony_kernel" in spec["argv"]  # type: ignore[operator]
+    assert "--IPKernelApp.extra_extensions=symphony_kernel" in spec["argv"]
 
 
 def test_install_into_a_prefix(tmp_path: Path) -> None:

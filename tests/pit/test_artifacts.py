@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from symphony_pit import IntegrityError, NotFound, Pit, ValidationError
 
 
@@ -28,7 +27,8 @@ def test_values_round_trip_with_their_type(pit: Pit) -> None:
     value = {"weights": np.linspace(0, 1, 12, dtype=np.float32).reshape(3, 4), "labels": ("a", "b"), "n": 2**70}
     artifact = pit.artifacts.put(value, tags=["model"])
     back = pit.artifacts.get(artifact)
-    assert back["labels"] == ("a", "b") and back["n"] == 2**70
+    assert back["labels"] == ("a", "b")
+    assert back["n"] == 2**70
     np.testing.assert_array_equal(back["weights"], value["weights"])
     assert back["weights"].dtype == np.float32
     assert pit.artifacts.metadata(artifact).content_type == "application/vnd.symphony.value+msgpack"

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 import symphony_pit
 from symphony_pit import InternalError, ModelSpec, NotFound, Pit, PitError, StorageError, ValidationError
 
@@ -42,7 +41,9 @@ def test_malformed_model_specs(kwargs: dict[str, Any], error: type[Exception], m
         ({"gpu_memory_mb": "lots"}, TypeError, "gpu_memory_mb"),
     ],
 )
-def test_huge_negative_and_wrong_capacities(pit: Pit, kwargs: dict[str, Any], error: type[Exception], message: str) -> None:
+def test_huge_negative_and_wrong_capacities(
+    pit: Pit, kwargs: dict[str, Any], error: type[Exception], message: str
+) -> None:
     with pytest.raises(error, match=message):
         pit.pools.add_pool("p", **kwargs)
     assert "p" not in pit.pools
@@ -55,7 +56,7 @@ def test_duplicate_and_unknown_pools(pit: Pit) -> None:
     with pytest.raises(NotFound, match="pool 'q' does not exist"):
         pit.pools.allocate("q", ModelSpec("m"))
     with pytest.raises(TypeError, match="expected a ModelHandle or its integer id, got str"):
-        pit.pools.release("not-a-handle")
+        pit.pools.release("not-a-handle")  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         pit.pools.allocate("p", "not-a-spec")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="handler must be callable"):
@@ -71,7 +72,13 @@ def test_duplicate_and_unknown_pools(pit: Pit) -> None:
     ],
 )
 def test_unknown_and_malformed_artifact_ids(pit: Pit, artifact: str, error: type[Exception], message: str) -> None:
-    for call in (pit.artifacts.get, pit.artifacts.metadata, pit.artifacts.delete, pit.artifacts.pin, pit.artifacts.ancestors):
+    for call in (
+        pit.artifacts.get,
+        pit.artifacts.metadata,
+        pit.artifacts.delete,
+        pit.artifacts.pin,
+        pit.artifacts.ancestors,
+    ):
         with pytest.raises(error, match=message):
             call(artifact)
 
@@ -136,7 +143,8 @@ def test_panic_in_a_subprocess_exits_cleanly() -> None:
 
 
 def test_the_hierarchy_matches_the_builtins() -> None:
-    assert issubclass(ValidationError, ValueError) and issubclass(ValidationError, PitError)
+    assert issubclass(ValidationError, ValueError)
+    assert issubclass(ValidationError, PitError)
     assert issubclass(NotFound, KeyError)
     assert issubclass(symphony_pit.ResourceExhausted, RuntimeError)
     assert str(NotFound("pool 'x' does not exist")) == "pool 'x' does not exist"

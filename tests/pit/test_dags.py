@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from symphony_pit import NotFound, Pit, ValidationError, WorkflowGraph
 
 
@@ -32,12 +31,20 @@ def test_graph_model_order_and_critical_path() -> None:
 
 def test_named_outputs_are_dependencies() -> None:
     graph = WorkflowGraph(
-        {"name": "w", "nodes": [{"name": "split", "outputs": ["train", "test"]}, {"name": "fit", "deps": ["split.train"]}]}
+        {
+            "name": "w",
+            "nodes": [{"name": "split", "outputs": ["train", "test"]}, {"name": "fit", "deps": ["split.train"]}],
+        }
     )
     assert graph.edges == [("split", "fit")]
-    with pytest.raises(ValidationError, match="output 'valid' of node 'split', which declares outputs \\[train, test\\]"):
+    with pytest.raises(
+        ValidationError, match="output 'valid' of node 'split', which declares outputs \\[train, test\\]"
+    ):
         WorkflowGraph(
-            {"name": "w", "nodes": [{"name": "split", "outputs": ["train", "test"]}, {"name": "f", "deps": ["split.valid"]}]}
+            {
+                "name": "w",
+                "nodes": [{"name": "split", "outputs": ["train", "test"]}, {"name": "f", "deps": ["split.valid"]}],
+            }
         )
 
 
@@ -45,12 +52,18 @@ def test_named_outputs_are_dependencies() -> None:
     ("spec", "message"),
     [
         (
-            {"name": "w", "nodes": [{"name": "a", "deps": ["c"]}, {"name": "b", "deps": ["a"]}, {"name": "c", "deps": ["b"]}]},
+            {
+                "name": "w",
+                "nodes": [{"name": "a", "deps": ["c"]}, {"name": "b", "deps": ["a"]}, {"name": "c", "deps": ["b"]}],
+            },
             r"has a cycle: (a -> b -> c -> a|b -> c -> a -> b|c -> a -> b -> c)",
         ),
         ({"name": "w", "nodes": [{"name": "a", "deps": ["a"]}]}, r"has a cycle: a -> a"),
         ({"name": "w", "nodes": [{"name": "a", "deps": ["ghost"]}]}, r"node 'a' depends on unknown node 'ghost'"),
-        ({"name": "w", "nodes": [{"name": "a"}, {"name": "a"}, {"name": "b"}, {"name": "b"}]}, r"duplicate node names: 'a', 'b'"),
+        (
+            {"name": "w", "nodes": [{"name": "a"}, {"name": "a"}, {"name": "b"}, {"name": "b"}]},
+            r"duplicate node names: 'a', 'b'",
+        ),
         ({"name": "w", "nodes": [{"name": "a", "retries": -1}]}, r"nodes\[0\]\.retries must be an int"),
         ({"name": "w", "nodes": [{"name": "a", "deps": "b"}]}, r"nodes\[0\]\.deps must be a list of str, got str"),
         ({"name": "w", "nodes": [{"name": 7}]}, r"nodes\[0\]\.name must be a str, got int"),
@@ -86,7 +99,9 @@ def test_a_run_walks_the_state_machine(pit: Pit) -> None:
     assert [n["state"] for n in nodes] == ["succeeded"] * 4
     assert all(n["attempts"] == 1 and n["duration"] is not None for n in nodes)
     path, total = pit.dags.critical_path(run)
-    assert path[0] == "load" and path[-1] == "join" and total >= 0
+    assert path[0] == "load"
+    assert path[-1] == "join"
+    assert total >= 0
 
 
 def test_retries_then_failure_skips_downstream(pit: Pit) -> None:
@@ -100,7 +115,8 @@ def test_retries_then_failure_skips_downstream(pit: Pit) -> None:
     right = next(n for n in pit.dags.nodes(run) if n["node"] == "right")
     assert (right["attempts"], right["error"]) == (2, "still flaky")
     kinds = [e.kind for e in pit.poll_events(1000)]
-    assert "node.retry" in kinds and kinds.count("run.status") == 2
+    assert "node.retry" in kinds
+    assert kinds.count("run.status") == 2
 
 
 def test_illegal_transitions_and_unknown_names(pit: Pit) -> None:

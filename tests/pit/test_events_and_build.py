@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-
 import symphony_pit
 from symphony_pit import ModelSpec, Pit
 
@@ -20,9 +19,11 @@ def test_one_ordered_stream_for_all_components(pit: Pit) -> None:
     assert events[-1].seq < rest[0].seq
     assert {e.component for e in rest} == {"pool", "artifact", "dag"}
     stored = next(e for e in rest if e.kind == "artifact.stored")
-    assert stored.subject == artifact and stored.data == {"size": 1, "dedup": False}
+    assert stored.subject == artifact
+    assert stored.data == {"size": 1, "dedup": False}
     assert any(e.subject == f"{run}/a" and e.data["to"] == "ready" for e in rest)
-    assert pit.poll_events() == [] and pit.events_pending == 0
+    assert pit.poll_events() == []
+    assert pit.events_pending == 0
     frame = pd.DataFrame([e.to_dict() for e in rest])
     assert list(frame.columns) == ["seq", "time", "component", "kind", "subject", "data"]
     assert "model.allocated" in repr(next(e for e in rest if e.kind == "model.allocated"))
@@ -45,11 +46,12 @@ def test_rust_logs_reach_python_logging(caplog: pytest.LogCaptureFixture, tmp_pa
 
 
 def test_version_build_info_and_system_info() -> None:
-    assert symphony_pit.VERSION == symphony_pit.__version__
+    assert symphony_pit.__version__ == symphony_pit.VERSION
     assert set(symphony_pit.BUILD_INFO) >= {"version", "git_commit", "rustc", "target", "profile"}
     info = symphony_pit.system_info()
     assert info["symphony_pit"] == symphony_pit.VERSION
-    assert info["cpu_count"] and info["python"].startswith("3.")
+    assert info["cpu_count"]
+    assert info["python"].startswith("3.")
 
 
 def test_pit_reprs(pit: Pit) -> None:
@@ -57,4 +59,6 @@ def test_pit_reprs(pit: Pit) -> None:
     pit.artifacts.put(b"x")
     assert repr(pit) == "Pit(store=None, pools=1, models=0, artifacts=1, runs=0)"
     html = pit._repr_html_()
-    assert "in memory" in html and "1 artifacts" in html and "<table>" in html
+    assert "in memory" in html
+    assert "1 artifacts" in html
+    assert "<table>" in html

@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from symphony_pit import ModelSpec, NotFound, Pit, ResourceExhausted, ValidationError
 
 
 def transitions(pit: Pit) -> list[tuple[str, str, str]]:
     return [
-        (e.data["from"], e.data["to"], e.data["reason"]) for e in pit.poll_events(10_000) if e.kind == "model.transition"
+        (e.data["from"], e.data["to"], e.data["reason"])
+        for e in pit.poll_events(10_000)
+        if e.kind == "model.transition"
     ]
 
 
@@ -141,6 +142,8 @@ def test_reprs_show_state(pit: Pit) -> None:
     handle = pit.pools.allocate("cpu", ModelSpec("shown"))
     assert "status=hot" in repr(handle)
     html = pit.pools._repr_html_()
-    assert "Pool Manager" in html and "shown" in html and "cpu 1/2" in html
+    assert "Pool Manager" in html
+    assert "shown" in html
+    assert "cpu 1/2" in html
     assert "Model handle" in handle._repr_html_()
     assert repr(ModelSpec("m", cpu=0.5)) == 'ModelSpec("m", "1", model_type="echo", cpu=0.5, slots=1)'

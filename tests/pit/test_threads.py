@@ -49,7 +49,8 @@ def test_eight_threads_keep_every_invariant() -> None:
         assert len(pit.dags.runs()) == THREADS * ROUNDS
         events = pit.poll_events(10_000_000)
         seqs = [e.seq for e in events]
-        assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+        assert seqs == sorted(seqs)
+        assert len(set(seqs)) == len(seqs)
 
 
 def test_the_gil_is_released_during_rust_work() -> None:

@@ -35,9 +35,7 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, limit: int =
     """An HTML table of at most ``limit`` rows (the rest summarised)."""
     rows = list(rows)
     head = "".join(f"<th style='text-align:left'>{escape(h)}</th>" for h in headers)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{_fmt(cell)}</td>" for cell in row) + "</tr>" for row in rows[:limit]
-    )
+    body = "".join("<tr>" + "".join(f"<td>{_fmt(cell)}</td>" for cell in row) + "</tr>" for row in rows[:limit])
     more = f"<tr><td colspan='{len(headers)}'>… {len(rows) - limit} more</td></tr>" if len(rows) > limit else ""
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}{more}</tbody></table>"
 
