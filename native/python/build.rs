@@ -13,9 +13,21 @@ fn output(cmd: &str, args: &[&str]) -> String {
 
 fn main() {
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-    println!("cargo:rustc-env=PIT_RUSTC_VERSION={}", output(&rustc, &["--version"]));
-    println!("cargo:rustc-env=PIT_GIT_COMMIT={}", output("git", &["rev-parse", "--short=12", "HEAD"]));
-    println!("cargo:rustc-env=PIT_TARGET={}", std::env::var("TARGET").unwrap_or_default());
-    println!("cargo:rustc-env=PIT_PROFILE={}", std::env::var("PROFILE").unwrap_or_default());
+    println!(
+        "cargo:rustc-env=PIT_RUSTC_VERSION={}",
+        output(&rustc, &["--version"])
+    );
+    println!(
+        "cargo:rustc-env=PIT_GIT_COMMIT={}",
+        output("git", &["rev-parse", "--short=12", "HEAD"])
+    );
+    println!(
+        "cargo:rustc-env=PIT_TARGET={}",
+        std::env::var("TARGET").unwrap_or_default()
+    );
+    println!(
+        "cargo:rustc-env=PIT_PROFILE={}",
+        std::env::var("PROFILE").unwrap_or_default()
+    );
     println!("cargo:rerun-if-changed=build.rs");
 }

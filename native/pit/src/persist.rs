@@ -132,9 +132,11 @@ impl Persister {
                 )?;
             }
             Some(Ok(v)) if v <= SCHEMA_VERSION => {}
-            Some(v) => return Err(PitError::Storage(format!(
+            Some(v) => {
+                return Err(PitError::Storage(format!(
                 "store schema version {v:?} is newer than this Pit understands ({SCHEMA_VERSION})"
-            ))),
+            )))
+            }
         }
         let loaded = Loaded {
             artifacts: load_artifacts(&conn)?,

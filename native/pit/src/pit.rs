@@ -78,7 +78,10 @@ impl Pit {
         );
         let dags = DagTracker::new(events.clone(), persister.clone(), loaded.runs);
         let pools = PoolManager::new(events.clone());
-        let location = config.store.as_ref().map_or("memory".into(), |p| p.display().to_string());
+        let location = config
+            .store
+            .as_ref()
+            .map_or("memory".into(), |p| p.display().to_string());
         log::info!("Pit opened on {location} with {artifacts_found} artifacts");
         events.emit(
             Component::Pit,

@@ -61,7 +61,10 @@ impl PyArtifactStore {
             run(py, move || pit.artifacts.put(raw, opts))?
         } else {
             if opts.content_type.is_some() {
-                return Err(validation(py, "content_type applies to bytes only; other values are stored encoded"));
+                return Err(validation(
+                    py,
+                    "content_type applies to bytes only; other values are stored encoded",
+                ));
             }
             let encoded = to_value(data)?.encode();
             opts.content_type = Some(VALUE_CONTENT_TYPE.to_owned());
@@ -119,10 +122,19 @@ impl PyArtifactStore {
         run: Option<String>,
         limit: Option<usize>,
     ) -> PyResult<Vec<PyArtifactMeta>> {
-        let filter = ListFilter { tag, content_type, created_by, run, limit };
+        let filter = ListFilter {
+            tag,
+            content_type,
+            created_by,
+            run,
+            limit,
+        };
         let pit = &self.pit;
         let found = crate::errors::run(py, move || Ok(pit.artifacts.list(&filter)))?;
-        Ok(found.into_iter().map(|inner| PyArtifactMeta { inner }).collect())
+        Ok(found
+            .into_iter()
+            .map(|inner| PyArtifactMeta { inner })
+            .collect())
     }
 
     /// Delete an artifact; a pinned one only with `force=True`.
@@ -175,7 +187,10 @@ impl PyArtifactStore {
 
     fn __repr__(&self) -> String {
         let s = self.pit.artifacts.stats();
-        format!("ArtifactStore(artifacts={}, total_bytes={})", s.artifacts, s.total_bytes)
+        format!(
+            "ArtifactStore(artifacts={}, total_bytes={})",
+            s.artifacts, s.total_bytes
+        )
     }
 
     fn _repr_html_(slf: &Bound<'_, Self>) -> PyResult<String> {
@@ -223,7 +238,10 @@ impl PyArtifactMeta {
     /// (run id, node name) that produced the artifact, or None.
     #[getter]
     fn producer(&self) -> Option<(String, String)> {
-        self.inner.producer.as_ref().map(|p| (p.run.clone(), p.node.clone()))
+        self.inner
+            .producer
+            .as_ref()
+            .map(|p| (p.run.clone(), p.node.clone()))
     }
     /// Ids of the artifacts this one was computed from.
     #[getter]

@@ -20,7 +20,9 @@ use crate::errors::validation;
 static DATETIME_MODULE: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
 
 fn datetime_module(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
-    Ok(DATETIME_MODULE.get_or_try_init(py, || py.import("datetime").map(Bound::unbind))?.bind(py))
+    Ok(DATETIME_MODULE
+        .get_or_try_init(py, || py.import("datetime").map(Bound::unbind))?
+        .bind(py))
 }
 
 /// Python → `Value`.
@@ -65,7 +67,9 @@ fn convert_in(obj: &Bound<'_, PyAny>, depth: usize) -> Result<Value, Problem> {
     if depth > MAX_DEPTH {
         return Err(Problem::Py(validation(
             py,
-            format!("value nests deeper than {MAX_DEPTH} levels (does a container contain itself?)"),
+            format!(
+                "value nests deeper than {MAX_DEPTH} levels (does a container contain itself?)"
+            ),
         )));
     }
     if obj.is_none() {
@@ -111,7 +115,12 @@ fn convert_in(obj: &Bound<'_, PyAny>, depth: usize) -> Result<Value, Problem> {
     if let Ok(dict) = obj.cast::<PyDict>() {
         let mut pairs = Vec::with_capacity(dict.len());
         for (k, v) in dict.iter() {
-            let step = format!("[{}]", k.repr().map(|r| r.to_string()).unwrap_or_else(|_| "?".into()));
+            let step = format!(
+                "[{}]",
+                k.repr()
+                    .map(|r| r.to_string())
+                    .unwrap_or_else(|_| "?".into())
+            );
             let key = convert_in(&k, depth + 1).map_err(|p| p.inside(step.clone()))?;
             let value = convert_in(&v, depth + 1).map_err(|p| p.inside(step))?;
             pairs.push((key, value));
@@ -122,7 +131,10 @@ fn convert_in(obj: &Bound<'_, PyAny>, depth: usize) -> Result<Value, Problem> {
         return Ok(Value::DateTime(datetime_in(obj)?));
     }
     let class = obj.get_type();
-    let module: String = class.getattr("__module__").and_then(|m| m.extract()).unwrap_or_default();
+    let module: String = class
+        .getattr("__module__")
+        .and_then(|m| m.extract())
+        .unwrap_or_default();
     if module == "numpy" {
         if class.name()?.to_str()? == "ndarray" {
             return Ok(Value::Array(array_in(obj)?));
@@ -147,7 +159,10 @@ fn datetime_in(obj: &Bound<'_, PyAny>) -> PyResult<DateTime> {
     } else {
         let seconds: f64 = offset.call_method0("total_seconds")?.extract()?;
         if seconds.fract() != 0.0 {
-            return Err(validation(obj.py(), "UTC offsets with fractions of a second are not supported"));
+            return Err(validation(
+                obj.py(),
+                "UTC offsets with fractions of a second are not supported",
+            ));
         }
         Some(seconds as i32)
     };
@@ -174,7 +189,9 @@ fn array_in(obj: &Bound<'_, PyAny>) -> PyResult<NdArray> {
     }
     let numpy = py.import("numpy")?;
     let contiguous = numpy.call_method1("ascontiguousarray", (obj,))?;
-    let flat = contiguous.call_method1("reshape", (-1,))?.call_method1("view", ("u1",))?;
+    let flat = contiguous
+        .call_method1("reshape", (-1,))?
+        .call_method1("view", ("u1",))?;
     let buffer = pyo3::buffer::PyBuffer::<u8>::get(&flat)?;
     Ok(NdArray {
         dtype: dtype.getattr("str")?.extract()?,
@@ -194,11 +211,17 @@ pub fn to_py(py: Python<'_>, value: &Value) -> PyResult<Py<PyAny>> {
         Value::Str(s) => s.into_py_any(py)?,
         Value::Bytes(b) => PyBytes::new(py, b).into_any().unbind(),
         Value::List(items) => {
-            let items = items.iter().map(|v| to_py(py, v)).collect::<PyResult<Vec<_>>>()?;
+            let items = items
+                .iter()
+                .map(|v| to_py(py, v))
+                .collect::<PyResult<Vec<_>>>()?;
             PyList::new(py, items)?.into_any().unbind()
         }
         Value::Tuple(items) => {
-            let items = items.iter().map(|v| to_py(py, v)).collect::<PyResult<Vec<_>>>()?;
+            let items = items
+                .iter()
+                .map(|v| to_py(py, v))
+                .collect::<PyResult<Vec<_>>>()?;
             PyTuple::new(py, items)?.into_any().unbind()
         }
         Value::Dict(pairs) => {
@@ -213,13 +236,24 @@ pub fn to_py(py: Python<'_>, value: &Value) -> PyResult<Py<PyAny>> {
             let tz = match dt.utc_offset_seconds {
                 None => py.None(),
                 Some(seconds) => {
-                    let delta = module.getattr("timedelta")?.call((), Some(&[("seconds", seconds)].into_py_dict(py)?))?;
+                    let delta = module
+                        .getattr("timedelta")?
+                        .call((), Some(&[("seconds", seconds)].into_py_dict(py)?))?;
                     module.getattr("timezone")?.call1((delta,))?.unbind()
                 }
             };
             module
                 .getattr("datetime")?
-                .call1((dt.year, dt.month, dt.day, dt.hour, dt.minute, dt.second, dt.microsecond, tz))?
+                .call1((
+                    dt.year,
+                    dt.month,
+                    dt.day,
+                    dt.hour,
+                    dt.minute,
+                    dt.second,
+                    dt.microsecond,
+                    tz,
+                ))?
                 .unbind()
         }
         Value::Array(array) => {

@@ -26,8 +26,12 @@ impl PyWorkflowGraph {
     #[new]
     fn new(py: Python<'_>, spec: &Bound<'_, PyAny>) -> PyResult<Self> {
         let value = to_value(spec)?;
-        let graph = run(py, move || WorkflowGraph::build(GraphSpec::from_value(&value)?))?;
-        Ok(PyWorkflowGraph { inner: Arc::new(graph) })
+        let graph = run(py, move || {
+            WorkflowGraph::build(GraphSpec::from_value(&value)?)
+        })?;
+        Ok(PyWorkflowGraph {
+            inner: Arc::new(graph),
+        })
     }
     #[getter]
     fn name(&self) -> &str {
@@ -36,22 +40,40 @@ impl PyWorkflowGraph {
     /// Node names in declaration order.
     #[getter]
     fn nodes(&self) -> Vec<String> {
-        self.inner.spec().nodes.iter().map(|n| n.name.clone()).collect()
+        self.inner
+            .spec()
+            .nodes
+            .iter()
+            .map(|n| n.name.clone())
+            .collect()
     }
     /// (from, to) pairs.
     #[getter]
     fn edges(&self) -> Vec<(String, String)> {
         let name = |i: usize| self.inner.node(i).name.clone();
-        self.inner.edges().into_iter().map(|(a, b)| (name(a), name(b))).collect()
+        self.inner
+            .edges()
+            .into_iter()
+            .map(|(a, b)| (name(a), name(b)))
+            .collect()
     }
     fn topological_order(&self) -> Vec<String> {
-        self.inner.topological_order().iter().map(|&i| self.inner.node(i).name.clone()).collect()
+        self.inner
+            .topological_order()
+            .iter()
+            .map(|&i| self.inner.node(i).name.clone())
+            .collect()
     }
     /// Heaviest path by node weights: (node names, total weight).
     fn critical_path(&self) -> (Vec<String>, f64) {
         let cost: Vec<f64> = self.inner.spec().nodes.iter().map(|n| n.weight).collect();
         let (path, total) = self.inner.critical_path(&cost);
-        (path.into_iter().map(|i| self.inner.node(i).name.clone()).collect(), total)
+        (
+            path.into_iter()
+                .map(|i| self.inner.node(i).name.clone())
+                .collect(),
+            total,
+        )
     }
     /// The spec as a plain dict (round-trips through the constructor).
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
@@ -80,7 +102,12 @@ impl PyWorkflowGraph {
         self.inner.len()
     }
     fn __repr__(&self) -> String {
-        format!("WorkflowGraph({:?}, nodes={}, edges={})", self.inner.name(), self.inner.len(), self.inner.edges().len())
+        format!(
+            "WorkflowGraph({:?}, nodes={}, edges={})",
+            self.inner.name(),
+            self.inner.len(),
+            self.inner.edges().len()
+        )
     }
     fn _repr_html_(slf: &Bound<'_, Self>) -> PyResult<String> {
         render(slf.as_any(), "graph_html")
@@ -207,12 +234,22 @@ impl PyDagTracker {
 
     /// Runs tracked by this Pit, oldest first.
     fn runs<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyDict>>> {
-        self.pit.dags.runs().iter().map(|s| summary_dict(py, s)).collect()
+        self.pit
+            .dags
+            .runs()
+            .iter()
+            .map(|s| summary_dict(py, s))
+            .collect()
     }
 
     /// Every run in the store's history, including those of earlier processes.
     fn history<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyDict>>> {
-        self.pit.dags.history().iter().map(|s| summary_dict(py, s)).collect()
+        self.pit
+            .dags
+            .history()
+            .iter()
+            .map(|s| summary_dict(py, s))
+            .collect()
     }
 
     fn __repr__(&self) -> String {

@@ -24,7 +24,9 @@ static CLASSES: PyOnceLock<Classes> = PyOnceLock::new();
 fn classes(py: Python<'_>) -> PyResult<&Classes> {
     CLASSES.get_or_try_init(py, || {
         let module = py.import("symphony_pit.errors")?;
-        let get = |name: &str| -> PyResult<Py<PyType>> { Ok(module.getattr(name)?.cast_into::<PyType>()?.unbind()) };
+        let get = |name: &str| -> PyResult<Py<PyType>> {
+            Ok(module.getattr(name)?.cast_into::<PyType>()?.unbind())
+        };
         Ok(Classes {
             validation: get("ValidationError")?,
             resource_exhausted: get("ResourceExhausted")?,
@@ -62,7 +64,12 @@ pub fn panic_to_pyerr(py: Python<'_>, payload: Box<dyn std::any::Any + Send>) ->
         .map(|s| (*s).to_owned())
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "unknown panic".into());
-    to_pyerr(py, PitError::Internal(format!("the Pit panicked (a bug; please report it): {text}")))
+    to_pyerr(
+        py,
+        PitError::Internal(format!(
+            "the Pit panicked (a bug; please report it): {text}"
+        )),
+    )
 }
 
 /// Run engine work with the GIL released, catching panics. Every binding that does Rust work

@@ -4,5 +4,9 @@ use pyo3::prelude::*;
 
 /// Call `symphony_pit._html.<renderer>(obj)`.
 pub fn render(obj: &Bound<'_, PyAny>, renderer: &str) -> PyResult<String> {
-    obj.py().import("symphony_pit._html")?.getattr(renderer)?.call1((obj,))?.extract()
+    obj.py()
+        .import("symphony_pit._html")?
+        .getattr(renderer)?
+        .call1((obj,))?
+        .extract()
 }

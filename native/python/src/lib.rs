@@ -16,7 +16,9 @@ use pyo3::types::PyDict;
 /// panic becomes `InternalError` and the interpreter lives on).
 #[pyfunction]
 fn _debug_panic(py: Python<'_>, message: &str) -> PyResult<()> {
-    errors::run(py, move || -> Result<(), symphony_pit::PitError> { panic!("{message}") })
+    errors::run(py, move || -> Result<(), symphony_pit::PitError> {
+        panic!("{message}")
+    })
 }
 
 /// Convert a value to the engine's representation and back (exercises the conversion layer).

@@ -53,7 +53,10 @@ impl PyPit {
             }
         };
         if !(hot_cache_mb.is_finite() && hot_cache_mb >= 0.0) {
-            return Err(validation(py, format!("hot_cache_mb must be a non-negative number, got {hot_cache_mb}")));
+            return Err(validation(
+                py,
+                format!("hot_cache_mb must be a non-negative number, got {hot_cache_mb}"),
+            ));
         }
         if event_capacity == 0 {
             return Err(validation(py, "event_capacity must be at least 1"));
@@ -94,7 +97,11 @@ impl PyPit {
     /// The store directory, or None for an in-memory Pit.
     #[getter]
     fn store(&self) -> Option<String> {
-        self.inner.config().store.as_ref().map(|p| p.display().to_string())
+        self.inner
+            .config()
+            .store
+            .as_ref()
+            .map(|p| p.display().to_string())
     }
 
     #[getter]
@@ -215,8 +222,19 @@ impl PyEvent {
         Ok(dict)
     }
     fn __repr__(&self) -> String {
-        let data: Vec<String> = self.inner.data.iter().map(|(k, v)| format!("{k}={}", short(v))).collect();
-        format!("Event(#{} {} {} {})", self.inner.seq, self.inner.kind, self.inner.subject, data.join(" "))
+        let data: Vec<String> = self
+            .inner
+            .data
+            .iter()
+            .map(|(k, v)| format!("{k}={}", short(v)))
+            .collect();
+        format!(
+            "Event(#{} {} {} {})",
+            self.inner.seq,
+            self.inner.kind,
+            self.inner.subject,
+            data.join(" ")
+        )
     }
 }
 

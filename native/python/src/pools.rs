@@ -49,10 +49,13 @@ impl PyModelSpec {
         config: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let config = config.map(to_value).transpose()?.unwrap_or(Value::None);
-        let requirements =
-            Resources::from_units(cpu, memory_mb, gpu_memory_mb, slots).map_err(|e| to_pyerr(py, e))?;
-        let spec = ModelSpec::new(name, version, model_type, requirements, config).map_err(|e| to_pyerr(py, e))?;
-        Ok(PyModelSpec { inner: Arc::new(spec) })
+        let requirements = Resources::from_units(cpu, memory_mb, gpu_memory_mb, slots)
+            .map_err(|e| to_pyerr(py, e))?;
+        let spec = ModelSpec::new(name, version, model_type, requirements, config)
+            .map_err(|e| to_pyerr(py, e))?;
+        Ok(PyModelSpec {
+            inner: Arc::new(spec),
+        })
     }
     #[getter]
     fn name(&self) -> &str {
@@ -137,22 +140,33 @@ struct PythonRuntime {
 }
 
 fn failure(py: Python<'_>, err: PyErr) -> ModelFailure {
-    ModelFailure { message: err.value(py).to_string(), payload: Some(Box::new(err)) }
+    ModelFailure {
+        message: err.value(py).to_string(),
+        payload: Some(Box::new(err)),
+    }
 }
 
 impl ModelRuntime for PythonRuntime {
     fn load(&self, spec: &ModelSpec) -> Result<(), ModelFailure> {
-        let Some(load) = &self.load else { return Ok(()) };
+        let Some(load) = &self.load else {
+            return Ok(());
+        };
         Python::attach(|py| {
-            let spec = PyModelSpec { inner: Arc::new(spec.clone()) };
-            load.call1(py, (spec,)).map(drop).map_err(|e| failure(py, e))
+            let spec = PyModelSpec {
+                inner: Arc::new(spec.clone()),
+            };
+            load.call1(py, (spec,))
+                .map(drop)
+                .map_err(|e| failure(py, e))
         })
     }
 
     fn invoke(&self, spec: &ModelSpec, input: Value) -> Result<Value, ModelFailure> {
         Python::attach(|py| {
             let outcome = (|| {
-                let spec = PyModelSpec { inner: Arc::new(spec.clone()) };
+                let spec = PyModelSpec {
+                    inner: Arc::new(spec.clone()),
+                };
                 let output = self.handler.call1(py, (spec, to_py(py, &input)?))?;
                 to_value(output.bind(py))
             })();
@@ -168,7 +182,10 @@ pub struct PyPoolManager {
 }
 
 fn limit(py: Python<'_>, field: &str, value: Option<f64>) -> PyResult<Option<u64>> {
-    value.map(|v| amount_from_units(field, v)).transpose().map_err(|e| to_pyerr(py, e))
+    value
+        .map(|v| amount_from_units(field, v))
+        .transpose()
+        .map_err(|e| to_pyerr(py, e))
 }
 
 /// Accept a `ModelHandle` or its integer id.
@@ -179,7 +196,10 @@ fn handle_id(obj: &Bound<'_, PyAny>) -> PyResult<u64> {
     obj.extract::<u64>().map_err(|_| {
         pyo3::exceptions::PyTypeError::new_err(format!(
             "expected a ModelHandle or its integer id, got {}",
-            obj.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+            obj.get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_default()
         ))
     })
 }
@@ -240,7 +260,13 @@ impl PyPoolManager {
 
     /// Warm `count` idle models of `spec` ahead of demand; returns their model ids.
     #[pyo3(signature = (pool, spec, count=1))]
-    fn prewarm(&self, py: Python<'_>, pool: &str, spec: &PyModelSpec, count: usize) -> PyResult<Vec<u64>> {
+    fn prewarm(
+        &self,
+        py: Python<'_>,
+        pool: &str,
+        spec: &PyModelSpec,
+        count: usize,
+    ) -> PyResult<Vec<u64>> {
         let pit = &self.pit;
         let spec = &spec.inner;
         run(py, move || pit.pools.prewarm(pool, spec, count))
@@ -250,7 +276,10 @@ impl PyPoolManager {
     #[pyo3(signature = (idle_seconds=0.0))]
     fn cool_idle(&self, py: Python<'_>, idle_seconds: f64) -> PyResult<usize> {
         let pit = &self.pit;
-        run(py, move || pit.pools.cool_idle(idle_seconds, TransitionReason::Cooldown))
+        run(py, move || {
+            pit.pools
+                .cool_idle(idle_seconds, TransitionReason::Cooldown)
+        })
     }
 
     /// Run models of `model_type` with `handler(spec, input) -> output`; `load(spec)`, if
@@ -266,12 +295,17 @@ impl PyPoolManager {
         for (what, f) in [("handler", Some(&handler)), ("load", load.as_ref())] {
             if let Some(f) = f {
                 if !f.bind(py).is_callable() {
-                    return Err(pyo3::exceptions::PyTypeError::new_err(format!("{what} must be callable")));
+                    return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                        "{what} must be callable"
+                    )));
                 }
             }
         }
         let runtime = Arc::new(PythonRuntime { handler, load });
-        self.pit.pools.register_runtime(model_type, runtime).map_err(|e| to_pyerr(py, e))
+        self.pit
+            .pools
+            .register_runtime(model_type, runtime)
+            .map_err(|e| to_pyerr(py, e))
     }
 
     /// Model types that have a runtime.
@@ -307,7 +341,11 @@ impl PyPoolManager {
         dict.set_item("allocations", s.allocations)?;
         dict.set_item("cache_hits", s.cache_hits)?;
         dict.set_item("cache_misses", s.cache_misses)?;
-        let rate = if s.allocations == 0 { 0.0 } else { s.cache_hits as f64 / s.allocations as f64 };
+        let rate = if s.allocations == 0 {
+            0.0
+        } else {
+            s.cache_hits as f64 / s.allocations as f64
+        };
         dict.set_item("hit_rate", rate)?;
         dict.set_item("releases", s.releases)?;
         dict.set_item("evictions", s.evictions)?;
@@ -374,7 +412,9 @@ impl PyModelHandle {
     }
     #[getter]
     fn spec(&self) -> PyModelSpec {
-        PyModelSpec { inner: self.spec.clone() }
+        PyModelSpec {
+            inner: self.spec.clone(),
+        }
     }
     /// Whether this allocation reused a Hot model.
     #[getter]
@@ -384,7 +424,11 @@ impl PyModelHandle {
     /// The model's lifecycle state, or "released".
     #[getter]
     fn status(&self) -> &'static str {
-        self.pit.pools.handle_state(self.handle).map(|s| s.as_str()).unwrap_or("released")
+        self.pit
+            .pools
+            .handle_state(self.handle)
+            .map(|s| s.as_str())
+            .unwrap_or("released")
     }
 
     /// Run the model on `input`. An exception raised by a Python runtime is re-raised as is.
@@ -394,15 +438,22 @@ impl PyModelHandle {
         let pit = &self.pit;
         let handle = self.handle;
         let outcome = py.detach(move || {
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| pit.pools.invoke(handle, input)))
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                pit.pools.invoke(handle, input)
+            }))
         });
         match outcome {
             Ok(Ok(value)) => to_py(py, &value),
             Ok(Err(InvokeError::Pit(e))) => Err(to_pyerr(py, e)),
-            Ok(Err(InvokeError::Model(f))) => match f.payload.and_then(|p| p.downcast::<PyErr>().ok()) {
-                Some(original) => Err(*original),
-                None => Err(to_pyerr(py, PitError::Validation(format!("model failed: {}", f.message)))),
-            },
+            Ok(Err(InvokeError::Model(f))) => {
+                match f.payload.and_then(|p| p.downcast::<PyErr>().ok()) {
+                    Some(original) => Err(*original),
+                    None => Err(to_pyerr(
+                        py,
+                        PitError::Validation(format!("model failed: {}", f.message)),
+                    )),
+                }
+            }
             Err(panic) => Err(crate::errors::panic_to_pyerr(py, panic)),
         }
     }
