@@ -121,3 +121,11 @@ def test_html_repr_lists_artifacts(pit: Pit) -> None:
     assert "visible" in pit.artifacts._repr_html_()
     assert artifact[:12] in pit.artifacts._repr_html_()
     assert "Artifact" in pit.artifacts.metadata(artifact)._repr_html_()
+
+
+def test_bytes_cross_without_a_copy(pit: Pit) -> None:
+    data = os.urandom(1 << 20)
+    artifact = pit.artifacts.put(data)
+    assert pit.artifacts.get(artifact) is data  # the very same object, not a copy
+    assert pit.artifacts.get_bytes(artifact) is data
+    assert pit.artifacts.put(bytes(data)) == artifact  # equal content, deduplicated

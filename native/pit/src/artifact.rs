@@ -6,6 +6,7 @@
 //! against the id. Metadata and lineage are kept in memory for microsecond lookups and persisted
 //! in SQLite.
 
+use std::any::Any;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -18,6 +19,27 @@ use crate::events::{Component, EventLog};
 use crate::persist::{blob_path, Op, Persister};
 use crate::pool::check_name;
 use crate::value::Value;
+
+/// Immutable bytes held by the store. Anything that can lend a stable `&[u8]` qualifies: an owned
+/// `Vec<u8>`, or (in the Python bindings) the caller's own `bytes` object, so bytes cross the
+/// boundary without a copy in either direction.
+pub trait BlobData: Send + Sync + 'static {
+    fn bytes(&self) -> &[u8];
+    /// For callers that want their own blob type back (e.g. to return the original object).
+    fn as_any(&self) -> &dyn Any;
+}
+
+impl BlobData for Vec<u8> {
+    fn bytes(&self) -> &[u8] {
+        self
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+/// A shared, immutable blob.
+pub type Blob = Arc<dyn BlobData>;
 
 /// Content hash of an artifact (BLAKE3, 32 bytes, shown as 64 hex digits).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -119,7 +141,7 @@ pub struct StoreStats {
 }
 
 struct HotEntry {
-    data: Arc<[u8]>,
+    data: Blob,
     /// Set by the writer thread once the blob is on disk; only durable entries may be evicted.
     durable: Arc<AtomicBool>,
 }
@@ -187,9 +209,24 @@ impl ArtifactStore {
         }
     }
 
-    /// Store `data`; returns its id and whether it was new. Storing bytes that are already there
-    /// only adds the new tags.
+    /// Store a copy of `data`; returns its id. Storing bytes that are already there costs no
+    /// copy and only adds the new tags.
     pub fn put(&self, data: &[u8], opts: PutOptions) -> Result<ArtifactId> {
+        self.store(data, || Arc::new(data.to_vec()), opts)
+    }
+
+    /// Store `blob` itself (no copy); returns its id.
+    pub fn put_blob(&self, blob: Blob, opts: PutOptions) -> Result<ArtifactId> {
+        let keep = blob.clone();
+        self.store(blob.bytes(), move || keep, opts)
+    }
+
+    fn store(
+        &self,
+        data: &[u8],
+        make_blob: impl FnOnce() -> Blob,
+        opts: PutOptions,
+    ) -> Result<ArtifactId> {
         let content_type = opts
             .content_type
             .unwrap_or_else(|| "application/octet-stream".into());
@@ -242,7 +279,7 @@ impl ArtifactStore {
             access_count: 0,
             last_access: now,
         };
-        let blob: Arc<[u8]> = Arc::from(data);
+        let blob = make_blob();
         let durable = Arc::new(AtomicBool::new(self.persister.dir().is_none()));
         st.total_bytes += meta.size;
         st.meta.insert(id, meta.clone());
@@ -275,14 +312,8 @@ impl ArtifactStore {
         );
     }
 
-    fn insert_hot(
-        &self,
-        st: &mut State,
-        id: ArtifactId,
-        data: Arc<[u8]>,
-        durable: Arc<AtomicBool>,
-    ) {
-        st.hot_bytes += data.len() as u64;
+    fn insert_hot(&self, st: &mut State, id: ArtifactId, data: Blob, durable: Arc<AtomicBool>) {
+        st.hot_bytes += data.bytes().len() as u64;
         st.hot.insert(id, HotEntry { data, durable });
         st.lru.push_back(id);
         if self.persister.dir().is_none() {
@@ -300,7 +331,7 @@ impl ArtifactStore {
             }
             match st.hot.get(&victim) {
                 Some(e) if e.durable.load(Ordering::Acquire) => {
-                    let size = e.data.len() as u64;
+                    let size = e.data.bytes().len() as u64;
                     st.hot.remove(&victim);
                     st.hot_bytes -= size;
                 }
@@ -330,13 +361,19 @@ impl ArtifactStore {
 
     /// The bytes of an artifact. Blobs read from disk are verified against their id: a mismatch
     /// or a missing file is an `Integrity` error, and the artifact is not served.
-    pub fn get(&self, id: &ArtifactId) -> Result<Arc<[u8]>> {
-        {
+    pub fn get(&self, id: &ArtifactId) -> Result<Blob> {
+        self.get_typed(id).map(|(blob, _)| blob)
+    }
+
+    /// Like [`ArtifactStore::get`], also returning the content type (one lookup, not two).
+    pub fn get_typed(&self, id: &ArtifactId) -> Result<(Blob, String)> {
+        let content_type = {
             let mut st = self.state.lock();
             let now = crate::now();
             let meta = st.meta.get_mut(id).ok_or_else(|| unknown(id))?;
             meta.access_count += 1;
             meta.last_access = now;
+            let content_type = meta.content_type.clone();
             st.dirty.insert(*id);
             if let Some(entry) = st.hot.get(id) {
                 let data = entry.data.clone();
@@ -344,9 +381,10 @@ impl ArtifactStore {
                 if self.persister.dir().is_some() {
                     st.lru.push_back(*id);
                 }
-                return Ok(data);
+                return Ok((data, content_type));
             }
-        }
+            content_type
+        };
         let dir = self
             .persister
             .dir()
@@ -365,12 +403,12 @@ impl ArtifactStore {
                 &format!("its blob file {} does not match its hash", path.display()),
             ));
         }
-        let data: Arc<[u8]> = Arc::from(bytes);
+        let data: Blob = Arc::new(bytes);
         let mut st = self.state.lock();
         if st.meta.contains_key(id) && !st.hot.contains_key(id) {
             self.insert_hot(&mut st, *id, data.clone(), Arc::new(AtomicBool::new(true)));
         }
-        Ok(data)
+        Ok((data, content_type))
     }
 
     fn corrupted(&self, id: &ArtifactId, why: &str) -> PitError {
@@ -446,7 +484,7 @@ impl ArtifactStore {
         st.total_bytes -= size;
         st.dirty.remove(id);
         if let Some(entry) = st.hot.remove(id) {
-            st.hot_bytes -= entry.data.len() as u64;
+            st.hot_bytes -= entry.data.bytes().len() as u64;
         }
         drop(st);
         self.persister.send(Op::Delete(*id))?;

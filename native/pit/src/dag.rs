@@ -579,6 +579,8 @@ struct Run {
     counts: [usize; 7],
     paused: bool,
     cancelled: bool,
+    /// Whether any node has started (the run is then Running, not Pending).
+    started_any: bool,
     status: RunStatus,
     created_at: f64,
     finished_at: Option<f64>,
@@ -716,6 +718,7 @@ impl DagTracker {
             counts: [0; 7],
             paused: false,
             cancelled: false,
+            started_any: false,
             status: RunStatus::Pending,
             created_at: crate::now(),
             finished_at: None,
@@ -757,6 +760,7 @@ impl DagTracker {
         }
         let now = crate::now();
         if to == NodeState::Running {
+            run.started_any = true;
             run.attempts[i] += 1;
             run.started[i] = Some(now);
         } else if from == NodeState::Running {

@@ -7,10 +7,10 @@
 //! Everything is `Send + Sync`; each component guards its own state with one short-held lock.
 //!
 //! ```
-//! use symphony_pit::{Pit, PitConfig};
+//! use symphony_pit::{BlobData, Pit, PitConfig};
 //! let pit = Pit::open(PitConfig::in_memory()).unwrap();
 //! let id = pit.artifacts.put(b"hello", Default::default()).unwrap();
-//! assert_eq!(&*pit.artifacts.get(&id).unwrap(), b"hello");
+//! assert_eq!(pit.artifacts.get(&id).unwrap().bytes(), b"hello");
 //! ```
 
 pub mod artifact;
@@ -23,7 +23,7 @@ pub mod pool;
 pub mod resources;
 pub mod value;
 
-pub use artifact::{ArtifactId, ArtifactMeta, ArtifactStore, PutOptions};
+pub use artifact::{ArtifactId, ArtifactMeta, ArtifactStore, Blob, BlobData, PutOptions};
 pub use dag::{DagTracker, GraphSpec, NodeState, RunStatus, WorkflowGraph};
 pub use error::{PitError, Result};
 pub use events::{Event, EventLog};

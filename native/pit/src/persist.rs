@@ -10,16 +10,23 @@ use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
+use std::sync::mpsc::{self, SyncSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::artifact::{ArtifactId, ArtifactMeta, Producer};
+use crate::artifact::{ArtifactId, ArtifactMeta, Blob, Producer};
 use crate::error::{PitError, Result};
 use crate::value::Value;
+
+/// Queue length at which producers wake the writer at once.
+const HIGH_WATER: usize = 4096;
+/// How long the writer lets a burst of writes accumulate into one transaction. This bounds what a
+/// crash can lose in `Background` durability; `flush()` never waits for it.
+const BATCH_WINDOW: Duration = Duration::from_millis(5);
 
 /// Version of the on-disk schema; a store written by a newer version is refused.
 pub const SCHEMA_VERSION: i64 = 1;
@@ -60,7 +67,7 @@ pub struct RunRecord {
 pub enum Op {
     PutBlob {
         id: ArtifactId,
-        data: Arc<[u8]>,
+        data: Blob,
         durable: Arc<AtomicBool>,
     },
     PutMeta(Box<ArtifactMeta>),
@@ -77,10 +84,26 @@ pub struct Loaded {
     pub runs: Vec<RunRecord>,
 }
 
+/// Operations waiting for the writer. Producers only wake the writer when the queue goes from
+/// empty to non-empty, on a flush, or at the high-water mark, so a stream of puts costs no
+/// syscall per put.
+#[derive(Default)]
+struct Queue {
+    ops: Vec<Op>,
+    urgent: bool,
+    closed: bool,
+}
+
+#[derive(Default)]
+struct Shared {
+    queue: Mutex<Queue>,
+    wake: Condvar,
+}
+
 /// Handle to the writer thread.
 pub struct Persister {
     dir: Option<PathBuf>,
-    tx: Mutex<Option<Sender<Op>>>,
+    shared: Arc<Shared>,
     thread: Mutex<Option<JoinHandle<()>>>,
     queued: Arc<AtomicU64>,
 }
@@ -143,7 +166,7 @@ impl Persister {
             runs: load_runs(&conn)?,
         };
 
-        let (tx, rx) = mpsc::channel();
+        let shared = Arc::new(Shared::default());
         let error = Arc::new(Mutex::new(None));
         let queued = Arc::new(AtomicU64::new(0));
         let writer = Writer {
@@ -155,12 +178,15 @@ impl Persister {
         };
         let thread = std::thread::Builder::new()
             .name("symphony-pit-writer".into())
-            .spawn(move || writer.run(rx))
+            .spawn({
+                let shared = shared.clone();
+                move || writer.run(&shared)
+            })
             .map_err(|e| PitError::Storage(format!("cannot start the writer thread: {e}")))?;
         Ok((
             Persister {
                 dir: dir.map(Path::to_path_buf),
-                tx: Mutex::new(Some(tx)),
+                shared,
                 thread: Mutex::new(Some(thread)),
                 queued,
             },
@@ -174,13 +200,21 @@ impl Persister {
 
     /// Queue an operation; it is applied in order behind the hot path.
     pub fn send(&self, op: Op) -> Result<()> {
-        let tx = self.tx.lock();
-        let tx = tx
-            .as_ref()
-            .ok_or_else(|| PitError::validation("the Pit is closed"))?;
+        let urgent = matches!(op, Op::Flush(_));
+        let mut queue = self.shared.queue.lock();
+        if queue.closed {
+            return Err(PitError::validation("the Pit is closed"));
+        }
+        let was_empty = queue.ops.is_empty();
+        queue.ops.push(op);
+        queue.urgent |= urgent;
+        let wake = was_empty || urgent || queue.ops.len() >= HIGH_WATER;
+        drop(queue);
         self.queued.fetch_add(1, Ordering::Relaxed);
-        tx.send(op)
-            .map_err(|_| PitError::Storage("the writer thread has stopped".into()))
+        if wake {
+            self.shared.wake.notify_one();
+        }
+        Ok(())
     }
 
     /// Operations queued but not yet applied.
@@ -199,12 +233,13 @@ impl Persister {
 
     /// Flush, then stop the writer thread. Later sends fail with "the Pit is closed".
     pub fn close(&self) -> Result<()> {
-        let flushed = if self.tx.lock().is_some() {
-            self.flush()
-        } else {
+        let flushed = if self.is_closed() {
             Ok(())
+        } else {
+            self.flush()
         };
-        self.tx.lock().take();
+        self.shared.queue.lock().closed = true;
+        self.shared.wake.notify_one();
         if let Some(thread) = self.thread.lock().take() {
             thread
                 .join()
@@ -214,7 +249,7 @@ impl Persister {
     }
 
     pub fn is_closed(&self) -> bool {
-        self.tx.lock().is_none()
+        self.shared.queue.lock().closed
     }
 }
 
@@ -233,15 +268,23 @@ struct Writer {
 }
 
 impl Writer {
-    fn run(mut self, rx: Receiver<Op>) {
-        while let Ok(first) = rx.recv() {
-            let mut batch = vec![first];
-            while batch.len() < 4096 {
-                match rx.try_recv() {
-                    Ok(op) => batch.push(op),
-                    Err(_) => break,
+    fn run(mut self, shared: &Shared) {
+        loop {
+            let batch = {
+                let mut queue = shared.queue.lock();
+                while queue.ops.is_empty() && !queue.closed {
+                    shared.wake.wait(&mut queue);
                 }
-            }
+                if queue.ops.is_empty() {
+                    return; // closed and drained
+                }
+                if !queue.urgent && !queue.closed && queue.ops.len() < HIGH_WATER {
+                    // Let the burst grow: one transaction for many writes.
+                    shared.wake.wait_for(&mut queue, BATCH_WINDOW);
+                }
+                queue.urgent = false;
+                std::mem::take(&mut queue.ops)
+            };
             let count = batch.len() as u64;
             let mut replies = Vec::new();
             if let Err(e) = self.apply(batch, &mut replies) {
@@ -263,7 +306,7 @@ impl Writer {
         // Blob files first, so a metadata row never points at a missing file.
         for op in &batch {
             if let Op::PutBlob { id, data, durable } = op {
-                match self.write_blob(id, data) {
+                match self.write_blob(id, data.bytes()) {
                     Ok(()) => durable.store(true, Ordering::Release),
                     Err(e) => {
                         first_error.get_or_insert(e);

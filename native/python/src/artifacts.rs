@@ -6,14 +6,57 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 use symphony_pit::artifact::{ListFilter, Producer};
 use symphony_pit::value::VALUE_CONTENT_TYPE;
-use symphony_pit::{ArtifactId, ArtifactMeta, Pit, PitError, PutOptions, Value};
+use symphony_pit::{ArtifactId, ArtifactMeta, BlobData, Pit, PitError, PutOptions, Value};
 
 use crate::convert::{to_py, to_value};
 use crate::errors::{run, to_pyerr, validation};
 use crate::html::render;
 
+/// A Python `bytes` object held as a blob: the store keeps a reference instead of a copy, and
+/// `get` hands the very same object back.
+struct PyBytesBlob {
+    object: Py<PyBytes>,
+    data: *const u8,
+    len: usize,
+}
+
+// SAFETY: a `bytes` object is immutable and its buffer never moves while the object is alive;
+// `object` keeps it alive for as long as the blob exists, so reading `data` from any thread is
+// sound. Dropping `object` without the GIL is deferred by PyO3 to the next time it is held.
+unsafe impl Send for PyBytesBlob {}
+unsafe impl Sync for PyBytesBlob {}
+
+impl BlobData for PyBytesBlob {
+    fn bytes(&self) -> &[u8] {
+        // SAFETY: see the `Send`/`Sync` impls above.
+        unsafe { std::slice::from_raw_parts(self.data, self.len) }
+    }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+impl PyBytesBlob {
+    fn new(bytes: &Bound<'_, PyBytes>) -> Self {
+        let view = bytes.as_bytes();
+        PyBytesBlob {
+            object: bytes.clone().unbind(),
+            data: view.as_ptr(),
+            len: view.len(),
+        }
+    }
+}
+
 fn parse_id(py: Python<'_>, id: &str) -> PyResult<ArtifactId> {
     ArtifactId::parse(id).map_err(|e| to_pyerr(py, e))
+}
+
+/// The blob as Python `bytes`: the original object when the store holds one, else a copy.
+fn bytes_of<'py>(py: Python<'py>, blob: &symphony_pit::Blob) -> Bound<'py, PyBytes> {
+    match blob.as_any().downcast_ref::<PyBytesBlob>() {
+        Some(original) => original.object.bind(py).clone(),
+        None => PyBytes::new(py, blob.bytes()),
+    }
 }
 
 /// Content-addressed artifacts with metadata and lineage. Reach it as `pit.artifacts`.
@@ -26,7 +69,7 @@ pub struct PyArtifactStore {
 impl PyArtifactStore {
     /// Store `data` and return its id (the BLAKE3 hash of the stored bytes, 64 hex digits).
     ///
-    /// `bytes` are stored as they are (without a copy before hashing); any other supported
+    /// `bytes` are stored as they are, without a copy (`get` returns the same object); any other supported
     /// value (None, bool, int, float, str, list, tuple, dict, datetime, numpy array) is encoded
     /// losslessly and `get` gives it back. Storing the same content twice costs nothing.
     #[pyo3(signature = (data, *, content_type=None, created_by=None, tags=None, custom=None, producer=None, inputs=None))]
@@ -57,8 +100,8 @@ impl PyArtifactStore {
         };
         let pit = &self.pit;
         let id = if let Ok(bytes) = data.cast::<PyBytes>() {
-            let raw: &[u8] = bytes.as_bytes();
-            run(py, move || pit.artifacts.put(raw, opts))?
+            let blob: symphony_pit::Blob = Arc::new(PyBytesBlob::new(bytes));
+            run(py, move || pit.artifacts.put_blob(blob, opts))?
         } else {
             if opts.content_type.is_some() {
                 return Err(validation(
@@ -77,16 +120,12 @@ impl PyArtifactStore {
     fn get(&self, py: Python<'_>, id: &str) -> PyResult<Py<PyAny>> {
         let id = parse_id(py, id)?;
         let pit = &self.pit;
-        let (data, is_value) = run(py, move || {
-            let data = pit.artifacts.get(&id)?;
-            let meta = pit.artifacts.metadata(&id)?;
-            Ok((data, meta.content_type == VALUE_CONTENT_TYPE))
-        })?;
-        if is_value {
-            let value = run(py, move || Value::decode(&data))?;
+        let (data, content_type) = run(py, move || pit.artifacts.get_typed(&id))?;
+        if content_type == VALUE_CONTENT_TYPE {
+            let value = run(py, move || Value::decode(data.bytes()))?;
             to_py(py, &value)
         } else {
-            Ok(PyBytes::new(py, &data).into_any().unbind())
+            Ok(bytes_of(py, &data).into_any().unbind())
         }
     }
 
@@ -95,7 +134,7 @@ impl PyArtifactStore {
         let id = parse_id(py, id)?;
         let pit = &self.pit;
         let data = run(py, move || pit.artifacts.get(&id))?;
-        Ok(PyBytes::new(py, &data))
+        Ok(bytes_of(py, &data))
     }
 
     fn exists(&self, py: Python<'_>, id: &str) -> PyResult<bool> {
