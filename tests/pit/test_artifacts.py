@@ -129,3 +129,12 @@ def test_bytes_cross_without_a_copy(pit: Pit) -> None:
     assert pit.artifacts.get(artifact) is data  # the very same object, not a copy
     assert pit.artifacts.get_bytes(artifact) is data
     assert pit.artifacts.put(bytes(data)) == artifact  # equal content, deduplicated
+
+
+def test_thousands_of_small_blobs_in_one_batch_are_durable(store: Path) -> None:
+    """A writer batch larger than the open-file limit (1024 here) is written, synced and renamed."""
+    with Pit(store) as pit:
+        ids = [pit.artifacts.put(i.to_bytes(4, "little")) for i in range(3000)]
+    with Pit(store) as reopened:
+        assert all(reopened.artifacts.get(a) == i.to_bytes(4, "little") for i, a in enumerate(ids))
+    assert not any((store / "tmp").iterdir())  # no temp file left behind

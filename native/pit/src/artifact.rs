@@ -15,7 +15,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use crate::error::{PitError, Result};
-use crate::events::{Component, EventLog};
+use crate::events::{Component, EventLog, Field, Subject};
 use crate::persist::{blob_path, Op, Persister};
 use crate::pool::check_name;
 use crate::value::Value;
@@ -42,8 +42,38 @@ impl BlobData for Vec<u8> {
 pub type Blob = Arc<dyn BlobData>;
 
 /// Content hash of an artifact (BLAKE3, 32 bytes, shown as 64 hex digits).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ArtifactId(pub [u8; 32]);
+
+impl std::hash::Hash for ArtifactId {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // The id is already a uniform cryptographic hash: its first 8 bytes are a fine key.
+        let mut head = [0u8; 8];
+        head.copy_from_slice(&self.0[..8]);
+        state.write_u64(u64::from_le_bytes(head));
+    }
+}
+
+/// Hasher for maps keyed by [`ArtifactId`]: passes the id's own hash bits through.
+#[derive(Default, Clone, Copy)]
+pub struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+type IdMap<V> = HashMap<ArtifactId, V, std::hash::BuildHasherDefault<IdHasher>>;
+type IdSet = HashSet<ArtifactId, std::hash::BuildHasherDefault<IdHasher>>;
 
 impl ArtifactId {
     /// The id of `bytes`.
@@ -148,14 +178,14 @@ struct HotEntry {
 
 #[derive(Default)]
 struct State {
-    meta: HashMap<ArtifactId, ArtifactMeta>,
-    hot: HashMap<ArtifactId, HotEntry>,
+    meta: IdMap<ArtifactMeta>,
+    hot: IdMap<HotEntry>,
     /// Hot ids, least recently used first (lazy: may hold stale or repeated ids).
     lru: VecDeque<ArtifactId>,
     hot_bytes: u64,
     total_bytes: u64,
     /// Artifacts whose access counters changed since the last flush.
-    dirty: HashSet<ArtifactId>,
+    dirty: IdSet,
     stats: StoreStats,
 }
 
@@ -304,10 +334,10 @@ impl ArtifactStore {
         self.events.emit(
             Component::Artifact,
             "artifact.stored",
-            id.to_hex(),
-            vec![
-                ("size", Value::from(size as u64)),
-                ("dedup", Value::Bool(dedup)),
+            Subject::Artifact(*id),
+            &[
+                ("size", Field::UInt(size as u64)),
+                ("dedup", Field::Bool(dedup)),
             ],
         );
     }
@@ -416,8 +446,8 @@ impl ArtifactStore {
         self.events.emit(
             Component::Artifact,
             "artifact.corrupted",
-            id.to_hex(),
-            vec![("reason", Value::from(why))],
+            Subject::Artifact(*id),
+            &[("reason", Field::Text(Arc::from(why)))],
         );
         PitError::Integrity(format!("artifact {id} is corrupted: {why}"))
     }
@@ -488,8 +518,12 @@ impl ArtifactStore {
         }
         drop(st);
         self.persister.send(Op::Delete(*id))?;
-        self.events
-            .emit(Component::Artifact, "artifact.deleted", id.to_hex(), vec![]);
+        self.events.emit(
+            Component::Artifact,
+            "artifact.deleted",
+            Subject::Artifact(*id),
+            &[],
+        );
         Ok(())
     }
 
@@ -504,8 +538,8 @@ impl ArtifactStore {
         self.events.emit(
             Component::Artifact,
             "artifact.pinned",
-            id.to_hex(),
-            vec![("pinned", Value::Bool(pinned))],
+            Subject::Artifact(*id),
+            &[("pinned", Field::Bool(pinned))],
         );
         Ok(())
     }

@@ -14,7 +14,7 @@ use parking_lot::Mutex;
 use serde::Serialize;
 
 use crate::error::{PitError, Result};
-use crate::events::{Component, EventLog};
+use crate::events::{Component, EventLog, Field, Subject};
 use crate::persist::{Op, Persister, RunRecord};
 use crate::pool::check_name;
 use crate::value::Value;
@@ -220,6 +220,8 @@ pub struct WorkflowGraph {
     rank: Vec<usize>,
     /// Named-output dependencies, (node, dep) resolved.
     deps: Vec<Vec<Dep>>,
+    /// Node names, shared with events.
+    names: Vec<Arc<str>>,
 }
 
 impl WorkflowGraph {
@@ -334,6 +336,11 @@ impl WorkflowGraph {
         for (pos, &i) in topo.iter().enumerate() {
             rank[i] = pos;
         }
+        let names = spec
+            .nodes
+            .iter()
+            .map(|n| Arc::from(n.name.as_str()))
+            .collect();
         Ok(WorkflowGraph {
             spec,
             index,
@@ -342,6 +349,7 @@ impl WorkflowGraph {
             topo,
             rank,
             deps,
+            names,
         })
     }
 
@@ -727,10 +735,10 @@ impl DagTracker {
         self.events.emit(
             Component::Dag,
             "run.started",
-            &*id,
-            vec![
-                ("workflow", Value::from(graph.name())),
-                ("nodes", Value::from(n as u64)),
+            Subject::Name(id.clone()),
+            &[
+                ("workflow", Field::Text(Arc::from(graph.name()))),
+                ("nodes", Field::UInt(n as u64)),
             ],
         );
         for &i in graph.topological_order() {
@@ -769,11 +777,11 @@ impl DagTracker {
         self.events.emit(
             Component::Dag,
             "node.state",
-            format!("{}/{}", run.id, run.graph.node(i).name),
-            vec![
-                ("from", Value::from(from.as_str())),
-                ("to", Value::from(to.as_str())),
-                ("attempt", Value::from(u64::from(run.attempts[i]))),
+            Subject::Pair(run.id.clone(), run.graph.names[i].clone()),
+            &[
+                ("from", Field::Word(from.as_str())),
+                ("to", Field::Word(to.as_str())),
+                ("attempt", Field::UInt(u64::from(run.attempts[i]))),
             ],
         );
     }
@@ -802,10 +810,10 @@ impl DagTracker {
         self.events.emit(
             Component::Dag,
             "run.status",
-            &*run.id,
-            vec![
-                ("from", Value::from(from.as_str())),
-                ("to", Value::from(status.as_str())),
+            Subject::Name(run.id.clone()),
+            &[
+                ("from", Field::Word(from.as_str())),
+                ("to", Field::Word(status.as_str())),
             ],
         );
         Ok(status.is_finished())
@@ -867,8 +875,8 @@ impl DagTracker {
             self.events.emit(
                 Component::Dag,
                 "node.retry",
-                format!("{run_id}/{node}"),
-                vec![("attempt", Value::from(u64::from(run.attempts[i])))],
+                Subject::Pair(run.id.clone(), run.graph.names[i].clone()),
+                &[("attempt", Field::UInt(u64::from(run.attempts[i])))],
             );
         }
         self.move_node(run, i, end);

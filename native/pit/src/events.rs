@@ -4,11 +4,14 @@
 //! log it keeps the newest `capacity` events and counts what it dropped.
 
 use std::collections::VecDeque;
+use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use parking_lot::Mutex;
+use smallvec::SmallVec;
 
-use crate::value::Value;
+use crate::artifact::ArtifactId;
 
 /// The component an event comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,6 +33,67 @@ impl Component {
     }
 }
 
+/// What an event is about. Built from shared names, rendered to text only when read, so
+/// emitting an event on a hot path allocates (almost) nothing.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Subject {
+    /// A pool, run or store.
+    Name(Arc<str>),
+    /// `pool/model` or `run/node`.
+    Pair(Arc<str>, Arc<str>),
+    Artifact(ArtifactId),
+}
+
+impl fmt::Display for Subject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Subject::Name(name) => f.write_str(name),
+            Subject::Pair(a, b) => write!(f, "{a}/{b}"),
+            Subject::Artifact(id) => write!(f, "{id}"),
+        }
+    }
+}
+
+impl From<&str> for Subject {
+    fn from(name: &str) -> Self {
+        Subject::Name(Arc::from(name))
+    }
+}
+
+/// One detail of an event.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Field {
+    /// A fixed word: a state, a reason.
+    Word(&'static str),
+    Text(Arc<str>),
+    UInt(u64),
+    Bool(bool),
+}
+
+impl fmt::Display for Field {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Field::Word(w) => f.write_str(w),
+            Field::Text(t) => f.write_str(t),
+            Field::UInt(u) => write!(f, "{u}"),
+            Field::Bool(b) => write!(f, "{b}"),
+        }
+    }
+}
+
+impl Field {
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Field::Word(w) => Some(w),
+            Field::Text(t) => Some(t),
+            _ => None,
+        }
+    }
+}
+
+/// Event details, inline for the usual handful.
+pub type Fields = SmallVec<[(&'static str, Field); 4]>;
+
 /// One thing that happened. `seq` is strictly increasing across all components.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Event {
@@ -38,9 +102,9 @@ pub struct Event {
     pub component: Component,
     /// Dotted kind, e.g. `model.transition`, `artifact.stored`, `node.state`.
     pub kind: &'static str,
-    /// What the event is about: a pool, model, artifact id or `run/node`.
-    pub subject: String,
-    pub data: Vec<(&'static str, Value)>,
+    /// What the event is about: a pool/model, an artifact, a run or `run/node`.
+    pub subject: Subject,
+    pub data: Fields,
 }
 
 /// Bounded, ordered, multi-producer event log.
@@ -67,10 +131,10 @@ impl EventLog {
         &self,
         component: Component,
         kind: &'static str,
-        subject: impl Into<String>,
-        data: Vec<(&'static str, Value)>,
+        subject: Subject,
+        data: &[(&'static str, Field)],
     ) {
-        let subject = subject.into();
+        let data: Fields = data.iter().cloned().collect();
         let time = crate::now();
         let mut queue = self.queue.lock();
         if queue.len() >= self.capacity {
@@ -117,11 +181,16 @@ mod tests {
     fn keeps_order_and_counts_drops() {
         let log = EventLog::new(3);
         for i in 0..5 {
-            log.emit(Component::Pit, "test", format!("e{i}"), vec![]);
+            log.emit(
+                Component::Pit,
+                "test",
+                Subject::from(format!("e{i}").as_str()),
+                &[],
+            );
         }
         assert_eq!(log.dropped(), 2);
         let events = log.poll(10);
-        let subjects: Vec<_> = events.iter().map(|e| e.subject.as_str()).collect();
+        let subjects: Vec<_> = events.iter().map(|e| e.subject.to_string()).collect();
         assert_eq!(subjects, ["e2", "e3", "e4"]);
         assert!(events.windows(2).all(|w| w[0].seq < w[1].seq));
         assert!(log.poll(10).is_empty());

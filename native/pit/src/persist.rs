@@ -121,24 +121,31 @@ pub fn blob_path(dir: &Path, id: &ArtifactId) -> PathBuf {
 }
 
 impl Persister {
-    /// Open (or create) the store at `dir`, or an in-memory database when `dir` is `None`.
+    /// Open (or create) the store at `dir`. Without a directory nothing is persisted: every
+    /// operation is accepted and dropped, and `flush` returns at once.
     pub fn open(dir: Option<&Path>) -> Result<(Persister, Loaded)> {
-        let conn = match dir {
-            Some(dir) => {
-                fs::create_dir_all(dir.join("blobs")).map_err(|e| {
-                    PitError::Storage(format!(
-                        "cannot create store directory {}: {e}",
-                        dir.display()
-                    ))
-                })?;
-                fs::create_dir_all(dir.join("tmp"))?;
-                let conn = Connection::open(dir.join("pit.sqlite"))?;
-                conn.pragma_update(None, "journal_mode", "WAL")?;
-                conn.pragma_update(None, "synchronous", "FULL")?;
-                conn
-            }
-            None => Connection::open_in_memory()?,
+        let Some(dir) = dir else {
+            // An in-memory Pit has nothing to persist: no database, no writer thread.
+            return Ok((
+                Persister {
+                    dir: None,
+                    shared: Arc::default(),
+                    thread: Mutex::new(None),
+                    queued: Arc::default(),
+                },
+                Loaded::default(),
+            ));
         };
+        fs::create_dir_all(dir.join("blobs")).map_err(|e| {
+            PitError::Storage(format!(
+                "cannot create store directory {}: {e}",
+                dir.display()
+            ))
+        })?;
+        fs::create_dir_all(dir.join("tmp"))?;
+        let conn = Connection::open(dir.join("pit.sqlite"))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
         conn.execute_batch(SCHEMA)?;
         let version: Option<String> = conn
             .query_row(
@@ -171,7 +178,7 @@ impl Persister {
         let queued = Arc::new(AtomicU64::new(0));
         let writer = Writer {
             conn,
-            dir: dir.map(Path::to_path_buf),
+            dir: Some(dir.to_path_buf()),
             error,
             queued: queued.clone(),
             tmp_counter: 0,
@@ -185,7 +192,7 @@ impl Persister {
             .map_err(|e| PitError::Storage(format!("cannot start the writer thread: {e}")))?;
         Ok((
             Persister {
-                dir: dir.map(Path::to_path_buf),
+                dir: Some(dir.to_path_buf()),
                 shared,
                 thread: Mutex::new(Some(thread)),
                 queued,
@@ -204,6 +211,12 @@ impl Persister {
         let mut queue = self.shared.queue.lock();
         if queue.closed {
             return Err(PitError::validation("the Pit is closed"));
+        }
+        if self.dir.is_none() {
+            if let Op::Flush(reply) = op {
+                let _ = reply.send(Ok(()));
+            }
+            return Ok(());
         }
         let was_empty = queue.ops.is_empty();
         queue.ops.push(op);
@@ -304,15 +317,15 @@ impl Writer {
     fn apply(&mut self, batch: Vec<Op>, replies: &mut Vec<SyncSender<Result<()>>>) -> Result<()> {
         let mut first_error = None;
         // Blob files first, so a metadata row never points at a missing file.
-        for op in &batch {
-            if let Op::PutBlob { id, data, durable } = op {
-                match self.write_blob(id, data.bytes()) {
-                    Ok(()) => durable.store(true, Ordering::Release),
-                    Err(e) => {
-                        first_error.get_or_insert(e);
-                    }
-                }
-            }
+        let blobs: Vec<(&ArtifactId, &Blob, &Arc<AtomicBool>)> = batch
+            .iter()
+            .filter_map(|op| match op {
+                Op::PutBlob { id, data, durable } => Some((id, data, durable)),
+                _ => None,
+            })
+            .collect();
+        if let Err(e) = self.write_blobs(&blobs) {
+            first_error.get_or_insert(e);
         }
         let mut deleted = Vec::new();
         let tx = self.conn.transaction()?;
@@ -359,29 +372,83 @@ impl Writer {
         first_error.map_or(Ok(()), Err)
     }
 
-    fn write_blob(&mut self, id: &ArtifactId, data: &[u8]) -> Result<()> {
-        let Some(dir) = &self.dir else { return Ok(()) };
-        let target = blob_path(dir, id);
-        if target.exists() {
+    /// Write a batch of blobs atomically: every temp file is written, the batch is made durable
+    /// with one sync, the files are renamed into place, and the directories are synced once.
+    /// Each blob is either wholly present under its final name or absent.
+    fn write_blobs(&mut self, blobs: &[(&ArtifactId, &Blob, &Arc<AtomicBool>)]) -> Result<()> {
+        let Some(dir) = self.dir.clone() else {
+            return Ok(());
+        };
+        let mut staged = Vec::with_capacity(blobs.len());
+        for &(id, data, durable) in blobs {
+            let target = blob_path(&dir, id);
+            if target.exists() {
+                durable.store(true, Ordering::Release);
+                continue;
+            }
+            self.tmp_counter += 1;
+            let tmp = dir.join("tmp").join(format!(
+                "{}.{}.{}.tmp",
+                id.to_hex(),
+                std::process::id(),
+                self.tmp_counter
+            ));
+            let mut file = File::create(&tmp)?;
+            file.write_all(data.bytes())?;
+            // Closed at once (a batch can outnumber the descriptor limit); on Linux one syncfs
+            // below makes the whole batch durable, elsewhere each file is synced here.
+            #[cfg(not(target_os = "linux"))]
+            file.sync_all()?;
+            drop(file);
+            staged.push((tmp, target, durable));
+        }
+        if staged.is_empty() {
             return Ok(());
         }
-        let parent = target.parent().expect("blob paths have a parent");
-        fs::create_dir_all(parent)?;
-        self.tmp_counter += 1;
-        let tmp = dir.join("tmp").join(format!(
-            "{}.{}.{}.tmp",
-            id.to_hex(),
-            std::process::id(),
-            self.tmp_counter
-        ));
-        let mut file = File::create(&tmp)?;
-        file.write_all(data)?;
-        file.sync_all()?;
-        drop(file);
-        fs::rename(&tmp, &target)?;
-        File::open(parent)?.sync_all()?;
+        #[cfg(target_os = "linux")]
+        syncfs(&dir)?;
+        let mut parents = std::collections::BTreeSet::new();
+        for (tmp, target, _) in &staged {
+            let parent = target.parent().expect("blob paths have a parent");
+            if parents.insert(parent.to_path_buf()) {
+                fs::create_dir_all(parent)?;
+            }
+            fs::rename(tmp, target)?;
+        }
+        sync_dirs(&dir, &parents)?;
+        for (.., durable) in staged {
+            durable.store(true, Ordering::Release);
+        }
         Ok(())
     }
+}
+
+/// Make renames durable: the directories' entries must reach the disk too.
+fn sync_dirs(dir: &Path, parents: &std::collections::BTreeSet<PathBuf>) -> Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        let _ = parents;
+        syncfs(dir)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = dir;
+        for parent in parents {
+            File::open(parent)?.sync_all()?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn syncfs(dir: &Path) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    let handle = File::open(dir)?;
+    // SAFETY: `syncfs` only reads the descriptor, which `handle` keeps open for the call.
+    if unsafe { libc::syncfs(handle.as_raw_fd()) } != 0 {
+        return Err(std::io::Error::last_os_error().into());
+    }
+    Ok(())
 }
 
 fn tags_json(tags: &[String]) -> String {

@@ -6,10 +6,9 @@ use std::sync::Arc;
 use crate::artifact::ArtifactStore;
 use crate::dag::DagTracker;
 use crate::error::Result;
-use crate::events::{Component, EventLog};
+use crate::events::{Component, EventLog, Field, Subject};
 use crate::persist::Persister;
 use crate::pool::PoolManager;
-use crate::value::Value;
 
 /// When artifact writes reach the disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -86,11 +85,8 @@ impl Pit {
         events.emit(
             Component::Pit,
             "pit.opened",
-            config
-                .store
-                .as_ref()
-                .map_or("memory".into(), |p| p.display().to_string()),
-            vec![("artifacts", Value::from(artifacts_found as u64))],
+            Subject::from(location.as_str()),
+            &[("artifacts", Field::UInt(artifacts_found as u64))],
         );
         Ok(Pit {
             events,

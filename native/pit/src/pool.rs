@@ -13,7 +13,7 @@ use std::sync::Arc;
 use parking_lot::{Mutex, RwLock};
 
 use crate::error::{PitError, Result};
-use crate::events::{Component, EventLog};
+use crate::events::{Component, EventLog, Field, Subject};
 use crate::resources::{units, Capacity, Resources};
 use crate::value::Value;
 
@@ -83,6 +83,8 @@ pub struct ModelSpec {
     pub requirements: Resources,
     pub config: Value,
     key: [u8; 16],
+    /// `name`, shared with events.
+    shared_name: Arc<str>,
 }
 
 /// Validate a user-chosen name (pool, model, workflow, node): non-empty, printable, bounded.
@@ -135,7 +137,13 @@ impl ModelSpec {
             requirements,
             config,
             key,
+            shared_name: Arc::from(name),
         })
+    }
+
+    /// The model name as a shared string (what events carry).
+    pub fn shared_name(&self) -> Arc<str> {
+        self.shared_name.clone()
     }
 
     /// Identity of the spec: equal specs share warm instances.
@@ -328,12 +336,12 @@ fn transition(
     events.emit(
         Component::Pool,
         "model.transition",
-        format!("{}/{}", inst.pool, inst.spec.name),
-        vec![
-            ("model_id", Value::from(inst.id)),
-            ("from", Value::from(from.as_str())),
-            ("to", Value::from(to.as_str())),
-            ("reason", Value::from(reason.as_str())),
+        Subject::Pair(inst.pool.clone(), inst.spec.shared_name()),
+        &[
+            ("model_id", Field::UInt(inst.id)),
+            ("from", Field::Word(from.as_str())),
+            ("to", Field::Word(to.as_str())),
+            ("reason", Field::Word(reason.as_str())),
         ],
     );
     Ok(())
@@ -419,7 +427,7 @@ impl PoolManager {
         );
         drop(st);
         self.events
-            .emit(Component::Pool, "pool.created", &*name, vec![]);
+            .emit(Component::Pool, "pool.created", Subject::Name(name), &[]);
         Ok(())
     }
 
@@ -447,7 +455,7 @@ impl PoolManager {
         st.pools.remove(name);
         drop(guard);
         self.events
-            .emit(Component::Pool, "pool.removed", name, vec![]);
+            .emit(Component::Pool, "pool.removed", Subject::from(name), &[]);
         Ok(())
     }
 
@@ -461,6 +469,7 @@ impl PoolManager {
             .pools
             .get_mut(pool_name)
             .ok_or_else(|| unknown_pool(pool_name))?;
+        let pool_label = pool.name.clone();
         st.next_id += 1;
         let handle = st.next_id;
 
@@ -480,7 +489,7 @@ impl PoolManager {
                 st.stats.allocations += 1;
                 st.stats.cache_hits += 1;
                 drop(guard);
-                self.emit_allocated(pool_name, &spec.name, handle, model_id, true);
+                self.emit_allocated(pool_label, spec, handle, model_id, true);
                 return Ok(Allocation {
                     handle,
                     model_id,
@@ -495,8 +504,8 @@ impl PoolManager {
             self.events.emit(
                 Component::Pool,
                 "pool.exhausted",
-                pool_name,
-                vec![("model", Value::from(spec.name.as_str()))],
+                Subject::from(pool_name),
+                &[("model", Field::Text(spec.shared_name()))],
             );
             return Err(e);
         }
@@ -546,7 +555,7 @@ impl PoolManager {
             Ok(()) => {
                 transition(&self.events, inst, ModelState::Hot, TransitionReason::User)?;
                 drop(guard);
-                self.emit_allocated(pool_name, &spec.name, handle, model_id, false);
+                self.emit_allocated(pool_label, spec, handle, model_id, false);
                 Ok(Allocation {
                     handle,
                     model_id,
@@ -578,15 +587,22 @@ impl PoolManager {
         }
     }
 
-    fn emit_allocated(&self, pool: &str, model: &str, handle: u64, model_id: u64, cache_hit: bool) {
+    fn emit_allocated(
+        &self,
+        pool: Arc<str>,
+        spec: &ModelSpec,
+        handle: u64,
+        model_id: u64,
+        cache_hit: bool,
+    ) {
         self.events.emit(
             Component::Pool,
             "model.allocated",
-            format!("{pool}/{model}"),
-            vec![
-                ("handle", Value::from(handle)),
-                ("model_id", Value::from(model_id)),
-                ("cache_hit", Value::Bool(cache_hit)),
+            Subject::Pair(pool, spec.shared_name()),
+            &[
+                ("handle", Field::UInt(handle)),
+                ("model_id", Field::UInt(model_id)),
+                ("cache_hit", Field::Bool(cache_hit)),
             ],
         );
     }
@@ -670,7 +686,7 @@ impl PoolManager {
         inst.last_used = crate::now();
         st.stats.releases += 1;
         let pool_name = pool.name.clone();
-        let spec_name = inst.spec.name.clone();
+        let spec_name = inst.spec.shared_name();
         if inst.state == ModelState::Hot && !unload {
             pool.idle.entry(inst.spec.key).or_default().push(model_id);
         } else {
@@ -683,10 +699,10 @@ impl PoolManager {
         self.events.emit(
             Component::Pool,
             "model.released",
-            format!("{pool_name}/{spec_name}"),
-            vec![
-                ("handle", Value::from(handle)),
-                ("model_id", Value::from(model_id)),
+            Subject::Pair(pool_name, spec_name),
+            &[
+                ("handle", Field::UInt(handle)),
+                ("model_id", Field::UInt(model_id)),
             ],
         );
         Ok(())

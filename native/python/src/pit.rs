@@ -5,11 +5,10 @@ use std::sync::Arc;
 
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use symphony_pit::events::Event;
+use symphony_pit::events::{Event, Field};
 use symphony_pit::{Durability, Pit, PitConfig};
 
 use crate::artifacts::PyArtifactStore;
-use crate::convert::to_py;
 use crate::dags::PyDagTracker;
 use crate::errors::{run, validation};
 use crate::html::render;
@@ -198,15 +197,20 @@ impl PyEvent {
     }
     /// What the event is about: a pool/model, an artifact id, a run or run/node.
     #[getter]
-    fn subject(&self) -> &str {
-        &self.inner.subject
+    fn subject(&self) -> String {
+        self.inner.subject.to_string()
     }
     /// Details of the event.
     #[getter]
     fn data<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let dict = PyDict::new(py);
         for (k, v) in &self.inner.data {
-            dict.set_item(*k, to_py(py, v)?)?;
+            match v {
+                Field::Word(w) => dict.set_item(*k, *w)?,
+                Field::Text(t) => dict.set_item(*k, &**t)?,
+                Field::UInt(u) => dict.set_item(*k, *u)?,
+                Field::Bool(b) => dict.set_item(*k, *b)?,
+            }
         }
         Ok(dict)
     }
@@ -217,7 +221,7 @@ impl PyEvent {
         dict.set_item("time", self.inner.time)?;
         dict.set_item("component", self.inner.component.as_str())?;
         dict.set_item("kind", self.inner.kind)?;
-        dict.set_item("subject", &self.inner.subject)?;
+        dict.set_item("subject", self.subject())?;
         dict.set_item("data", self.data(py)?)?;
         Ok(dict)
     }
@@ -226,7 +230,7 @@ impl PyEvent {
             .inner
             .data
             .iter()
-            .map(|(k, v)| format!("{k}={}", short(v)))
+            .map(|(k, v)| format!("{k}={v}"))
             .collect();
         format!(
             "Event(#{} {} {} {})",
@@ -235,16 +239,5 @@ impl PyEvent {
             self.inner.subject,
             data.join(" ")
         )
-    }
-}
-
-fn short(v: &symphony_pit::Value) -> String {
-    use symphony_pit::Value;
-    match v {
-        Value::Str(s) => s.clone(),
-        Value::Int(i) => i.to_string(),
-        Value::Bool(b) => b.to_string(),
-        Value::Float(f) => format!("{f}"),
-        other => format!("<{}>", other.type_name()),
     }
 }
