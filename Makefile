@@ -49,8 +49,11 @@ $(STAMP)-kernelspec: $(STAMP)-deps symphony_kernel/kernelspec.py
 
 setup: $(STAMP)-kernelspec
 
+# Jupyter refuses to run as root unless told; machines here often are root.
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
 lab: setup
-	$(BIN)/jupyter lab --notebook-dir=notebooks
+	$(BIN)/jupyter lab --notebook-dir=notebooks $(ROOT_FLAG) $(LAB_ARGS)
 
 check-rust:
 	cd native && cargo fmt --all --check

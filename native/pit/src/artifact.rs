@@ -603,3 +603,49 @@ impl ArtifactStore {
 fn unknown(id: &ArtifactId) -> PitError {
     PitError::not_found(format!("artifact {id} does not exist"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Pit, PitConfig};
+
+    #[test]
+    fn ids_parse_and_print_as_64_hex_digits() {
+        let id = ArtifactId::of(b"hello");
+        assert_eq!(ArtifactId::parse(&id.to_hex()).unwrap(), id);
+        for bad in ["", "abc", &"g".repeat(64), &"0".repeat(65)] {
+            assert!(
+                matches!(ArtifactId::parse(bad), Err(PitError::Validation(_))),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn put_blob_keeps_the_very_blob() {
+        let pit = Pit::open(PitConfig::in_memory()).unwrap();
+        let blob: Blob = Arc::new(b"shared".to_vec());
+        let id = pit
+            .artifacts
+            .put_blob(blob.clone(), PutOptions::default())
+            .unwrap();
+        assert!(Arc::ptr_eq(&pit.artifacts.get(&id).unwrap(), &blob));
+        let (_, content_type) = pit.artifacts.get_typed(&id).unwrap();
+        assert_eq!(content_type, "application/octet-stream");
+        assert_eq!(pit.artifacts.metadata(&id).unwrap().access_count, 2);
+    }
+
+    #[test]
+    fn invalid_options_are_refused_before_anything_is_stored() {
+        let pit = Pit::open(PitConfig::in_memory()).unwrap();
+        let opts = PutOptions {
+            tags: vec!["ok".into(), "".into()],
+            ..Default::default()
+        };
+        assert!(matches!(
+            pit.artifacts.put(b"x", opts),
+            Err(PitError::Validation(_))
+        ));
+        assert!(pit.artifacts.is_empty());
+    }
+}

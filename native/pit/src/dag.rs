@@ -1047,3 +1047,64 @@ impl DagTracker {
 fn unknown_run(run_id: &str) -> PitError {
     PitError::not_found(format!("run '{run_id}' does not exist"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_states_parse_case_insensitively_and_reject_unknown_words() {
+        assert_eq!(NodeState::parse("Running").unwrap(), NodeState::Running);
+        assert!(NodeState::parse("done").is_err());
+        for state in NodeState::ALL {
+            assert_eq!(NodeState::parse(state.as_str()).unwrap(), state);
+        }
+    }
+
+    #[test]
+    fn terminal_states_have_no_way_out() {
+        for from in NodeState::ALL.into_iter().filter(|s| s.is_terminal()) {
+            assert!(
+                NodeState::ALL.iter().all(|&to| !from.can_become(to)),
+                "{from:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn critical_path_follows_the_heaviest_chain() {
+        let mut spec = GraphSpec {
+            name: "w".into(),
+            nodes: vec![
+                NodeSpec::task("a", &[]),
+                NodeSpec::task("b", &["a"]),
+                NodeSpec::task("c", &["a"]),
+                NodeSpec::task("d", &["b", "c"]),
+            ],
+        };
+        spec.nodes[2].weight = 10.0;
+        let graph = WorkflowGraph::build(spec).unwrap();
+        let cost: Vec<f64> = graph.spec().nodes.iter().map(|n| n.weight).collect();
+        assert_eq!(graph.critical_path(&cost), (vec![0, 2, 3], 12.0));
+    }
+
+    #[test]
+    fn spec_parsing_names_the_field() {
+        let v = Value::Dict(vec![
+            (Value::from("name"), Value::from("w")),
+            (
+                Value::from("nodes"),
+                Value::List(vec![Value::Dict(vec![(
+                    Value::from("name"),
+                    Value::Int(3),
+                )])]),
+            ),
+        ]);
+        let err = GraphSpec::from_value(&v).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("nodes[0].name must be a str, got int"),
+            "{err}"
+        );
+    }
+}

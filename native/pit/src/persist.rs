@@ -628,3 +628,41 @@ fn corrupt_row(e: PitError) -> PitError {
         "metadata database holds a malformed artifact id: {e}"
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blobs_fan_out_by_their_first_hex_byte() {
+        let id = ArtifactId::of(b"hello");
+        let path = blob_path(Path::new("/store"), &id);
+        assert_eq!(path, Path::new("/store/blobs/ea").join(id.to_hex()));
+    }
+
+    #[test]
+    fn an_in_memory_persister_accepts_and_flushes_without_a_thread() {
+        let (persister, loaded) = Persister::open(None).unwrap();
+        assert!(loaded.artifacts.is_empty());
+        persister.send(Op::Delete(ArtifactId::of(b"x"))).unwrap();
+        persister.flush().unwrap();
+        assert_eq!(persister.backlog(), 0);
+        persister.close().unwrap();
+        assert!(persister.send(Op::Delete(ArtifactId::of(b"x"))).is_err());
+    }
+
+    #[test]
+    fn a_store_from_a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(Persister::open(Some(dir.path())).unwrap());
+        let conn = Connection::open(dir.path().join("pit.sqlite")).unwrap();
+        conn.execute(
+            "UPDATE pit_meta SET value = '99' WHERE key = 'schema_version'",
+            [],
+        )
+        .unwrap();
+        drop(conn);
+        let err = Persister::open(Some(dir.path())).map(|_| ()).unwrap_err();
+        assert!(matches!(err, PitError::Storage(m) if m.contains("newer")));
+    }
+}

@@ -274,6 +274,33 @@ struct Instance {
     history: Vec<Transition>,
 }
 
+impl Instance {
+    /// A new Cold instance whose requirements are now counted in `pool` (the caller has checked
+    /// that they fit).
+    fn reserve(
+        pool: &mut Pool,
+        id: u64,
+        spec: &Arc<ModelSpec>,
+        handle: Option<u64>,
+    ) -> Result<Instance> {
+        pool.used = pool.used.checked_add(&spec.requirements).ok_or_else(|| {
+            PitError::Internal(format!("capacity overflow in pool '{}'", pool.name))
+        })?;
+        Ok(Instance {
+            id,
+            spec: spec.clone(),
+            pool: pool.name.clone(),
+            state: ModelState::Cold,
+            handle,
+            holds_capacity: true,
+            invocations: 0,
+            failures: 0,
+            last_used: crate::now(),
+            history: Vec::new(),
+        })
+    }
+}
+
 struct Pool {
     name: Arc<str>,
     capacity: Capacity,
@@ -371,6 +398,13 @@ fn cool(
     transition(events, inst, ModelState::Cooling, reason)?;
     give_back(pool, inst)?;
     transition(events, inst, ModelState::Cold, reason)
+}
+
+/// A health failure: → Failed, capacity freed, → Cold (recovery).
+fn fail(events: &EventLog, pool: &mut Pool, inst: &mut Instance) -> Result<()> {
+    transition(events, inst, ModelState::Failed, TransitionReason::Health)?;
+    give_back(pool, inst)?;
+    transition(events, inst, ModelState::Cold, TransitionReason::Recovery)
 }
 
 fn remove_idle(pool: &mut Pool, key: &[u8; 16], id: u64) {
@@ -509,22 +543,8 @@ impl PoolManager {
             );
             return Err(e);
         }
-        pool.used = pool.used.checked_add(&spec.requirements).ok_or_else(|| {
-            PitError::Internal(format!("capacity overflow in pool '{pool_name}'"))
-        })?;
         let model_id = handle;
-        let mut inst = Instance {
-            id: model_id,
-            spec: spec.clone(),
-            pool: pool.name.clone(),
-            state: ModelState::Cold,
-            handle: Some(handle),
-            holds_capacity: true,
-            invocations: 0,
-            failures: 0,
-            last_used: crate::now(),
-            history: Vec::new(),
-        };
+        let mut inst = Instance::reserve(pool, model_id, spec, Some(handle))?;
         transition(
             &self.events,
             &mut inst,
@@ -563,19 +583,7 @@ impl PoolManager {
                 })
             }
             Err(failure) => {
-                transition(
-                    &self.events,
-                    inst,
-                    ModelState::Failed,
-                    TransitionReason::Health,
-                )?;
-                give_back(pool, inst)?;
-                transition(
-                    &self.events,
-                    inst,
-                    ModelState::Cold,
-                    TransitionReason::Recovery,
-                )?;
+                fail(&self.events, pool, inst)?;
                 st.models.remove(&model_id);
                 st.handles.remove(&handle);
                 st.stats.failures += 1;
@@ -629,23 +637,9 @@ impl PoolManager {
                     pool.capacity.shortfall(dim, &pool.used, &spec.requirements)
                 )));
             }
-            pool.used = pool.used.checked_add(&spec.requirements).ok_or_else(|| {
-                PitError::Internal(format!("capacity overflow in pool '{pool_name}'"))
-            })?;
             st.next_id += 1;
             let id = st.next_id;
-            let mut inst = Instance {
-                id,
-                spec: spec.clone(),
-                pool: pool.name.clone(),
-                state: ModelState::Cold,
-                handle: None,
-                holds_capacity: true,
-                invocations: 0,
-                failures: 0,
-                last_used: crate::now(),
-                history: Vec::new(),
-            };
+            let mut inst = Instance::reserve(pool, id, spec, None)?;
             transition(
                 &self.events,
                 &mut inst,
@@ -757,19 +751,7 @@ impl PoolManager {
                 inst.failures += 1;
                 st.stats.failures += 1;
                 if let Some(pool) = st.pools.get_mut(&*inst.pool) {
-                    transition(
-                        &self.events,
-                        inst,
-                        ModelState::Failed,
-                        TransitionReason::Health,
-                    )?;
-                    give_back(pool, inst)?;
-                    transition(
-                        &self.events,
-                        inst,
-                        ModelState::Cold,
-                        TransitionReason::Recovery,
-                    )?;
+                    fail(&self.events, pool, inst)?;
                 }
             }
         }

@@ -1,7 +1,7 @@
 //! `Value`: the dynamic data model that crosses the Python boundary losslessly.
 //!
-//! Used for model configuration, invocation inputs and outputs, custom artifact metadata and
-//! event details. Encoded to bytes with MessagePack (`rmp-serde`) when stored.
+//! Used for model configuration, invocation inputs and outputs, custom artifact metadata, workflow
+//! specs and stored Python values. Encoded to bytes with MessagePack (`rmp-serde`) when stored.
 
 use serde::{Deserialize, Serialize};
 
