@@ -66,7 +66,14 @@ check-python: setup
 	$(BIN)/mypy
 	$(PY) -m mypy.stubtest symphony_pit._native
 
-pytest: setup
+# Browser tests drive Debian's Chromium (Playwright never downloads a browser here).
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	@if [ "$$(id -u)" != 0 ]; then echo "browser tests need Debian's chromium: sudo apt-get install chromium" >&2; exit 1; fi
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
+pytest: setup $(CHROMIUM)
 	$(BIN)/pytest tests notebooks --nbval -p no:cacheprovider
 
 test: setup check-rust check-python pytest
