@@ -135,6 +135,25 @@ pub struct ArtifactMeta {
     pub last_access: f64,
 }
 
+/// What an artifact's bytes are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Content {
+    /// Opaque bytes, returned as they are.
+    Bytes,
+    /// A [`Value`] encoded by [`Value::encode`].
+    Value,
+}
+
+impl Content {
+    fn of(content_type: &str) -> Content {
+        if content_type == crate::value::VALUE_CONTENT_TYPE {
+            Content::Value
+        } else {
+            Content::Bytes
+        }
+    }
+}
+
 /// Optional metadata for [`ArtifactStore::put`].
 #[derive(Clone, Debug, Default)]
 pub struct PutOptions {
@@ -257,6 +276,9 @@ impl ArtifactStore {
         make_blob: impl FnOnce() -> Blob,
         opts: PutOptions,
     ) -> Result<ArtifactId> {
+        if self.persister.is_closed() {
+            return Err(PitError::validation("the Pit is closed"));
+        }
         let content_type = opts
             .content_type
             .unwrap_or_else(|| "application/octet-stream".into());
@@ -310,19 +332,20 @@ impl ArtifactStore {
             last_access: now,
         };
         let blob = make_blob();
-        let durable = Arc::new(AtomicBool::new(self.persister.dir().is_none()));
+        let durable = Arc::new(AtomicBool::new(!self.durable()));
         st.total_bytes += meta.size;
-        st.meta.insert(id, meta.clone());
+        let record = self.durable().then(|| Box::new(meta.clone()));
+        st.meta.insert(id, meta);
         self.insert_hot(&mut st, id, blob.clone(), durable.clone());
         drop(st);
-        if self.persister.dir().is_some() {
+        if let Some(record) = record {
             self.persister.send(Op::PutBlob {
                 id,
                 data: blob,
                 durable,
             })?;
+            self.persister.send(Op::PutMeta(record))?;
         }
-        self.persister.send(Op::PutMeta(Box::new(meta)))?;
         if self.sync_writes {
             self.persister.flush()?;
         }
@@ -345,10 +368,10 @@ impl ArtifactStore {
     fn insert_hot(&self, st: &mut State, id: ArtifactId, data: Blob, durable: Arc<AtomicBool>) {
         st.hot_bytes += data.bytes().len() as u64;
         st.hot.insert(id, HotEntry { data, durable });
-        st.lru.push_back(id);
-        if self.persister.dir().is_none() {
-            return;
+        if !self.durable() {
+            return; // the hot tier is the only tier: nothing is ever evicted
         }
+        st.lru.push_back(id);
         // Evict least recently used durable blobs beyond the budget; pending ones stay.
         let mut skipped = Vec::new();
         while st.hot_bytes > self.hot_limit {
@@ -395,25 +418,28 @@ impl ArtifactStore {
         self.get_typed(id).map(|(blob, _)| blob)
     }
 
-    /// Like [`ArtifactStore::get`], also returning the content type (one lookup, not two).
-    pub fn get_typed(&self, id: &ArtifactId) -> Result<(Blob, String)> {
-        let content_type = {
+    /// Like [`ArtifactStore::get`], also telling whether the bytes are an encoded [`Value`]
+    /// (one lookup, not two).
+    pub fn get_typed(&self, id: &ArtifactId) -> Result<(Blob, Content)> {
+        let content = {
             let mut st = self.state.lock();
             let now = crate::now();
             let meta = st.meta.get_mut(id).ok_or_else(|| unknown(id))?;
             meta.access_count += 1;
             meta.last_access = now;
-            let content_type = meta.content_type.clone();
-            st.dirty.insert(*id);
+            let content = Content::of(&meta.content_type);
+            if self.durable() {
+                st.dirty.insert(*id);
+            }
             if let Some(entry) = st.hot.get(id) {
                 let data = entry.data.clone();
                 st.stats.hot_hits += 1;
-                if self.persister.dir().is_some() {
+                if self.durable() {
                     st.lru.push_back(*id);
                 }
-                return Ok((data, content_type));
+                return Ok((data, content));
             }
-            content_type
+            content
         };
         let dir = self
             .persister
@@ -438,7 +464,12 @@ impl ArtifactStore {
         if st.meta.contains_key(id) && !st.hot.contains_key(id) {
             self.insert_hot(&mut st, *id, data.clone(), Arc::new(AtomicBool::new(true)));
         }
-        Ok((data, content_type))
+        Ok((data, content))
+    }
+
+    /// Whether the store has a disk tier (otherwise memory is the only tier).
+    fn durable(&self) -> bool {
+        self.persister.dir().is_some()
     }
 
     fn corrupted(&self, id: &ArtifactId, why: &str) -> PitError {
@@ -630,8 +661,8 @@ mod tests {
             .put_blob(blob.clone(), PutOptions::default())
             .unwrap();
         assert!(Arc::ptr_eq(&pit.artifacts.get(&id).unwrap(), &blob));
-        let (_, content_type) = pit.artifacts.get_typed(&id).unwrap();
-        assert_eq!(content_type, "application/octet-stream");
+        let (_, content) = pit.artifacts.get_typed(&id).unwrap();
+        assert_eq!(content, Content::Bytes);
         assert_eq!(pit.artifacts.metadata(&id).unwrap().access_count, 2);
     }
 

@@ -4,9 +4,9 @@ use std::sync::Arc;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
-use symphony_pit::artifact::{ListFilter, Producer};
+use symphony_pit::artifact::{Content, ListFilter, Producer};
 use symphony_pit::value::VALUE_CONTENT_TYPE;
-use symphony_pit::{ArtifactId, ArtifactMeta, BlobData, Pit, PitError, PutOptions, Value};
+use symphony_pit::{ArtifactId, ArtifactMeta, BlobData, Pit, PutOptions, Value};
 
 use crate::convert::{to_py, to_value};
 use crate::errors::{run, to_pyerr, validation};
@@ -120,8 +120,8 @@ impl PyArtifactStore {
     fn get(&self, py: Python<'_>, id: &str) -> PyResult<Py<PyAny>> {
         let id = parse_id(py, id)?;
         let pit = &self.pit;
-        let (data, content_type) = run(py, move || pit.artifacts.get_typed(&id))?;
-        if content_type == VALUE_CONTENT_TYPE {
+        let (data, content) = run(py, move || pit.artifacts.get_typed(&id))?;
+        if content == Content::Value {
             let value = run(py, move || Value::decode(data.bytes()))?;
             to_py(py, &value)
         } else {
@@ -330,6 +330,3 @@ impl PyArtifactMeta {
         render(slf.as_any(), "artifact_meta_html")
     }
 }
-
-#[allow(dead_code)]
-fn _assert_send(_: PitError) {}
