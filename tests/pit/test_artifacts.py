@@ -138,3 +138,14 @@ def test_thousands_of_small_blobs_in_one_batch_are_durable(store: Path) -> None:
     with Pit(store) as reopened:
         assert all(reopened.artifacts.get(a) == i.to_bytes(4, "little") for i, a in enumerate(ids))
     assert not any((store / "tmp").iterdir())  # no temp file left behind
+
+
+def test_metadata_is_a_snapshot(pit: Pit) -> None:
+    artifact = pit.artifacts.put(b"snap", tags=["a"])
+    before = pit.artifacts.metadata(artifact)
+    pit.artifacts.pin(artifact)
+    pit.artifacts.put(b"snap", tags=["b"])
+    pit.artifacts.get(artifact)
+    after = pit.artifacts.metadata(artifact)
+    assert (before.pinned, before.tags, before.access_count) == (False, ["a"], 0)
+    assert (after.pinned, after.tags, after.access_count) == (True, ["a", "b"], 1)

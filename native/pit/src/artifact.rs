@@ -197,7 +197,9 @@ struct HotEntry {
 
 #[derive(Default)]
 struct State {
-    meta: IdMap<ArtifactMeta>,
+    /// Shared records: a lookup is a reference-count bump; writers copy only if a reader still
+    /// holds the old record (`Arc::make_mut`), which keeps handed-out metadata a snapshot.
+    meta: IdMap<Arc<ArtifactMeta>>,
     hot: IdMap<HotEntry>,
     /// Hot ids, least recently used first (lazy: may hold stale or repeated ids).
     lru: VecDeque<ArtifactId>,
@@ -246,7 +248,7 @@ impl ArtifactStore {
         let mut state = State::default();
         for meta in loaded {
             state.total_bytes += meta.size;
-            state.meta.insert(meta.id, meta);
+            state.meta.insert(meta.id, Arc::new(meta));
         }
         ArtifactStore {
             state: Mutex::new(state),
@@ -300,14 +302,15 @@ impl ArtifactStore {
             }
         }
         st.stats.puts += 1;
-        if let Some(existing) = st.meta.get_mut(&id) {
+        if let Some(entry) = st.meta.get_mut(&id) {
+            let existing = Arc::make_mut(entry);
             let before = existing.tags.len();
             for tag in opts.tags {
                 if !existing.tags.contains(&tag) {
                     existing.tags.push(tag);
                 }
             }
-            let update = (existing.tags.len() != before).then(|| Box::new(existing.clone()));
+            let update = (existing.tags.len() != before).then(|| entry.clone());
             st.stats.dedup_hits += 1;
             drop(st);
             if let Some(meta) = update {
@@ -334,7 +337,8 @@ impl ArtifactStore {
         let blob = make_blob();
         let durable = Arc::new(AtomicBool::new(!self.durable()));
         st.total_bytes += meta.size;
-        let record = self.durable().then(|| Box::new(meta.clone()));
+        let meta = Arc::new(meta);
+        let record = self.durable().then(|| meta.clone());
         st.meta.insert(id, meta);
         self.insert_hot(&mut st, id, blob.clone(), durable.clone());
         drop(st);
@@ -424,7 +428,7 @@ impl ArtifactStore {
         let content = {
             let mut st = self.state.lock();
             let now = crate::now();
-            let meta = st.meta.get_mut(id).ok_or_else(|| unknown(id))?;
+            let meta = Arc::make_mut(st.meta.get_mut(id).ok_or_else(|| unknown(id))?);
             meta.access_count += 1;
             meta.last_access = now;
             let content = Content::of(&meta.content_type);
@@ -487,7 +491,8 @@ impl ArtifactStore {
         self.state.lock().meta.contains_key(id)
     }
 
-    pub fn metadata(&self, id: &ArtifactId) -> Result<ArtifactMeta> {
+    /// A snapshot of an artifact's metadata (shared, not copied).
+    pub fn metadata(&self, id: &ArtifactId) -> Result<Arc<ArtifactMeta>> {
         self.state
             .lock()
             .meta
@@ -497,9 +502,9 @@ impl ArtifactStore {
     }
 
     /// Artifacts matching `filter`, oldest first.
-    pub fn list(&self, filter: &ListFilter) -> Vec<ArtifactMeta> {
+    pub fn list(&self, filter: &ListFilter) -> Vec<Arc<ArtifactMeta>> {
         let st = self.state.lock();
-        let mut out: Vec<ArtifactMeta> = st
+        let mut out: Vec<Arc<ArtifactMeta>> = st
             .meta
             .values()
             .filter(|m| filter.tag.as_ref().is_none_or(|t| m.tags.contains(t)))
@@ -561,9 +566,9 @@ impl ArtifactStore {
     /// Pin (or unpin) an artifact: pinned artifacts are never deleted by cleanup.
     pub fn pin(&self, id: &ArtifactId, pinned: bool) -> Result<()> {
         let mut st = self.state.lock();
-        let meta = st.meta.get_mut(id).ok_or_else(|| unknown(id))?;
-        meta.pinned = pinned;
-        let meta = Box::new(meta.clone());
+        let entry = st.meta.get_mut(id).ok_or_else(|| unknown(id))?;
+        Arc::make_mut(entry).pinned = pinned;
+        let meta = entry.clone();
         drop(st);
         self.persister.send(Op::UpdateMeta(meta))?;
         self.events.emit(
@@ -596,11 +601,11 @@ impl ArtifactStore {
 
     /// Persist access counters and wait until every queued write is durable.
     pub fn flush(&self) -> Result<()> {
-        let dirty: Vec<Box<ArtifactMeta>> = {
+        let dirty: Vec<Arc<ArtifactMeta>> = {
             let mut st = self.state.lock();
             let ids: Vec<ArtifactId> = st.dirty.drain().collect();
             ids.iter()
-                .filter_map(|id| st.meta.get(id).cloned().map(Box::new))
+                .filter_map(|id| st.meta.get(id).cloned())
                 .collect()
         };
         for meta in dirty {

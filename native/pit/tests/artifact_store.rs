@@ -39,7 +39,7 @@ fn a_reopened_store_sees_every_artifact_and_its_lineage() {
     assert_eq!(pit.artifacts.get(&b).unwrap().bytes(), b"clean data");
     let meta = pit.artifacts.metadata(&b).unwrap();
     assert_eq!(meta.inputs, vec![a]);
-    assert_eq!(meta.producer.unwrap().node, "clean");
+    assert_eq!(meta.producer.as_ref().unwrap().node, "clean");
     let raw = pit.artifacts.metadata(&a).unwrap();
     assert!(raw.pinned);
     assert_eq!(raw.tags, vec!["raw"]);

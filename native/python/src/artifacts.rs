@@ -240,7 +240,8 @@ impl PyArtifactStore {
 /// Metadata and lineage of one artifact.
 #[pyclass(frozen, name = "ArtifactMeta", module = "symphony_pit._native")]
 pub struct PyArtifactMeta {
-    inner: ArtifactMeta,
+    /// A snapshot shared with the store (never copied on lookup).
+    inner: Arc<ArtifactMeta>,
 }
 
 #[pymethods]
