@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -149,3 +151,19 @@ def test_metadata_is_a_snapshot(pit: Pit) -> None:
     after = pit.artifacts.metadata(artifact)
     assert (before.pinned, before.tags, before.access_count) == (False, ["a"], 0)
     assert (after.pinned, after.tags, after.access_count) == (True, ["a", "b"], 1)
+
+
+def test_a_clean_exit_without_close_loses_nothing(store: Path) -> None:
+    script = (
+        "import sys\n"
+        "from symphony_pit import Pit\n"
+        "pit = Pit(sys.argv[1])\n"  # never closed, never deleted: the interpreter's exit drops it
+        "print('\\n'.join(pit.artifacts.put(i.to_bytes(4, 'little') * 500) for i in range(300)))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(store)], capture_output=True, text=True, timeout=120, check=True
+    )
+    ids = done.stdout.split()
+    with Pit(store) as pit:
+        assert len(ids) == 300
+        assert all(pit.artifacts.get(a) == i.to_bytes(4, "little") * 500 for i, a in enumerate(ids))

@@ -20,6 +20,7 @@ pub mod events;
 pub mod persist;
 pub mod pit;
 pub mod pool;
+pub mod quest;
 pub mod resources;
 pub mod value;
 

@@ -1,0 +1,130 @@
+//! Deterministic step semantics of a level (`function-quest-format.md`, "Rules").
+
+use crate::error::{PitError, Result};
+use crate::resources::Amount;
+
+use super::level::{Bits, Level};
+
+/// A cost held in a pool until the start of step `until`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Hold {
+    pub pool: usize,
+    pub amounts: [Amount; 3],
+    pub until: u32,
+}
+
+/// The state of an episode: true facts, the step count, and the costs still held.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QuestState {
+    pub facts: Bits,
+    pub step: u32,
+    pub holds: Vec<Hold>,
+}
+
+/// What one call did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    /// Preconditions held and the capacity was there: the call took effect.
+    pub succeeded: bool,
+    /// Preconditions held but a pool could not fit the cost.
+    pub exhausted: bool,
+    /// `returns` (then `success` on a win), `fails`, or "resource exhausted".
+    pub message: String,
+    /// The goal holds after this step.
+    pub won: bool,
+    /// The episode reached `max_steps` without a win.
+    pub truncated: bool,
+}
+
+/// The message of a call refused for lack of capacity.
+pub const EXHAUSTED: &str = "resource exhausted";
+
+impl QuestState {
+    pub fn new(level: &Level) -> QuestState {
+        QuestState {
+            facts: level.initial,
+            step: 0,
+            holds: Vec::new(),
+        }
+    }
+
+    /// What is held in `pool` right now (thousandths per dimension).
+    pub fn used(&self, pool: usize) -> [Amount; 3] {
+        self.holds
+            .iter()
+            .filter(|h| h.pool == pool)
+            .fold([0; 3], |mut acc, h| {
+                for (a, b) in acc.iter_mut().zip(h.amounts) {
+                    *a += b;
+                }
+                acc
+            })
+    }
+
+    /// Make call `action` (an index into `level.calls`): release what has run out, check the
+    /// preconditions, then the capacity; apply `removes` then `adds` on success.
+    pub fn step(&mut self, level: &Level, action: usize) -> Result<Outcome> {
+        let call = level.calls.get(action).ok_or_else(|| {
+            PitError::validation(format!(
+                "action {action} is out of range: level '{}' has {} calls",
+                level.id,
+                level.calls.len()
+            ))
+        })?;
+        let now = self.step;
+        self.holds.retain(|h| h.until > now);
+        self.step += 1;
+        let preconditions = call.requires & !self.facts == 0 && call.forbids & self.facts == 0;
+        let fits = match call.cost.pool {
+            None => true,
+            Some(p) => {
+                let used = self.used(p);
+                level.pools[p]
+                    .limits
+                    .iter()
+                    .zip(used)
+                    .zip(call.cost.amounts)
+                    .all(|((limit, u), a)| limit.is_none_or(|l| u + a <= l))
+            }
+        };
+        let (succeeded, exhausted, mut message) = if !preconditions {
+            (false, false, call.fails.clone())
+        } else if !fits {
+            (false, true, EXHAUSTED.to_owned())
+        } else {
+            self.facts = (self.facts & !call.removes) | call.adds;
+            if let Some(pool) = call.cost.pool {
+                self.holds.push(Hold {
+                    pool,
+                    amounts: call.cost.amounts,
+                    until: now + call.cost.steps,
+                });
+            }
+            (true, false, call.returns.clone())
+        };
+        let won = self.facts & level.goal == level.goal;
+        if won {
+            message.push(' ');
+            message.push_str(&level.success);
+        }
+        Ok(Outcome {
+            succeeded,
+            exhausted,
+            message,
+            won,
+            truncated: !won && self.step >= level.max_steps,
+        })
+    }
+
+    /// The state with holds as remaining steps, sorted: equal keys behave identically from now on.
+    pub fn key(&self) -> (Bits, Vec<(usize, [Amount; 3], u32)>) {
+        let mut holds: Vec<_> = self
+            .holds
+            .iter()
+            .filter(|h| h.until > self.step)
+            .map(|h| (h.pool, h.amounts, h.until - self.step))
+            .collect();
+        holds.sort_unstable();
+        (self.facts, holds)
+    }
+}

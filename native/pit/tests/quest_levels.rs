@@ -1,0 +1,330 @@
+//! Function Quest levels: the format document's example, step semantics, resources, the exact
+//! solver (checked against brute force), and malformed input.
+
+use proptest::prelude::*;
+use symphony_pit::quest::{solve, Level, QuestState};
+use symphony_pit::PitError;
+
+/// The example of `shared/function-quest-format.md`, verbatim.
+const LOCKED_STUDY: &str = r#"{
+  "format": "function-quest/1",
+  "id": "locked-study",
+  "title": "The Locked Study",
+  "band": 1,
+  "story": "You wake in a dusty study. The only door is locked, and the desk has three drawers...",
+  "facts": ["has_key", "study_door_unlocked", "closet_door_unlocked", "door_open", "lamp_on"],
+  "initial": ["lamp_on"],
+  "goal": ["door_open"],
+  "success": "The door opens!",
+  "max_steps": 12,
+  "pools": {"cpu": {"cpu": 2, "memory_mb": 1024}},
+  "functions": [
+    {
+      "name": "search_desk",
+      "description": "Search the desk drawers.",
+      "requires": [], "forbids": ["has_key"],
+      "adds": ["has_key"], "removes": [],
+      "returns": "A brass key lies under some papers.",
+      "fails": "The drawers are empty now.",
+      "cost": {"pool": "cpu", "cpu": 1, "memory_mb": 128, "steps": 1},
+      "produces": "brass_key"
+    },
+    {
+      "name": "unlock",
+      "params": {"door": ["study_door", "closet_door"]},
+      "description": "Unlock a door with the key you carry.",
+      "requires": ["has_key"], "forbids": [],
+      "adds": ["{door}_unlocked"], "removes": [],
+      "returns": "The lock of the {door} clicks.",
+      "fails": "You have nothing to unlock it with."
+    },
+    {
+      "name": "open_door",
+      "description": "Push the study door.",
+      "requires": ["study_door_unlocked"], "adds": ["door_open"],
+      "returns": "The hinges creak."
+    }
+  ],
+  "optimal_steps": 3
+}"#;
+
+fn load(text: &str) -> Result<Level, PitError> {
+    Level::from_json_str("test.json", text)
+}
+
+fn message(err: PitError) -> String {
+    match err {
+        PitError::Validation(m) => m,
+        other => panic!("expected a validation error, got {other:?}"),
+    }
+}
+
+#[test]
+fn the_format_example_loads_grounds_and_plays() {
+    let level = load(LOCKED_STUDY).unwrap();
+    let labels: Vec<String> = level.calls.iter().map(|c| c.label()).collect();
+    assert_eq!(
+        labels,
+        [
+            "search_desk()",
+            "unlock(door=study_door)",
+            "unlock(door=closet_door)",
+            "open_door()"
+        ]
+    );
+    assert_eq!(level.calls[1].returns, "The lock of the study_door clicks.");
+    assert_eq!(level.calls[0].produces.as_deref(), Some("brass_key"));
+    // open_door takes the default cost: the first pool, 1 cpu, 1 step.
+    assert_eq!(
+        (
+            level.calls[3].cost.pool,
+            level.calls[3].cost.amounts,
+            level.calls[3].cost.steps
+        ),
+        (Some(0), [1000, 0, 0], 1)
+    );
+    assert_eq!(level.check_solvable("test.json").unwrap(), vec![0, 1, 3]);
+
+    let mut state = QuestState::new(&level);
+    let first = state.step(&level, 3).unwrap();
+    assert_eq!(
+        (first.succeeded, first.message.as_str()),
+        (false, "Nothing happens.")
+    );
+    assert!(state.step(&level, 0).unwrap().succeeded);
+    assert_eq!(
+        state.step(&level, 0).unwrap().message,
+        "The drawers are empty now."
+    );
+    state.step(&level, 1).unwrap();
+    let last = state.step(&level, 3).unwrap();
+    assert!(last.won);
+    assert_eq!(last.message, "The hinges creak. The door opens!");
+    assert_eq!(
+        level.fact_names(state.facts),
+        ["has_key", "study_door_unlocked", "door_open", "lamp_on"]
+    );
+    assert!(
+        matches!(state.step(&level, 4), Err(PitError::Validation(m)) if m.contains("out of range"))
+    );
+}
+
+#[test]
+fn yaml_and_json_give_the_same_level() {
+    let doc: serde_json::Value = serde_json::from_str(LOCKED_STUDY).unwrap();
+    let yaml = serde_yaml_ng::to_string(&doc).unwrap();
+    assert_eq!(
+        Level::from_yaml_str("test.yaml", &yaml).unwrap(),
+        load(LOCKED_STUDY).unwrap()
+    );
+}
+
+/// One cpu; `compile` holds it for 2 steps. The shortest plan must wait (a failed call) before
+/// `deploy` can run: compile, wait, deploy.
+const BUSY_CPU: &str = r#"{
+  "format": "function-quest/1", "id": "busy", "title": "Busy", "band": 6, "story": "s",
+  "facts": ["built", "shipped"], "initial": [], "goal": ["shipped"], "success": "Shipped!",
+  "max_steps": 6, "pools": {"cpu": {"cpu": 1}},
+  "functions": [
+    {"name": "compile", "forbids": ["built"], "adds": ["built"], "cost": {"cpu": 1, "steps": 2}},
+    {"name": "deploy", "requires": ["built"], "adds": ["shipped"], "cost": {"cpu": 1}}
+  ],
+  "x-author": "tests"
+}"#;
+
+#[test]
+fn held_resources_release_after_their_steps_and_waiting_is_a_legal_move() {
+    let level = load(BUSY_CPU).unwrap();
+    assert_eq!(level.extensions["x-author"], "tests");
+    let mut state = QuestState::new(&level);
+    assert!(state.step(&level, 0).unwrap().succeeded);
+    let blocked = state.step(&level, 1).unwrap();
+    assert!(blocked.exhausted && !blocked.succeeded);
+    assert_eq!(blocked.message, "resource exhausted");
+    assert_eq!(level.fact_names(state.facts), ["built"]);
+    assert!(state.step(&level, 1).unwrap().won);
+    let plan = solve(&level).unwrap();
+    assert_eq!(plan.len(), 3);
+    assert_eq!((plan[0], plan[2]), (0, 1));
+}
+
+#[test]
+fn truncation_at_max_steps() {
+    let level = load(&BUSY_CPU.replace("\"max_steps\": 6", "\"max_steps\": 2")).unwrap();
+    let mut state = QuestState::new(&level);
+    state.step(&level, 0).unwrap();
+    assert!(state.step(&level, 1).unwrap().truncated);
+    let err = message(level.check_solvable("busy.json").unwrap_err());
+    assert!(
+        err.contains("busy.json: goal: no plan reaches it within max_steps = 2"),
+        "{err}"
+    );
+}
+
+#[test]
+fn malformed_levels_name_file_field_and_reason() {
+    let cases: Vec<(String, &str)> = vec![
+        (
+            LOCKED_STUDY.replace("\"optimal_steps\": 3", "\"optimal_steps\": 3, \"bonus\": 1"),
+            "level: unknown key \"bonus\"",
+        ),
+        (
+            LOCKED_STUDY.replace("function-quest/1", "function-quest/2"),
+            "format: must be \"function-quest/1\"",
+        ),
+        (
+            LOCKED_STUDY.replace("\"adds\": [\"door_open\"]", "\"adds\": [\"door_opn\"]"),
+            "functions[2].adds[0]: fact \"door_opn\" is not declared",
+        ),
+        (
+            LOCKED_STUDY.replace("\"pool\": \"cpu\"", "\"pool\": \"gpu\""),
+            "functions[0].cost.pool: names undeclared pool \"gpu\"",
+        ),
+        (
+            LOCKED_STUDY.replace("\"band\": 1", "\"band\": 21"),
+            "band: must be an integer from 1 to 20",
+        ),
+        (
+            LOCKED_STUDY.replace("\"band\": 1", "\"band\": \"one\""),
+            "band: must be an integer",
+        ),
+        (
+            LOCKED_STUDY.replace("\"initial\": [\"lamp_on\"]", "\"initial\": \"lamp_on\""),
+            "initial: must be a list of strings",
+        ),
+        (
+            LOCKED_STUDY.replace("\"has_key\", \"study", "\"Has Key\", \"study"),
+            "facts[0]: \"Has Key\" is not a lowercase identifier",
+        ),
+        (
+            LOCKED_STUDY.replace("{door}_unlocked", "{room}_unlocked"),
+            "functions[1].adds[0]: placeholder {room} names no parameter",
+        ),
+        (
+            LOCKED_STUDY.replace("\"memory_mb\": 128", "\"memory_mb\": -5"),
+            "memory_mb must not be negative",
+        ),
+        (
+            LOCKED_STUDY.replace("\"steps\": 1", "\"steps\": 0"),
+            "functions[0].cost.steps: must be a positive integer",
+        ),
+        (
+            LOCKED_STUDY.replace("\"name\": \"unlock\"", "\"name\": \"search_desk\""),
+            "functions[1].name: function \"search_desk\" is declared twice",
+        ),
+        (
+            LOCKED_STUDY.replace("\"title\": \"The Locked Study\",", ""),
+            "title: is required",
+        ),
+        (
+            "\u{0}\u{1}garbage{{".to_owned(),
+            "test.json: not valid JSON",
+        ),
+        ("[".repeat(10_000), "test.json: not valid JSON"),
+    ];
+    for (text, expected) in cases {
+        let err = message(load(&text).unwrap_err());
+        assert!(
+            err.starts_with("test.json: ") && err.contains(expected),
+            "expected {expected:?} in {err:?}"
+        );
+    }
+}
+
+#[test]
+fn ten_thousand_functions_are_refused_quickly() {
+    let functions: Vec<String> = (0..10_000)
+        .map(|i| format!("{{\"name\": \"f{i}\"}}"))
+        .collect();
+    let text = LOCKED_STUDY.replace(
+        &LOCKED_STUDY[LOCKED_STUDY.find("\"functions\"").unwrap()
+            ..LOCKED_STUDY.find("\"optimal_steps\"").unwrap()],
+        &format!("\"functions\": [{}],\n  ", functions.join(",")),
+    );
+    let started = std::time::Instant::now();
+    let err = message(load(&text).unwrap_err());
+    assert!(err.contains("10000 functions"), "{err}");
+    assert!(started.elapsed().as_secs() < 2);
+}
+
+#[test]
+fn goal_already_holding_and_wrong_optimal_steps_are_rejected() {
+    let held =
+        load(&LOCKED_STUDY.replace("\"initial\": [\"lamp_on\"]", "\"initial\": [\"door_open\"]"))
+            .unwrap();
+    assert!(
+        message(held.check_solvable("t").unwrap_err()).contains("goal: already holds at the start")
+    );
+    let wrong =
+        load(&LOCKED_STUDY.replace("\"optimal_steps\": 3", "\"optimal_steps\": 2")).unwrap();
+    let err = message(wrong.check_solvable("t").unwrap_err());
+    assert!(
+        err.contains("optimal_steps: is 2, but the shortest plan takes 3 steps"),
+        "{err}"
+    );
+}
+
+/// Every action sequence up to `depth`: the length of the shortest winning one.
+fn brute_force(level: &Level, depth: u32) -> Option<usize> {
+    fn go(level: &Level, state: &QuestState, depth: u32) -> Option<usize> {
+        if depth == 0 {
+            return None;
+        }
+        (0..level.calls.len())
+            .filter_map(|a| {
+                let mut next = state.clone();
+                let outcome = next.step(level, a).unwrap();
+                if outcome.won {
+                    Some(1)
+                } else {
+                    go(level, &next, depth - 1).map(|n| n + 1)
+                }
+            })
+            .min()
+    }
+    go(level, &QuestState::new(level), depth)
+}
+
+fn random_level() -> impl Strategy<Value = String> {
+    let function = (0u8..16, 0u8..16, 0u8..16, 0u8..16, 1u8..3, 1u32..3);
+    (proptest::collection::vec(function, 1..4), 0u8..16, 1u8..16, 1u8..3).prop_map(|(functions, initial, goal, cpu)| {
+        let facts = |bits: u8| -> String {
+            let names: Vec<String> = (0..4).filter(|i| bits & (1 << i) != 0).map(|i| format!("\"f{i}\"")).collect();
+            format!("[{}]", names.join(", "))
+        };
+        let functions: Vec<String> = functions
+            .iter()
+            .enumerate()
+            .map(|(i, (req, forb, add, rem, c, steps))| {
+                format!(
+                    "{{\"name\": \"a{i}\", \"requires\": {}, \"forbids\": {}, \"adds\": {}, \"removes\": {}, \"cost\": {{\"cpu\": {c}, \"steps\": {steps}}}}}",
+                    facts(*req), facts(*forb & !*req), facts(*add), facts(*rem)
+                )
+            })
+            .collect();
+        format!(
+            "{{\"format\": \"function-quest/1\", \"id\": \"r\", \"title\": \"r\", \"band\": 1, \"story\": \"s\", \"success\": \"w\",
+              \"facts\": [\"f0\", \"f1\", \"f2\", \"f3\"], \"initial\": {}, \"goal\": {}, \"max_steps\": 5,
+              \"pools\": {{\"cpu\": {{\"cpu\": {cpu}}}}}, \"functions\": [{}]}}",
+            facts(initial), facts(goal), functions.join(", ")
+        )
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+    /// The solver finds exactly the brute-force optimum, and its plan replays to a win.
+    #[test]
+    fn solver_is_optimal(text in random_level()) {
+        let level = load(&text).unwrap();
+        prop_assume!(level.goal & !level.initial != 0);
+        let plan = solve(&level);
+        prop_assert_eq!(plan.as_ref().map(Vec::len), brute_force(&level, level.max_steps));
+        if let Some(plan) = plan {
+            let mut state = QuestState::new(&level);
+            let outcomes: Vec<bool> = plan.iter().map(|&a| state.step(&level, a).unwrap().won).collect();
+            prop_assert_eq!(outcomes.last(), Some(&true));
+            prop_assert!(outcomes[..outcomes.len() - 1].iter().all(|w| !w));
+        }
+    }
+}
