@@ -14,7 +14,7 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::error::{PitError, Result};
 use crate::events::{Component, EventLog, Field, Subject};
-use crate::resources::{units, Capacity, Resources};
+use crate::resources::{Capacity, Resources};
 use crate::value::Value;
 
 /// Lifecycle state of a model instance.
@@ -795,34 +795,28 @@ impl PoolManager {
             .ok_or_else(|| PitError::not_found(format!("handle {handle} is not allocated")))
     }
 
+    /// Every pool, by name.
     pub fn pools(&self) -> Vec<PoolInfo> {
         let st = self.state.lock();
-        let mut pools: Vec<PoolInfo> = st
-            .pools
-            .values()
-            .map(|p| {
-                let in_pool = st.models.values().filter(|m| m.pool == p.name);
-                let (models, leased) = in_pool.fold((0, 0), |(n, l), m| {
-                    (n + 1, l + usize::from(m.handle.is_some()))
-                });
-                PoolInfo {
-                    name: p.name.to_string(),
-                    capacity: p.capacity,
-                    used: p.used,
-                    models,
-                    leased,
-                }
-            })
-            .collect();
+        let mut pools: Vec<PoolInfo> = st.pools.values().map(|p| pool_info(&st, p)).collect();
         pools.sort_by(|a, b| a.name.cmp(&b.name));
         pools
     }
 
     pub fn pool(&self, name: &str) -> Result<PoolInfo> {
-        self.pools()
-            .into_iter()
-            .find(|p| p.name == name)
+        let st = self.state.lock();
+        st.pools
+            .get(name)
+            .map(|p| pool_info(&st, p))
             .ok_or_else(|| unknown_pool(name))
+    }
+
+    pub fn has_pool(&self, name: &str) -> bool {
+        self.state.lock().pools.contains_key(name)
+    }
+
+    pub fn pool_count(&self) -> usize {
+        self.state.lock().pools.len()
     }
 
     pub fn models(&self) -> Vec<ModelInfo> {
@@ -915,6 +909,23 @@ impl PoolManager {
     }
 }
 
+fn pool_info(st: &State, p: &Pool) -> PoolInfo {
+    let (models, leased) = st
+        .models
+        .values()
+        .filter(|m| m.pool == p.name)
+        .fold((0, 0), |(n, l), m| {
+            (n + 1, l + usize::from(m.handle.is_some()))
+        });
+    PoolInfo {
+        name: p.name.to_string(),
+        capacity: p.capacity,
+        used: p.used,
+        models,
+        leased,
+    }
+}
+
 fn unknown_pool(name: &str) -> PitError {
     PitError::not_found(format!("pool '{name}' does not exist"))
 }
@@ -967,15 +978,6 @@ fn make_room(
         }
     }
     Ok(())
-}
-
-/// Convenience: print a capacity as `{dimension: units}` pairs (unlimited dimensions omitted).
-pub fn capacity_pairs(capacity: &Capacity) -> Vec<(&'static str, f64)> {
-    crate::resources::DIMENSIONS
-        .iter()
-        .zip(capacity.0)
-        .filter_map(|(d, limit)| limit.map(|l| (*d, units(l))))
-        .collect()
 }
 
 #[cfg(test)]

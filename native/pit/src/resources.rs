@@ -60,10 +60,6 @@ impl Resources {
         ]))
     }
 
-    pub fn as_units(&self) -> [f64; 4] {
-        self.0.map(units)
-    }
-
     pub fn checked_add(&self, other: &Resources) -> Option<Resources> {
         let mut out = [0; 4];
         for (i, slot) in out.iter_mut().enumerate() {

@@ -109,9 +109,9 @@ impl PyArtifactStore {
                     "content_type applies to bytes only; other values are stored encoded",
                 ));
             }
-            let encoded = to_value(data)?.encode();
+            let encoded: symphony_pit::Blob = Arc::new(to_value(data)?.encode());
             opts.content_type = Some(VALUE_CONTENT_TYPE.to_owned());
-            run(py, move || pit.artifacts.put(&encoded, opts))?
+            run(py, move || pit.artifacts.put_blob(encoded, opts))?
         };
         Ok(id.to_hex())
     }

@@ -155,7 +155,7 @@ impl PyPit {
         format!(
             "Pit(store={}, pools={}, models={}, artifacts={}, runs={})",
             self.store().map_or("None".into(), |s| format!("{s:?}")),
-            self.inner.pools.pools().len(),
+            self.inner.pools.pool_count(),
             self.inner.pools.models().len(),
             artifacts.artifacts,
             self.inner.dags.runs().len()

@@ -362,18 +362,18 @@ impl PyPoolManager {
     }
 
     fn __len__(&self) -> usize {
-        self.pit.pools.pools().len()
+        self.pit.pools.pool_count()
     }
 
     fn __contains__(&self, name: &str) -> bool {
-        self.pit.pools.pool(name).is_ok()
+        self.pit.pools.has_pool(name)
     }
 
     fn __repr__(&self) -> String {
         let s = self.pit.pools.stats();
         format!(
             "PoolManager(pools={}, models={}, allocations={}, cache_hits={})",
-            self.pit.pools.pools().len(),
+            self.pit.pools.pool_count(),
             self.pit.pools.models().len(),
             s.allocations,
             s.cache_hits
