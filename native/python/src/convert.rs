@@ -97,20 +97,10 @@ fn convert_in(obj: &Bound<'_, PyAny>, depth: usize) -> Result<Value, Problem> {
         return Ok(Value::Bytes(b.to_vec()));
     }
     if let Ok(list) = obj.cast::<PyList>() {
-        let items = list
-            .iter()
-            .enumerate()
-            .map(|(i, item)| convert_in(&item, depth + 1).map_err(|p| p.inside(format!("[{i}]"))))
-            .collect::<Result<_, _>>()?;
-        return Ok(Value::List(items));
+        return Ok(Value::List(convert_items(list.iter(), depth)?));
     }
     if let Ok(tuple) = obj.cast::<PyTuple>() {
-        let items = tuple
-            .iter()
-            .enumerate()
-            .map(|(i, item)| convert_in(&item, depth + 1).map_err(|p| p.inside(format!("[{i}]"))))
-            .collect::<Result<_, _>>()?;
-        return Ok(Value::Tuple(items));
+        return Ok(Value::Tuple(convert_items(tuple.iter(), depth)?));
     }
     if let Ok(dict) = obj.cast::<PyDict>() {
         let mut pairs = Vec::with_capacity(dict.len());
@@ -149,6 +139,17 @@ fn convert_in(obj: &Bound<'_, PyAny>, depth: usize) -> Result<Value, Problem> {
         module,
         class.qualname()?
     ))))
+}
+
+/// Convert a sequence's items, recording the index of a failing one in the error path.
+fn convert_items<'py>(
+    items: impl Iterator<Item = Bound<'py, PyAny>>,
+    depth: usize,
+) -> Result<Vec<Value>, Problem> {
+    items
+        .enumerate()
+        .map(|(i, item)| convert_in(&item, depth + 1).map_err(|p| p.inside(format!("[{i}]"))))
+        .collect()
 }
 
 fn datetime_in(obj: &Bound<'_, PyAny>) -> PyResult<DateTime> {
