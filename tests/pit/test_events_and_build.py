@@ -62,3 +62,26 @@ def test_pit_reprs(pit: Pit) -> None:
     assert "in memory" in html
     assert "1 artifacts" in html
     assert "<table>" in html
+
+
+def test_tables_as_dataframes(pit: Pit) -> None:
+    pit.pools.add_pool("cpu")
+    pit.pools.allocate("cpu", ModelSpec("m")).release()
+    raw = pit.artifacts.put(b"raw", tags=["t"])
+    pit.artifacts.put(b"derived", inputs=[raw])
+    run = pit.dags.start({"name": "w", "nodes": [{"name": "a"}, {"name": "b", "deps": ["a"]}]})
+    pit.dags.set_state(run, "a", "running")
+
+    models = pit.pools.to_pandas()
+    assert list(models[["name", "pool", "state"]].itertuples(index=False, name=None)) == [("m", "cpu", "hot")]
+    assert str(models["last_used"].dtype).startswith("datetime64")
+
+    artifacts = pit.artifacts.to_pandas()
+    assert list(artifacts["id"]) == [raw, pit.artifacts.list()[1].id]
+    assert list(artifacts["inputs"]) == [[], [raw]]
+    assert list(pit.artifacts.to_pandas(tag="t")["id"]) == [raw]
+
+    assert list(pit.dags.to_pandas()[["run_id", "status"]].itertuples(index=False, name=None)) == [(run, "running")]
+    nodes = pit.dags.to_pandas(run)
+    assert list(nodes["state"]) == ["running", "pending"]
+    assert list(pd.DataFrame(columns=nodes.columns).columns) == ["node", "state", "attempts", "error", "duration"]

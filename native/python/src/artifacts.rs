@@ -10,7 +10,7 @@ use symphony_pit::{ArtifactId, ArtifactMeta, BlobData, Pit, PutOptions, Value};
 
 use crate::convert::{to_py, to_value};
 use crate::errors::{run, to_pyerr, validation};
-use crate::html::render;
+use crate::html::{frame, render};
 
 /// A Python `bytes` object held as a blob: the store keeps a reference instead of a copy, and
 /// `get` hands the very same object back.
@@ -214,6 +214,16 @@ impl PyArtifactStore {
         dict.set_item("disk_reads", s.disk_reads)?;
         dict.set_item("pending_writes", s.pending_writes)?;
         Ok(dict)
+    }
+
+    /// Artifacts (filtered like `list`) as a pandas DataFrame.
+    #[pyo3(signature = (**filters))]
+    fn to_pandas<'py>(
+        slf: &Bound<'py, Self>,
+        filters: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let filters = filters.cloned().unwrap_or_else(|| PyDict::new(slf.py()));
+        frame(slf.as_any(), "artifacts_frame", vec![filters.into_any()])
     }
 
     fn __len__(&self) -> usize {

@@ -9,7 +9,7 @@ use symphony_pit::{GraphSpec, NodeState, Pit, WorkflowGraph};
 
 use crate::convert::{to_py, to_value};
 use crate::errors::{run, to_pyerr};
-use crate::html::render;
+use crate::html::{frame, render};
 
 /// A validated workflow graph: nodes, edges, topological order, critical path.
 ///
@@ -250,6 +250,19 @@ impl PyDagTracker {
             .iter()
             .map(|s| summary_dict(py, s))
             .collect()
+    }
+
+    /// This session's runs, or with `run_id` that run's nodes, as a pandas DataFrame.
+    #[pyo3(signature = (run_id=None))]
+    fn to_pandas<'py>(
+        slf: &Bound<'py, Self>,
+        run_id: Option<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        frame(
+            slf.as_any(),
+            "dags_frame",
+            vec![run_id.into_pyobject(slf.py())?.into_any()],
+        )
     }
 
     fn __repr__(&self) -> String {

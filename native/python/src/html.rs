@@ -1,4 +1,5 @@
-//! `_repr_html_` support: the HTML lives in Python (`symphony_pit._html`); natives hand it data.
+//! Presentation lives in Python: `_repr_html_` renders with `symphony_pit._html`, `to_pandas`
+//! builds frames with `symphony_pit._frames`; the natives hand them themselves.
 
 use pyo3::prelude::*;
 
@@ -9,4 +10,17 @@ pub fn render(obj: &Bound<'_, PyAny>, renderer: &str) -> PyResult<String> {
         .getattr(renderer)?
         .call1((obj,))?
         .extract()
+}
+
+/// Call `symphony_pit._frames.<builder>(obj, *args)`.
+pub fn frame<'py>(
+    obj: &Bound<'py, PyAny>,
+    builder: &str,
+    args: Vec<Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let builder = obj.py().import("symphony_pit._frames")?.getattr(builder)?;
+    let mut all = Vec::with_capacity(args.len() + 1);
+    all.push(obj.clone());
+    all.extend(args);
+    builder.call1(pyo3::types::PyTuple::new(obj.py(), all)?)
 }

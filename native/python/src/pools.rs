@@ -10,7 +10,7 @@ use symphony_pit::{Capacity, ModelSpec, Pit, PitError, Resources, TransitionReas
 
 use crate::convert::{to_py, to_value};
 use crate::errors::{run, to_pyerr};
-use crate::html::render;
+use crate::html::{frame, render};
 
 /// What to run and what it needs. Equal specs share warm instances (cache hits).
 ///
@@ -359,6 +359,11 @@ impl PyPoolManager {
     fn check_invariants(&self, py: Python<'_>) -> PyResult<()> {
         let pit = &self.pit;
         run(py, move || pit.pools.check_invariants())
+    }
+
+    /// The live models as a pandas DataFrame.
+    fn to_pandas<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        frame(slf.as_any(), "pools_frame", vec![])
     }
 
     fn __len__(&self) -> usize {
