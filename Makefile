@@ -38,9 +38,10 @@ $(STAMP)-native: $(PY) $(NATIVE_SOURCES)
 	cd native/python && ../../$(BIN)/maturin develop --release --uv
 	@touch $@
 
-# Everything else (research + dev tools); symphony-pit is already satisfied by the step above.
-$(STAMP)-deps: $(STAMP)-native pyproject.toml
-	$(UV) pip install --quiet --python $(PY) -e . --group dev
+# Everything else (research + dev tools, the Function Quest package); symphony-pit is already
+# satisfied by the step above. torch (via stable-baselines3) is large: uv's cache keeps it.
+$(STAMP)-deps: $(STAMP)-native pyproject.toml envs/pyproject.toml
+	$(UV) pip install --quiet --python $(PY) -e . -e envs --group dev
 	@touch $@
 
 $(STAMP)-kernelspec: $(STAMP)-deps symphony_kernel/kernelspec.py
@@ -80,6 +81,7 @@ test: setup check-rust check-python pytest
 
 bench: setup
 	$(PY) benchmarks/bench_ffi.py --record
+	$(PY) benchmarks/bench_quest.py --record
 
 clean:
 	rm -rf $(VENV) native/target

@@ -28,3 +28,11 @@ def test_environment_yml_matches_pyproject() -> None:
     assert {normalise(r) for r in pip_section} == wanted
     python = next(d for d in env["dependencies"] if isinstance(d, str) and d.startswith("python="))
     assert project["project"]["requires-python"] == ">=" + python.split("=")[1]
+
+
+def test_environment_yml_covers_the_function_quest_package() -> None:
+    envs = tomllib.loads((ROOT / "envs" / "pyproject.toml").read_text())
+    root = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    research = {normalise(r) for r in root["project"]["dependencies"]}
+    needed = {normalise(r) for r in envs["project"]["dependencies"] if not r.startswith("symphony-")}
+    assert needed <= research, f"add {sorted(needed - research)} to the root pyproject and environment.yml"

@@ -2,7 +2,12 @@
 //! solver (checked against brute force), and malformed input.
 
 use proptest::prelude::*;
-use symphony_pit::quest::{solve, Level, QuestState};
+use std::sync::Arc;
+
+use symphony_pit::quest::engine::{ObsBuffers, StepBuffers, CALL_FEATURES};
+use symphony_pit::quest::{
+    solve, CompiledLevel, Episode, Level, QuestBatch, QuestState, OBS_CALLS, OBS_FACTS,
+};
 use symphony_pit::PitError;
 
 /// The example of `shared/function-quest-format.md`, verbatim.
@@ -143,7 +148,7 @@ fn held_resources_release_after_their_steps_and_waiting_is_a_legal_move() {
     assert_eq!(blocked.message, "resource exhausted");
     assert_eq!(level.fact_names(state.facts), ["built"]);
     assert!(state.step(&level, 1).unwrap().won);
-    let plan = solve(&level).unwrap();
+    let plan = solve(&level).unwrap().unwrap();
     assert_eq!(plan.len(), 3);
     assert_eq!((plan[0], plan[2]), (0, 1));
 }
@@ -318,7 +323,7 @@ proptest! {
     fn solver_is_optimal(text in random_level()) {
         let level = load(&text).unwrap();
         prop_assume!(level.goal & !level.initial != 0);
-        let plan = solve(&level);
+        let plan = solve(&level).unwrap();
         prop_assert_eq!(plan.as_ref().map(Vec::len), brute_force(&level, level.max_steps));
         if let Some(plan) = plan {
             let mut state = QuestState::new(&level);
@@ -326,5 +331,204 @@ proptest! {
             prop_assert_eq!(outcomes.last(), Some(&true));
             prop_assert!(outcomes[..outcomes.len() - 1].iter().all(|w| !w));
         }
+    }
+}
+
+/// Owned buffers for a batch of `n` environments.
+struct Buffers {
+    facts: Vec<i8>,
+    goal: Vec<i8>,
+    pre: Vec<i8>,
+    eff: Vec<i8>,
+    costs: Vec<f32>,
+    resources: Vec<f32>,
+    progress: Vec<f32>,
+    rewards: Vec<f32>,
+    terminated: Vec<bool>,
+    truncated: Vec<bool>,
+    scores: Vec<f32>,
+    levels: Vec<u32>,
+    outcomes: Vec<u8>,
+}
+
+impl Buffers {
+    fn new(n: usize) -> Buffers {
+        Buffers {
+            facts: vec![0; n * OBS_FACTS],
+            goal: vec![0; n * OBS_FACTS],
+            pre: vec![0; n * OBS_CALLS * OBS_FACTS],
+            eff: vec![0; n * OBS_CALLS * OBS_FACTS],
+            costs: vec![0.0; n * OBS_CALLS * CALL_FEATURES],
+            resources: vec![0.0; n * OBS_CALLS * CALL_FEATURES],
+            progress: vec![0.0; n],
+            rewards: vec![0.0; n],
+            terminated: vec![false; n],
+            truncated: vec![false; n],
+            scores: vec![0.0; n],
+            levels: vec![0; n],
+            outcomes: vec![0; n],
+        }
+    }
+
+    fn split(&mut self) -> (ObsBuffers<'_>, StepBuffers<'_>) {
+        (
+            ObsBuffers {
+                facts: &mut self.facts,
+                goal: &mut self.goal,
+                preconditions: &mut self.pre,
+                effects: &mut self.eff,
+                costs: &mut self.costs,
+                resources: &mut self.resources,
+                progress: &mut self.progress,
+            },
+            StepBuffers {
+                rewards: &mut self.rewards,
+                terminated: &mut self.terminated,
+                truncated: &mut self.truncated,
+                scores: &mut self.scores,
+                levels: &mut self.levels,
+                outcomes: &mut self.outcomes,
+            },
+        )
+    }
+
+    fn reset(&mut self, batch: &mut QuestBatch, seed: Option<u64>) {
+        let (mut obs, out) = self.split();
+        batch.reset(seed, &mut obs, out.levels).unwrap();
+    }
+
+    fn step(&mut self, batch: &mut QuestBatch, actions: &[i64]) -> Result<(), PitError> {
+        let (mut obs, mut out) = self.split();
+        batch.step(actions, &mut obs, &mut out)
+    }
+}
+
+fn compiled(text: &str) -> Arc<CompiledLevel> {
+    Arc::new(CompiledLevel::new(load(text).unwrap(), "test.json").unwrap())
+}
+
+#[test]
+fn the_optimal_plan_scores_grand_maestro_and_rewards_sum_to_the_score() {
+    let level = compiled(LOCKED_STUDY);
+    let levels = [level.clone()];
+    let mut ep = Episode::new(&levels, 0);
+    let mut total = 0.0;
+    for &a in &level.plan {
+        total += ep.step(&level, a).unwrap().reward;
+    }
+    assert!(ep.done && ep.stats.won);
+    assert_eq!(ep.score.total(), 200.0);
+    assert_eq!(ep.score.tier(), "Grand Maestro");
+    assert!((total - 2.0).abs() < 1e-9);
+    let err = message(ep.step(&level, 0).unwrap_err());
+    assert!(err.contains("reset()"), "{err}");
+
+    // An empty slot of the action space is a legal move: a failed call that lets time pass.
+    let mut ep = Episode::new(&levels, 0);
+    let idle = ep.step(&level, OBS_CALLS - 1).unwrap();
+    assert!(!idle.outcome.succeeded && idle.outcome.message.contains("no call in slot 63"));
+    assert_eq!((ep.stats.failed, ep.state.step), (1, 1));
+    assert!(message(ep.step(&level, OBS_CALLS).unwrap_err()).contains("out of range"));
+
+    // A detour: two failed calls and three extra steps cost efficiency and stability.
+    let mut ep = Episode::new(&levels, 0);
+    for a in [3, 3, 0, 0, 1, 3] {
+        ep.step(&level, a).unwrap();
+    }
+    assert!(ep.stats.won);
+    assert_eq!((ep.stats.failed, ep.stats.steps), (3, 6));
+    assert_eq!(ep.score.efficiency, 25.0);
+    assert_eq!(ep.score.stability, 21.0);
+}
+
+#[test]
+fn the_batch_auto_resets_on_the_next_step_and_refuses_bad_actions_whole() {
+    let level = compiled(LOCKED_STUDY);
+    let busy = compiled(BUSY_CPU);
+    let mut batch = QuestBatch::new(Arc::new(vec![level.clone(), busy.clone()]), 3).unwrap();
+    let mut buf = Buffers::new(3);
+    buf.reset(&mut batch, Some(7));
+    let first_levels = buf.levels.clone();
+    let mut again = QuestBatch::new(batch.levels().clone(), 3).unwrap();
+    let mut buf2 = Buffers::new(3);
+    buf2.reset(&mut again, Some(7));
+    assert_eq!(buf2.levels, first_levels, "same seed, same levels");
+    assert_eq!(&buf.goal[..OBS_FACTS], &buf2.goal[..OBS_FACTS]);
+
+    // An out-of-range action anywhere refuses the whole batch and changes nothing.
+    let before = buf.facts.clone();
+    let err = message(buf.step(&mut batch, &[0, 0, 99]).unwrap_err());
+    assert!(err.contains("actions[2] = 99 is out of range"), "{err}");
+    assert_eq!(buf.facts, before);
+    assert_eq!(batch.episode(0).unwrap().state.step, 0);
+
+    // Play env 0's optimal plan; the step after its win resets it.
+    let plan = batch.levels()[buf.levels[0] as usize].plan.clone();
+    for (k, &a) in plan.iter().enumerate() {
+        buf.step(&mut batch, &[a as i64, 0, 0]).unwrap();
+        assert_eq!(buf.terminated[0], k + 1 == plan.len());
+    }
+    let levels = batch.levels().clone();
+    let mut replay = Episode::new(&levels, buf.levels[0] as usize);
+    for &a in &plan {
+        replay.step(&levels[replay.level], a).unwrap();
+    }
+    assert_eq!(f64::from(buf.scores[0]), replay.score.total());
+    buf.step(&mut batch, &[0, 0, 0]).unwrap();
+    assert!(!buf.terminated[0]);
+    assert_eq!((buf.rewards[0], buf.outcomes[0]), (0.0, 0));
+    assert_eq!(batch.episode(0).unwrap().state.step, 0);
+    assert_eq!(buf.progress[0], 0.0);
+}
+
+#[test]
+fn the_observation_encodes_calls_and_hides_resources_by_band() {
+    let level = compiled(LOCKED_STUDY);
+    let mut batch = QuestBatch::new(Arc::new(vec![level.clone()]), 1).unwrap();
+    let mut buf = Buffers::new(1);
+    buf.reset(&mut batch, None);
+    // unlock(study_door) is call 1; it requires has_key (fact 0) and adds study_door_unlocked (1).
+    let row = OBS_FACTS;
+    assert_eq!(buf.pre[row], 1);
+    assert_eq!(buf.eff[row + 1], 1);
+    // search_desk forbids has_key and adds it.
+    assert_eq!((buf.pre[0], buf.eff[0]), (-1, 1));
+    assert_eq!(buf.facts[4], 1, "lamp_on holds at the start");
+    assert_eq!(buf.goal[3], 1);
+    assert!(buf.costs.iter().all(|&c| c == 0.0), "band 1 hides costs");
+    let mut masks = vec![false; OBS_CALLS];
+    batch.action_masks(&mut masks).unwrap();
+    assert_eq!(masks.iter().filter(|&&m| m).count(), 4);
+
+    // From band 11 the player sees pool usage: search_desk holds half the cpu for one step.
+    let full = compiled(&LOCKED_STUDY.replace("\"band\": 1", "\"band\": 12"));
+    let mut batch = QuestBatch::new(Arc::new(vec![full]), 1).unwrap();
+    buf.reset(&mut batch, None);
+    assert_eq!(&buf.costs[..4], &[0.5, 0.125, 0.0, 1.0 / 16.0]);
+    assert_eq!(buf.resources[3], 1.0, "fits now");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+    /// Whatever is played, the rewards of an episode add up to its final score / 100.
+    #[test]
+    fn rewards_sum_to_the_final_score(text in random_level(), actions in proptest::collection::vec(0usize..4, 1..8)) {
+        // Unsolvable random levels are refused by CompiledLevel::new; they have nothing to play.
+        let Ok(compiled) = CompiledLevel::new(load(&text).unwrap(), "r.json") else {
+            return Ok(());
+        };
+        let compiled = Arc::new(compiled);
+        let levels = [compiled.clone()];
+        let mut ep = Episode::new(&levels, 0);
+        let mut total = ep.score.total() / 100.0;
+        for a in actions {
+            if ep.done {
+                break;
+            }
+            let a = a % compiled.level.calls.len();
+            total += ep.step(&compiled, a).unwrap().reward;
+        }
+        prop_assert!((total - ep.score.total() / 100.0).abs() < 1e-9);
+        prop_assert!(ep.score.total() <= 200.0 && ep.score.total() >= 0.0);
     }
 }

@@ -8,6 +8,7 @@ mod errors;
 mod html;
 mod pit;
 mod pools;
+mod quest;
 
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -54,6 +55,11 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<artifacts::PyArtifactMeta>()?;
     m.add_class::<dags::PyDagTracker>()?;
     m.add_class::<dags::PyWorkflowGraph>()?;
+    m.add_class::<quest::PyQuestLevel>()?;
+    m.add_class::<quest::PyQuestGame>()?;
+    m.add_class::<quest::PyQuestBatch>()?;
+    m.add_function(wrap_pyfunction!(quest::quest_tier, m)?)?;
+    m.add_function(wrap_pyfunction!(quest::quest_layout, m)?)?;
     m.add_function(wrap_pyfunction!(_debug_panic, m)?)?;
     m.add_function(wrap_pyfunction!(_roundtrip, m)?)?;
     Ok(())

@@ -511,7 +511,7 @@ impl Level {
         if self.goal & !self.initial == 0 {
             return Err(cx.err("goal", "already holds at the start"));
         }
-        let plan = super::solver::solve(self).ok_or_else(|| {
+        let plan = super::solver::solve(self)?.ok_or_else(|| {
             cx.err(
                 "goal",
                 format!("no plan reaches it within max_steps = {}", self.max_steps),

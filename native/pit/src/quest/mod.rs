@@ -3,10 +3,14 @@
 //! A level is a story, facts, a goal and named functions with predictable effects; the player wins
 //! by calling grounded functions in the right order. See `shared/function-quest-format.md`.
 
+pub mod engine;
 pub mod level;
+pub mod score;
 pub mod sim;
 pub mod solver;
 
+pub use engine::{CompiledLevel, Episode, QuestBatch, Visibility, OBS_CALLS, OBS_FACTS};
 pub use level::{Bits, Cost, GroundedCall, Level, QuestPool, MAX_CALLS, MAX_FACTS};
+pub use score::{EpisodeStats, Par, Score};
 pub use sim::{Outcome, QuestState};
-pub use solver::solve;
+pub use solver::{solve, solve_within, MAX_SOLVER_STATES};

@@ -1,6 +1,8 @@
 //! Deterministic step semantics of a level (`function-quest-format.md`, "Rules").
 
 use crate::error::{PitError, Result};
+use smallvec::SmallVec;
+
 use crate::resources::Amount;
 
 use super::level::{Bits, Level};
@@ -35,6 +37,11 @@ pub struct Outcome {
     /// The episode reached `max_steps` without a win.
     pub truncated: bool,
 }
+
+/// Holds of a [`StateKey`]: (pool, amounts, steps left); a few fit inline.
+pub type HoldKeys = SmallVec<[(usize, [Amount; 3], u32); 4]>;
+/// What identifies a state for search: facts and the holds' remaining steps.
+pub type StateKey = (Bits, HoldKeys);
 
 /// The message of a call refused for lack of capacity.
 pub const EXHAUSTED: &str = "resource exhausted";
@@ -116,9 +123,30 @@ impl QuestState {
         })
     }
 
+    /// Let one step pass without a call (an action in an empty slot of the environment's action
+    /// space): held costs run out as usual; it counts as a failed call.
+    pub fn idle(&mut self, level: &Level, message: String) -> Outcome {
+        let now = self.step;
+        self.holds.retain(|h| h.until > now);
+        self.step += 1;
+        Outcome {
+            succeeded: false,
+            exhausted: false,
+            message,
+            won: false,
+            truncated: self.step >= level.max_steps,
+        }
+    }
+
+    /// Whether `call`'s preconditions hold now (capacity not considered).
+    pub fn preconditions_hold(&self, level: &Level, action: usize) -> bool {
+        let call = &level.calls[action];
+        call.requires & !self.facts == 0 && call.forbids & self.facts == 0
+    }
+
     /// The state with holds as remaining steps, sorted: equal keys behave identically from now on.
-    pub fn key(&self) -> (Bits, Vec<(usize, [Amount; 3], u32)>) {
-        let mut holds: Vec<_> = self
+    pub fn key(&self) -> StateKey {
+        let mut holds: HoldKeys = self
             .holds
             .iter()
             .filter(|h| h.until > self.step)

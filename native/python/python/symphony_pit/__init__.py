@@ -24,7 +24,12 @@ from symphony_pit._native import (
     ModelSpec,
     Pit,
     PoolManager,
+    QuestBatch,
+    QuestGame,
+    QuestLevel,
     WorkflowGraph,
+    quest_layout,
+    quest_tier,
 )
 from symphony_pit._system import system_info
 from symphony_pit.errors import (
@@ -56,9 +61,14 @@ __all__ = [
     "Pit",
     "PitError",
     "PoolManager",
+    "QuestBatch",
+    "QuestGame",
+    "QuestLevel",
     "ResourceExhausted",
     "StorageError",
     "ValidationError",
     "WorkflowGraph",
+    "quest_layout",
+    "quest_tier",
     "system_info",
 ]

@@ -152,3 +152,29 @@ def pit_html(pit: Any) -> str:
         "<em>Runs</em>" + dags_section(pit.dags) if pit.dags.runs() else "",
     ]
     return card("Pit", summary, *sections)
+
+
+def quest_level_html(level: Any) -> str:
+    """A Function Quest level: story, goal, optimal plan and its calls."""
+    calls = table(
+        ["#", "call", "requires", "adds", "cost"],
+        (
+            (
+                i,
+                c["label"],
+                ", ".join(c["requires"]),
+                ", ".join(c["adds"]),
+                "—"
+                if c["cost"]["pool"] is None
+                else f"{c['cost']['pool']}: {c['cost']['cpu']:g} cpu × {c['cost']['steps']}",
+            )
+            for i, c in enumerate(level.calls)
+        ),
+    )
+    return card(
+        f"QuestLevel {level.id} — {level.title}",
+        f"band {level.band} · {len(level.facts)} facts · {len(level)} calls · optimal {level.optimal_steps} steps",
+        f"<em>{escape(level.story)}</em>",
+        f"Goal: {escape(', '.join(level.goal))} · optimal plan: {escape(' → '.join(level.plan))}",
+        calls,
+    )

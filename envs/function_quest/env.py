@@ -1,0 +1,218 @@
+"""`FunctionQuest-v0`: one Function Quest episode at a time, through the Gymnasium API."""
+
+from __future__ import annotations
+
+import operator
+import os
+import textwrap
+from collections.abc import Iterable
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+from symphony_pit import Pit, QuestGame, QuestLevel, ValidationError, quest_tier
+
+from function_quest.generator import generate
+from function_quest.levels import LevelSource, load_level, load_pack
+from function_quest.observation import (
+    FIXED,
+    MAX_CALLS,
+    MAX_FACTS,
+    OBS_KEYS,
+    OUTCOMES,
+    Observation,
+    empty_observation,
+    observation_space,
+)
+from function_quest.physics import PitPhysics
+
+#: How many generated levels ``band=`` plays (seeds 0…N-1 of that band).
+GENERATED_PER_BAND = 16
+
+
+def resolve_levels(
+    level: LevelSource | None = None,
+    band: int | None = None,
+    levels: str | os.PathLike[str] | Iterable[LevelSource] | None = None,
+    generated: int = GENERATED_PER_BAND,
+) -> list[QuestLevel]:
+    """The levels an environment plays: exactly one of ``level`` (one level), ``band`` (generated
+    levels of that difficulty) or ``levels`` (a pack: a shipped pack name, a folder or a list)."""
+    given = [name for name, v in (("level", level), ("band", band), ("levels", levels)) if v is not None]
+    if len(given) != 1:
+        raise ValidationError(f"give exactly one of level=, band= or levels= (got {', '.join(given) or 'none'})")
+    if level is not None:
+        return [load_level(level)]
+    if band is not None:
+        if isinstance(band, bool) or not isinstance(band, int) or not 1 <= band <= 20:
+            raise ValidationError(f"band must be an integer from 1 to 20, got {band!r}")
+        return [generate(seed, band) for seed in range(generated)]
+    assert levels is not None
+    return load_pack(levels)
+
+
+def action_index(action: object) -> int:
+    """An action as a plain int, or a clear error for anything that is not an integer."""
+    if type(action) is int:  # the common case, checked first: this runs on every step
+        return action
+    if not isinstance(action, bool):
+        try:
+            return operator.index(action)  # type: ignore[arg-type]
+        except TypeError:
+            pass
+    raise ValidationError(f"action must be an integer call index, got {action!r} ({type(action).__name__})")
+
+
+class FunctionQuestEnv(gym.Env[Observation, np.int64]):
+    """Function Quest as a Gymnasium environment.
+
+    >>> import gymnasium as gym, function_quest
+    >>> env = gym.make("FunctionQuest-v0", level="locked-study", render_mode="ansi")
+    >>> obs, info = env.reset(seed=0)
+    >>> obs, reward, terminated, truncated, info = env.step(0)
+    >>> info["message"]
+    'A brass key lies under some papers.'
+
+    Actions are indices of grounded calls (``Discrete(64)``); slots past the level's calls are
+    masked by `action_masks` (the sb3-contrib convention) — a call whose preconditions fail is a
+    legal move that fails in the game. ``pit=`` mirrors every episode into a real Pit (see
+    `function_quest.physics`). Rewards sum to the episode's score / 100 (see `score` in the README).
+    """
+
+    metadata = {"render_modes": ["ansi"], "render_fps": 4}  # noqa: RUF012 (gymnasium declares it so)
+
+    def __init__(
+        self,
+        level: LevelSource | None = None,
+        band: int | None = None,
+        levels: str | os.PathLike[str] | Iterable[LevelSource] | None = None,
+        render_mode: str | None = None,
+        pit: Pit | None = None,
+    ) -> None:
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValidationError(f"render_mode must be one of {self.metadata['render_modes']}, got {render_mode!r}")
+        self.levels = resolve_levels(level, band, levels)
+        self.render_mode = render_mode
+        self.observation_space = observation_space()  # type: ignore[assignment]
+        self.action_space = spaces.Discrete(MAX_CALLS)
+        self.level = self.levels[0]
+        self._game = QuestGame(self.level)
+        self._fixed: Observation = {}
+        self._mask = np.zeros(MAX_CALLS, dtype=bool)
+        self._last: tuple[str, str] | None = None  # (call label, outcome)
+        self._labels: list[str] = []
+        self._needs_reset = True
+        self.physics = PitPhysics(pit, prefix=f"quest-{id(self):x}") if pit is not None else None
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[Observation, dict[str, Any]]:
+        """Start an episode; ``options={"level": i}`` picks level ``i`` of the pack, else the
+        environment's seeded generator does."""
+        super().reset(seed=seed)
+        index = (options or {}).get("level")
+        if index is None:
+            index = int(self.np_random.integers(len(self.levels)))
+        if not isinstance(index, int) or not 0 <= index < len(self.levels):
+            raise ValidationError(f"options['level'] must be an index below {len(self.levels)}, got {index!r}")
+        if self.physics is not None and not self._needs_reset:
+            self.physics.end()
+        if self.levels[index] is self.level and self._fixed:
+            self._game.reset()  # same level again: its fixed observation parts are already known
+        else:
+            self.level = self.levels[index]
+            self._game = QuestGame(self.level)
+            first = empty_observation()
+            self._game.observe(*(first[k] for k in OBS_KEYS))
+            self._fixed = {key: first[key] for key in FIXED}
+            self._labels = [call["label"] for call in self.level.calls]
+            self._mask[:] = False
+            self._mask[: len(self.level)] = True
+        obs = {key: value.copy() for key, value in self._fixed.items()}
+        obs["facts"] = np.empty(MAX_FACTS, np.int8)
+        obs["resources"] = np.empty(self._fixed["costs"].shape, np.float32)
+        obs["progress"] = np.empty(1, np.float32)
+        self._game.observe_changing(obs["facts"], obs["resources"], obs["progress"])
+        self._last = None
+        self._needs_reset = False
+        if self.physics is not None:
+            self.physics.begin(self.level)
+        return obs, self._info(score=self._game.score_total, outcome="reset")
+
+    def step(self, action: object) -> tuple[Observation, float, bool, bool, dict[str, Any]]:
+        if self._needs_reset:
+            raise ValidationError("call reset() before step() (the episode has ended or never started)")
+        index = action_index(action)
+        facts = np.empty(self._fixed["goal"].shape, np.int8)
+        resources = np.empty(self._fixed["costs"].shape, np.float32)
+        progress = np.empty(1, np.float32)
+        reward, terminated, truncated, code, score = self._game.step(index, facts, resources, progress)
+        outcome = OUTCOMES[code]
+        self._last = (self._labels[index] if index < len(self._labels) else f"(empty slot {index})", outcome)
+        if terminated or truncated:
+            self._needs_reset = True
+        if self.physics is not None:
+            self.physics.call(index, outcome, self._game.message)
+            if self._needs_reset:
+                self.physics.end()
+        # Fresh arrays every step (users keep observations); the fixed parts are copied, not shared.
+        obs: Observation = {"facts": facts, "resources": resources, "progress": progress}
+        for key, value in self._fixed.items():
+            obs[key] = value.copy()
+        return obs, reward, terminated, truncated, self._info(score, outcome)
+
+    def _info(self, score: float, outcome: str) -> dict[str, Any]:
+        return {
+            "level": self.level.id,
+            "message": self._game.message,
+            "outcome": outcome,
+            "steps": self._game.steps,
+            "optimal_steps": self.level.optimal_steps,
+            "score": score,
+            "tier": quest_tier(score),
+            "won": self._game.won,
+        }
+
+    def action_masks(self) -> np.ndarray:
+        """True for the level's calls, False for padding slots."""
+        return self._mask.copy()
+
+    @property
+    def game(self) -> QuestGame:
+        """The engine's episode (facts, score breakdown, holds)."""
+        return self._game
+
+    def render(self) -> str | None:
+        if self.render_mode != "ansi":
+            return None
+        return render_text(self.level, self._game, self._last)
+
+    def close(self) -> None:
+        if self.physics is not None:
+            self.physics.close()
+        super().close()
+
+
+def render_text(level: QuestLevel, game: QuestGame, last: tuple[str, str] | None) -> str:
+    """The story (before the first call), the state, and the last call with its result."""
+    wrap = textwrap.TextWrapper(width=88)
+    lines = [f"== {level.title} (band {level.band}) — step {game.steps}/{level.max_steps}"]
+    if last is None:
+        lines += [*wrap.wrap(level.story), ""]
+        lines.append("Goal: " + ", ".join(level.goal))
+    else:
+        label, outcome = last
+        lines.append(f"> {label}  [{outcome}]")
+        lines += ["  " + line for line in wrap.wrap(game.message)]
+    lines.append("Facts: " + (", ".join(game.facts) or "(none)"))
+    if level.visibility != "hidden" and game.holds:
+        held = "; ".join(
+            f"{pool}: {cpu:g} cpu, {mem:g} MB, {left} step(s) left" for pool, cpu, mem, _gpu, left in game.holds
+        )
+        lines.append("Busy: " + held)
+    score = game.score
+    lines.append(f"Score so far: {score['total']:.1f} ({score['tier']})")
+    if game.done:
+        lines.append("Won!" if game.won else "Out of steps.")
+    return "\n".join(lines) + "\n"

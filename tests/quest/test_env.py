@@ -1,0 +1,171 @@
+"""FunctionQuest-v0 through Gymnasium: checkers, vector env, rendering, bad input, the Pit as
+physics, and the baselines."""
+
+from __future__ import annotations
+
+import warnings
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from function_quest import (
+    FunctionQuestEnv,
+    FunctionQuestVectorEnv,
+    GreedyPolicy,
+    RandomPolicy,
+    SolverPolicy,
+    campaign,
+    evaluate,
+    generate,
+)
+from symphony_pit import Pit, ValidationError
+
+
+def test_gymnasium_and_sb3_checkers_pass() -> None:
+    from gymnasium.utils.env_checker import check_env
+    from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any checker warning fails the test
+        check_env(gym.make("FunctionQuest-v0", level="grand-symphony").unwrapped, skip_render_check=False)
+        check_env(gym.make("FunctionQuest-v0", levels="campaign", render_mode="ansi").unwrapped)
+    sb3_check_env(FunctionQuestEnv(band=12), warn=True)
+
+
+def test_make_plays_a_level_to_a_win_with_story_and_score() -> None:
+    env = gym.make("FunctionQuest-v0", level="locked-study", render_mode="ansi")
+    obs, info = env.reset(seed=0)
+    assert "dusty study" in str(env.render())
+    assert obs["facts"].dtype == np.int8
+    assert obs["preconditions"].shape == (64, 64)
+    mask = env.unwrapped.action_masks()  # type: ignore[attr-defined]
+    assert mask[:4].all()
+    assert not mask[4:].any()
+    total = 0.0
+    for action in (0, 1, 3):
+        obs, reward, terminated, truncated, info = env.step(action)
+        total += float(reward)
+    assert terminated
+    assert not truncated
+    assert info["won"]
+    assert info["tier"] == "Grand Maestro"
+    assert info["score"] == 200.0
+    assert total == pytest.approx(2.0)
+    assert "You are free!" in info["message"]
+    assert "You are free!" in str(env.render())
+    with pytest.raises(ValidationError, match="reset"):
+        env.step(0)
+
+
+def test_bad_actions_and_arguments_get_clear_errors() -> None:
+    env = FunctionQuestEnv(level="locked-study")
+    env.reset(seed=1)
+    for bad in (64, -1):
+        with pytest.raises(ValidationError, match="out of range"):
+            env.step(bad)
+    for wrong in (1.5, "0", None, True, np.zeros(2, np.int64)):
+        with pytest.raises(ValidationError, match="integer"):
+            env.step(wrong)
+    assert env.game.steps == 0, "refused actions change nothing"
+    _, _, _, _, info = env.step(np.int64(40))  # an empty slot: a legal failed call
+    assert info["outcome"] == "failed"
+    assert "no call in slot 40" in info["message"]
+    with pytest.raises(ValidationError, match="exactly one of"):
+        FunctionQuestEnv(level="locked-study", band=3)
+    with pytest.raises(ValidationError, match="band"):
+        FunctionQuestEnv(band=0)
+    with pytest.raises(ValidationError, match="render_mode"):
+        FunctionQuestEnv(level="locked-study", render_mode="human")
+
+
+def test_reset_picks_levels_deterministically_by_seed() -> None:
+    env = FunctionQuestEnv(levels="campaign")
+    picks = [env.reset(seed=s)[1]["level"] for s in range(10)]
+    again = [env.reset(seed=s)[1]["level"] for s in range(10)]
+    assert picks == again
+    assert len(set(picks)) > 3
+    assert env.reset(options={"level": 19})[1]["level"] == "grand-symphony"
+
+
+def test_vector_env_matches_single_envs_and_auto_resets() -> None:
+    levels = campaign(range(1, 11))
+    envs = gym.make_vec("FunctionQuest-v0", num_envs=8, vectorization_mode="vector_entry_point", levels=levels)
+    assert isinstance(envs.unwrapped, FunctionQuestVectorEnv)
+    obs, info = envs.reset(seed=3)
+    vec = envs.unwrapped
+    singles = []
+    for i in range(8):
+        single = FunctionQuestEnv(levels=levels)
+        single.reset(options={"level": int(info["level"][i])})
+        singles.append(single)
+    rng = np.random.default_rng(0)
+    ended = np.zeros(8, bool)
+    for _ in range(40):
+        masks = vec.action_masks()
+        actions = np.array([rng.choice(np.flatnonzero(m)) for m in masks])
+        obs, rewards, terminated, truncated, info = envs.step(actions)
+        for i, single in enumerate(singles):
+            if ended[i]:  # next-step auto-reset: this step started a new episode
+                assert info["outcome"][i] == 0
+                assert rewards[i] == 0.0
+                single.reset(options={"level": int(info["level"][i])})
+                ended[i] = False
+                continue
+            s_obs, s_reward, s_term, s_trunc, _s_info = single.step(int(actions[i]))
+            assert rewards[i] == pytest.approx(s_reward, abs=1e-6)
+            assert (terminated[i], truncated[i]) == (s_term, s_trunc)
+            for key in s_obs:
+                np.testing.assert_array_equal(obs[key][i], s_obs[key], err_msg=key)
+            ended[i] = s_term or s_trunc
+    with pytest.raises(ValidationError, match="shape"):
+        envs.step(np.zeros(3, np.int64))
+    with pytest.raises(ValidationError, match="out of range"):
+        envs.step(np.full(8, 99))
+
+
+def test_copy_false_returns_the_engine_buffers() -> None:
+    envs = FunctionQuestVectorEnv(num_envs=4, band=2, copy=False)
+    first, _ = envs.reset(seed=0)
+    second, *_ = envs.step(np.zeros(4, np.int64))
+    assert first["facts"] is second["facts"]
+    fresh = FunctionQuestVectorEnv(num_envs=4, band=2)
+    a, _ = fresh.reset(seed=0)
+    b, *_ = fresh.step(np.zeros(4, np.int64))
+    assert not np.shares_memory(a["facts"], b["facts"])
+
+
+def test_the_pit_is_the_physics_and_agrees_with_the_engine() -> None:
+    pit = Pit()
+    env = FunctionQuestEnv(levels=[*campaign(range(6, 21)), generate(0, 9), generate(1, 14)], pit=pit)
+    rng = np.random.default_rng(7)
+    for episode in range(30):
+        env.reset(seed=episode)
+        done = False
+        while not done:
+            _, _, terminated, truncated, _ = env.step(int(rng.integers(len(env.level))))
+            done = terminated or truncated
+            pit.pools.check_invariants()
+    assert env.physics is not None
+    assert env.physics.run_id is not None
+    runs = pit.dags.to_pandas()
+    assert len(runs) == 30
+    assert runs["workflow"].str.startswith("quest:").all()
+    stored = pit.artifacts.to_pandas()
+    assert len(stored) > 0
+    kinds = {e.kind for e in pit.poll_events(100_000)}
+    assert {"model.allocated", "model.released", "artifact.stored", "node.state", "run.status"} <= kinds
+    env.close()
+    assert not [p for p in pit.pools.pools() if p["name"].startswith("quest-")]
+
+
+def test_baselines_rank_solver_over_greedy_over_random() -> None:
+    levels = campaign()
+    solver = evaluate(SolverPolicy(), levels)
+    greedy = evaluate(GreedyPolicy(), levels)
+    random = evaluate(RandomPolicy(seed=0), levels, episodes=3)
+    assert solver.summary["success_rate"] == 1.0
+    assert (solver.levels["steps"] == solver.levels["optimal_steps"]).all()
+    assert list(solver.levels.columns[:7]) == ["level", "band", "success", "steps", "optimal_steps", "score", "tier"]
+    assert solver.summary["mean_score"] >= greedy.summary["mean_score"] >= random.summary["mean_score"]
+    assert greedy.summary["success_rate"] > random.summary["success_rate"]
+    assert "greedy" in greedy._repr_html_()
