@@ -17,8 +17,8 @@ from symphony_pit import QuestLevel, quest_tier
 from function_quest.baselines import GreedyPolicy, Policy, RandomPolicy, SolverPolicy, evaluate
 from function_quest.env import FunctionQuestEnv
 from function_quest.generator import generate, generate_document
-from function_quest.levels import campaign, load_level, load_pack
 from function_quest.observation import observation_space
+from function_quest.packs import campaign, load_level, load_pack
 from function_quest.vector import FunctionQuestVectorEnv
 
 ENV_ID = "FunctionQuest-v0"

@@ -15,8 +15,8 @@ import pandas as pd
 from symphony_pit import QuestLevel
 
 from function_quest.env import FunctionQuestEnv
-from function_quest.levels import LevelSource, load_level
 from function_quest.observation import Observation
+from function_quest.packs import LevelSource, load_level
 
 
 class Policy(Protocol):

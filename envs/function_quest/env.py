@@ -14,7 +14,6 @@ from gymnasium import spaces
 from symphony_pit import Pit, QuestGame, QuestLevel, ValidationError, quest_tier
 
 from function_quest.generator import generate
-from function_quest.levels import LevelSource, load_level, load_pack
 from function_quest.observation import (
     FIXED,
     MAX_CALLS,
@@ -25,6 +24,7 @@ from function_quest.observation import (
     empty_observation,
     observation_space,
 )
+from function_quest.packs import LevelSource, load_level, load_pack
 from function_quest.physics import PitPhysics
 
 #: How many generated levels ``band=`` plays (seeds 0…N-1 of that band).

@@ -13,8 +13,8 @@ from gymnasium.vector.utils import batch_space
 from symphony_pit import QuestBatch, ValidationError, quest_tier
 
 from function_quest.env import resolve_levels
-from function_quest.levels import LevelSource
 from function_quest.observation import MAX_CALLS, OUTCOMES, Observation, empty_observation, observation_space
+from function_quest.packs import LevelSource
 
 
 class FunctionQuestVectorEnv(VectorEnv[Observation, np.ndarray, np.ndarray]):

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from function_quest import campaign, generate, generate_document, load_level, load_pack
-from function_quest.levels import LEVELS_DIR
+from function_quest.packs import LEVELS_DIR
 from symphony_pit import QuestGame, QuestLevel, ValidationError
 
 FORMAT_EXAMPLE = LEVELS_DIR / "campaign" / "01-locked-study.yaml"
