@@ -231,6 +231,29 @@ fn slice<'a, T: numpy::Element>(
     })
 }
 
+/// The seven observation buffers as slices the engine writes into.
+#[allow(clippy::too_many_arguments)]
+fn obs_buffers<'a>(
+    py: Python<'_>,
+    facts: &'a mut ObsArg<'_, i8>,
+    goal: &'a mut ObsArg<'_, i8>,
+    preconditions: &'a mut ObsArg<'_, i8>,
+    effects: &'a mut ObsArg<'_, i8>,
+    costs: &'a mut ObsArg<'_, f32>,
+    resources: &'a mut ObsArg<'_, f32>,
+    progress: &'a mut ObsArg<'_, f32>,
+) -> PyResult<ObsBuffers<'a>> {
+    Ok(ObsBuffers {
+        facts: slice(py, "facts", facts)?,
+        goal: slice(py, "goal", goal)?,
+        preconditions: slice(py, "preconditions", preconditions)?,
+        effects: slice(py, "effects", effects)?,
+        costs: slice(py, "costs", costs)?,
+        resources: slice(py, "resources", resources)?,
+        progress: slice(py, "progress", progress)?,
+    })
+}
+
 #[pymethods]
 impl PyQuestGame {
     #[new]
@@ -303,15 +326,16 @@ impl PyQuestGame {
         mut resources: ObsArg<'_, f32>,
         mut progress: ObsArg<'_, f32>,
     ) -> PyResult<()> {
-        let mut obs = ObsBuffers {
-            facts: slice(py, "facts", &mut facts)?,
-            goal: slice(py, "goal", &mut goal)?,
-            preconditions: slice(py, "preconditions", &mut preconditions)?,
-            effects: slice(py, "effects", &mut effects)?,
-            costs: slice(py, "costs", &mut costs)?,
-            resources: slice(py, "resources", &mut resources)?,
-            progress: slice(py, "progress", &mut progress)?,
-        };
+        let mut obs = obs_buffers(
+            py,
+            &mut facts,
+            &mut goal,
+            &mut preconditions,
+            &mut effects,
+            &mut costs,
+            &mut resources,
+            &mut progress,
+        )?;
         symphony_pit::quest::engine::observe(&self.level, &self.episode.state, &mut obs)
             .map_err(|e| crate::errors::to_pyerr(py, e))
     }
@@ -433,15 +457,16 @@ impl PyQuestBatch {
         mut progress: ObsArg<'_, f32>,
         mut levels: ObsArg<'_, u32>,
     ) -> PyResult<()> {
-        let mut obs = ObsBuffers {
-            facts: slice(py, "facts", &mut facts)?,
-            goal: slice(py, "goal", &mut goal)?,
-            preconditions: slice(py, "preconditions", &mut preconditions)?,
-            effects: slice(py, "effects", &mut effects)?,
-            costs: slice(py, "costs", &mut costs)?,
-            resources: slice(py, "resources", &mut resources)?,
-            progress: slice(py, "progress", &mut progress)?,
-        };
+        let mut obs = obs_buffers(
+            py,
+            &mut facts,
+            &mut goal,
+            &mut preconditions,
+            &mut effects,
+            &mut costs,
+            &mut resources,
+            &mut progress,
+        )?;
         let levels = slice(py, "levels", &mut levels)?;
         let batch = &mut self.inner;
         run(py, move || batch.reset(seed, &mut obs, levels))
@@ -471,15 +496,16 @@ impl PyQuestBatch {
         let actions = actions
             .as_slice()
             .map_err(|_| validation(py, "actions must be a C-contiguous int64 numpy array"))?;
-        let mut obs = ObsBuffers {
-            facts: slice(py, "facts", &mut facts)?,
-            goal: slice(py, "goal", &mut goal)?,
-            preconditions: slice(py, "preconditions", &mut preconditions)?,
-            effects: slice(py, "effects", &mut effects)?,
-            costs: slice(py, "costs", &mut costs)?,
-            resources: slice(py, "resources", &mut resources)?,
-            progress: slice(py, "progress", &mut progress)?,
-        };
+        let mut obs = obs_buffers(
+            py,
+            &mut facts,
+            &mut goal,
+            &mut preconditions,
+            &mut effects,
+            &mut costs,
+            &mut resources,
+            &mut progress,
+        )?;
         let mut out = StepBuffers {
             rewards: slice(py, "rewards", &mut rewards)?,
             terminated: slice(py, "terminated", &mut terminated)?,
