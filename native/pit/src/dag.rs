@@ -13,9 +13,10 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use serde::Serialize;
 
+use crate::artifact::ArtifactId;
 use crate::error::{PitError, Result};
 use crate::events::{Component, EventLog, Field, Subject};
-use crate::persist::{Op, Persister, RunRecord};
+use crate::persist::{NodeRow, Op, Persister, RunRecord};
 use crate::pool::check_name;
 use crate::value::Value;
 
@@ -383,6 +384,10 @@ impl WorkflowGraph {
     pub fn topological_order(&self) -> &[usize] {
         &self.topo
     }
+    /// Position of node `i` in the topological order.
+    pub fn rank_of(&self, i: usize) -> usize {
+        self.rank[i]
+    }
     /// Edges as (from, to) node indices, in topological order of `to`.
     pub fn edges(&self) -> Vec<(usize, usize)> {
         self.topo
@@ -557,6 +562,8 @@ pub struct NodeRecord {
     pub attempts: u32,
     pub error: Option<String>,
     pub duration: Option<f64>,
+    /// The artifact holding the node's result, once it succeeded.
+    pub output: Option<ArtifactId>,
 }
 
 /// A run at a glance.
@@ -580,6 +587,7 @@ struct Run {
     errors: Vec<Option<String>>,
     started: Vec<Option<f64>>,
     durations: Vec<Option<f64>>,
+    outputs: Vec<Option<ArtifactId>>,
     /// Unfinished predecessors of each node.
     waiting: Vec<usize>,
     /// Ready nodes by topological rank.
@@ -631,13 +639,12 @@ impl Run {
             finished_at: self.finished_at,
             graph_json: self.graph.spec().to_json(),
             nodes: (0..self.states.len())
-                .map(|i| {
-                    (
-                        self.graph.node(i).name.clone(),
-                        self.states[i].as_str().to_owned(),
-                        self.attempts[i],
-                        self.errors[i].clone(),
-                    )
+                .map(|i| NodeRow {
+                    name: self.graph.node(i).name.clone(),
+                    state: self.states[i].as_str().to_owned(),
+                    attempts: self.attempts[i],
+                    error: self.errors[i].clone(),
+                    output: self.outputs[i],
                 })
                 .collect(),
         }
@@ -662,6 +669,8 @@ struct State {
     runs: HashMap<Arc<str>, Run>,
     /// Runs found in the store when it was opened (read-only history).
     past: Vec<RunSummary>,
+    /// Node outputs of the runs found in the store, for resuming them.
+    past_outputs: HashMap<String, Vec<(String, ArtifactId)>>,
     next_run: u64,
 }
 
@@ -691,15 +700,28 @@ impl DagTracker {
                 created_at: r.created_at,
                 finished_at: r.finished_at,
                 nodes: r.nodes.len(),
-                succeeded: r.nodes.iter().filter(|n| n.1 == "succeeded").count(),
-                failed: r.nodes.iter().filter(|n| n.1 == "failed").count(),
+                succeeded: r.nodes.iter().filter(|n| n.state == "succeeded").count(),
+                failed: r.nodes.iter().filter(|n| n.state == "failed").count(),
             })
             .collect();
         let next_run = past.len() as u64;
+        let past_outputs = loaded
+            .iter()
+            .map(|r| {
+                let outputs = r
+                    .nodes
+                    .iter()
+                    .filter(|n| n.state == "succeeded")
+                    .filter_map(|n| n.output.map(|id| (n.name.clone(), id)))
+                    .collect();
+                (r.run_id.clone(), outputs)
+            })
+            .collect();
         DagTracker {
             state: Mutex::new(State {
                 runs: HashMap::new(),
                 past,
+                past_outputs,
                 next_run,
             }),
             events,
@@ -721,6 +743,7 @@ impl DagTracker {
             errors: vec![None; n],
             started: vec![None; n],
             durations: vec![None; n],
+            outputs: vec![None; n],
             waiting: (0..n).map(|i| graph.predecessors(i).len()).collect(),
             ready: BTreeSet::new(),
             counts: [0; 7],
@@ -829,16 +852,35 @@ impl DagTracker {
         to: NodeState,
         error: Option<String>,
     ) -> Result<NodeState> {
+        let i = self
+            .with_run(run_id, |run| run.graph.index_of(node))?
+            .ok_or_else(|| PitError::not_found(format!("run '{run_id}' has no node '{node}'")))?;
+        self.transition(run_id, i, to, error, None, &mut Vec::new())
+    }
+
+    /// [`set_state`](Self::set_state) by node index, for executors: `output` is recorded when the
+    /// node succeeds, and the indices of nodes this made Ready are appended to `newly_ready`.
+    pub fn transition(
+        &self,
+        run_id: &str,
+        i: usize,
+        to: NodeState,
+        error: Option<String>,
+        output: Option<ArtifactId>,
+        newly_ready: &mut Vec<usize>,
+    ) -> Result<NodeState> {
         let mut st = self.state.lock();
         let run = st.runs.get_mut(run_id).ok_or_else(|| unknown_run(run_id))?;
-        let i = run
-            .graph
-            .index_of(node)
-            .ok_or_else(|| PitError::not_found(format!("run '{run_id}' has no node '{node}'")))?;
+        if i >= run.states.len() {
+            return Err(PitError::not_found(format!(
+                "run '{run_id}' has no node #{i}"
+            )));
+        }
         if run.status.is_finished() {
             return Err(PitError::validation(format!(
-                "run '{run_id}' is {}; node '{node}' can no longer change",
-                run.status.as_str()
+                "run '{run_id}' is {}; node '{}' can no longer change",
+                run.status.as_str(),
+                run.graph.names[i]
             )));
         }
         let from = run.states[i];
@@ -847,14 +889,16 @@ impl DagTracker {
         }
         if !from.can_become(to) {
             return Err(PitError::validation(format!(
-                "node '{node}' of run '{run_id}' cannot go from {} to {}",
+                "node '{}' of run '{run_id}' cannot go from {} to {}",
+                run.graph.names[i],
                 from.as_str(),
                 to.as_str()
             )));
         }
         if to == NodeState::Running && run.paused {
             return Err(PitError::validation(format!(
-                "run '{run_id}' is paused; node '{node}' cannot start until it is resumed"
+                "run '{run_id}' is paused; node '{}' cannot start until it is resumed",
+                run.graph.names[i]
             )));
         }
         let retries_left = run.attempts[i] <= run.graph.node(i).retries;
@@ -862,7 +906,8 @@ impl DagTracker {
             NodeState::Failed if retries_left => NodeState::Ready,
             NodeState::Ready if !retries_left => {
                 return Err(PitError::validation(format!(
-                    "node '{node}' of run '{run_id}' has used all {} retries",
+                    "node '{}' of run '{run_id}' has used all {} retries",
+                    run.graph.names[i],
                     run.graph.node(i).retries
                 )))
             }
@@ -871,6 +916,9 @@ impl DagTracker {
         if error.is_some() || end == NodeState::Succeeded {
             run.errors[i] = error;
         }
+        if end == NodeState::Succeeded {
+            run.outputs[i] = output;
+        }
         if end == NodeState::Ready && from == NodeState::Running {
             self.events.emit(
                 Component::Dag,
@@ -878,15 +926,17 @@ impl DagTracker {
                 Subject::Pair(run.id.clone(), run.graph.names[i].clone()),
                 &[("attempt", Field::UInt(u64::from(run.attempts[i])))],
             );
+            newly_ready.push(i);
         }
         self.move_node(run, i, end);
         match end {
             NodeState::Succeeded => {
-                let succs = run.graph.successors(i).to_vec();
-                for s in succs {
+                let graph = run.graph.clone();
+                for &s in graph.successors(i) {
                     run.waiting[s] -= 1;
                     if run.waiting[s] == 0 && run.states[s] == NodeState::Pending {
                         self.move_node(run, s, NodeState::Ready);
+                        newly_ready.push(s);
                     }
                 }
             }
@@ -902,6 +952,21 @@ impl DagTracker {
             self.persister.send(Op::PutRun(Box::new(record)))?;
         }
         Ok(end)
+    }
+
+    /// Outputs of the nodes that succeeded in `run_id` (this process's runs and the store's).
+    pub fn succeeded_outputs(&self, run_id: &str) -> Result<Vec<(String, ArtifactId)>> {
+        let st = self.state.lock();
+        if let Some(run) = st.runs.get(run_id) {
+            return Ok((0..run.states.len())
+                .filter(|&i| run.states[i] == NodeState::Succeeded)
+                .filter_map(|i| run.outputs[i].map(|id| (run.graph.node(i).name.clone(), id)))
+                .collect());
+        }
+        st.past_outputs
+            .get(run_id)
+            .cloned()
+            .ok_or_else(|| unknown_run(run_id))
     }
 
     fn with_run<T>(&self, run_id: &str, f: impl FnOnce(&Run) -> T) -> Result<T> {
@@ -943,6 +1008,7 @@ impl DagTracker {
                     attempts: run.attempts[i],
                     error: run.errors[i].clone(),
                     duration: run.durations[i],
+                    output: run.outputs[i],
                 })
                 .collect()
         })

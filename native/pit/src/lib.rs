@@ -23,6 +23,7 @@ pub mod pool;
 pub mod quest;
 pub mod resources;
 pub mod value;
+pub mod workflow;
 
 pub use artifact::{ArtifactId, ArtifactMeta, ArtifactStore, Blob, BlobData, PutOptions};
 pub use dag::{DagTracker, GraphSpec, NodeState, RunStatus, WorkflowGraph};

@@ -29,7 +29,7 @@ const HIGH_WATER: usize = 4096;
 const BATCH_WINDOW: Duration = Duration::from_millis(5);
 
 /// Version of the on-disk schema; a store written by a newer version is refused.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS pit_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -47,7 +47,8 @@ CREATE TABLE IF NOT EXISTS runs(
     created_at REAL NOT NULL, finished_at REAL, graph TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS node_states(
     run_id TEXT NOT NULL, node TEXT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL,
-    error TEXT, PRIMARY KEY(run_id, node));
+    error TEXT, output TEXT, PRIMARY KEY(run_id, node));
+CREATE TABLE IF NOT EXISTS memo(key TEXT PRIMARY KEY, artifact_id TEXT NOT NULL);
 ";
 
 /// A run as recorded in the history tables.
@@ -59,8 +60,18 @@ pub struct RunRecord {
     pub created_at: f64,
     pub finished_at: Option<f64>,
     pub graph_json: String,
-    /// (node, state, attempts, error)
-    pub nodes: Vec<(String, String, u32, Option<String>)>,
+    pub nodes: Vec<NodeRow>,
+}
+
+/// One node of a recorded run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeRow {
+    pub name: String,
+    pub state: String,
+    pub attempts: u32,
+    pub error: Option<String>,
+    /// The artifact holding the node's result, once it succeeded.
+    pub output: Option<ArtifactId>,
 }
 
 /// One unit of work for the writer thread.
@@ -74,6 +85,8 @@ pub enum Op {
     UpdateMeta(Arc<ArtifactMeta>),
     Delete(ArtifactId),
     PutRun(Box<RunRecord>),
+    /// A memoised node result: cache key (hex) → artifact.
+    PutMemo(String, ArtifactId),
     Flush(SyncSender<Result<()>>),
 }
 
@@ -82,6 +95,8 @@ pub enum Op {
 pub struct Loaded {
     pub artifacts: Vec<ArtifactMeta>,
     pub runs: Vec<RunRecord>,
+    /// Memoised node results: cache key (hex) → artifact.
+    pub memo: Vec<(String, ArtifactId)>,
 }
 
 /// Operations waiting for the writer. Producers only wake the writer when the queue goes from
@@ -161,6 +176,13 @@ impl Persister {
                     [SCHEMA_VERSION.to_string()],
                 )?;
             }
+            Some(Ok(1)) => {
+                // Version 1 stores lack the node output column; the memo table is created above.
+                conn.execute_batch(
+                    "ALTER TABLE node_states ADD COLUMN output TEXT;
+                     UPDATE pit_meta SET value = '2' WHERE key = 'schema_version';",
+                )?;
+            }
             Some(Ok(v)) if v <= SCHEMA_VERSION => {}
             Some(v) => {
                 return Err(PitError::Storage(format!(
@@ -171,6 +193,7 @@ impl Persister {
         let loaded = Loaded {
             artifacts: load_artifacts(&conn)?,
             runs: load_runs(&conn)?,
+            memo: load_memo(&conn)?,
         };
 
         let shared = Arc::new(Shared::default());
@@ -340,6 +363,13 @@ impl Writer {
                     outcome
                 }
                 Op::PutRun(run) => upsert_run(&tx, &run),
+                Op::PutMemo(key, id) => tx
+                    .execute(
+                        "INSERT OR REPLACE INTO memo(key, artifact_id) VALUES (?1, ?2)",
+                        params![key, id.to_hex()],
+                    )
+                    .map(|_| ())
+                    .map_err(PitError::from),
                 Op::Flush(reply) => {
                     replies.push(reply);
                     Ok(())
@@ -516,10 +546,13 @@ fn upsert_run(tx: &rusqlite::Transaction<'_>, r: &RunRecord) -> Result<()> {
         ],
     )?;
     let mut stmt = tx.prepare_cached(
-        "INSERT OR REPLACE INTO node_states(run_id, node, state, attempts, error) VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT OR REPLACE INTO node_states(run_id, node, state, attempts, error, output) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?;
-    for (node, state, attempts, error) in &r.nodes {
-        stmt.execute(params![r.run_id, node, state, attempts, error])?;
+    for n in &r.nodes {
+        let output = n.output.map(|id| id.to_hex());
+        stmt.execute(params![
+            r.run_id, n.name, n.state, n.attempts, n.error, output
+        ])?;
     }
     Ok(())
 }
@@ -612,15 +645,46 @@ fn load_runs(conn: &Connection) -> Result<Vec<RunRecord>> {
         })
     })?;
     let mut runs: Vec<RunRecord> = rows.collect::<rusqlite::Result<_>>()?;
-    let mut stmt =
-        conn.prepare("SELECT node, state, attempts, error FROM node_states WHERE run_id = ?1")?;
+    let mut stmt = conn.prepare(
+        "SELECT node, state, attempts, error, output FROM node_states WHERE run_id = ?1",
+    )?;
     for run in &mut runs {
         let rows = stmt.query_map([&run.run_id], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, u32>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, Option<String>>(4)?,
+            ))
         })?;
-        run.nodes = rows.collect::<rusqlite::Result<_>>()?;
+        for row in rows {
+            let (name, state, attempts, error, output) = row?;
+            let output = output
+                .map(|hex| ArtifactId::parse(&hex))
+                .transpose()
+                .map_err(corrupt_row)?;
+            run.nodes.push(NodeRow {
+                name,
+                state,
+                attempts,
+                error,
+                output,
+            });
+        }
     }
     Ok(runs)
+}
+
+fn load_memo(conn: &Connection) -> Result<Vec<(String, ArtifactId)>> {
+    let mut stmt = conn.prepare("SELECT key, artifact_id FROM memo")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+    let mut memo = Vec::new();
+    for row in rows {
+        let (key, id) = row?;
+        memo.push((key, ArtifactId::parse(&id).map_err(corrupt_row)?));
+    }
+    Ok(memo)
 }
 
 fn corrupt_row(e: PitError) -> PitError {

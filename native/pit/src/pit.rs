@@ -9,6 +9,7 @@ use crate::error::Result;
 use crate::events::{Component, EventLog, Field, Subject};
 use crate::persist::Persister;
 use crate::pool::PoolManager;
+use crate::workflow::MemoTable;
 
 /// When artifact writes reach the disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -57,6 +58,8 @@ pub struct Pit {
     pub pools: PoolManager,
     pub artifacts: ArtifactStore,
     pub dags: DagTracker,
+    /// Memoised workflow node results.
+    pub memo: MemoTable,
     persister: Arc<Persister>,
     config: PitConfig,
 }
@@ -76,6 +79,7 @@ impl Pit {
             config.durability == Durability::Sync,
         );
         let dags = DagTracker::new(events.clone(), persister.clone(), loaded.runs);
+        let memo = MemoTable::new(persister.clone(), loaded.memo);
         let pools = PoolManager::new(events.clone());
         let location = config
             .store
@@ -93,6 +97,7 @@ impl Pit {
             pools,
             artifacts,
             dags,
+            memo,
             persister,
             config,
         })

@@ -1,0 +1,606 @@
+//! Built-in Rust nodes: they run without the host language, on [`Value`]s.
+//!
+//! | kind | config | result |
+//! |---|---|---|
+//! | `passthrough` | — | its one input (None for none, a list for several) |
+//! | `constant` | `value` | `value` |
+//! | `calculator` | `operation`: add, sub, mul, div, sum; optional `operand` | inputs (then `operand`) folded left; `sum` adds every number of every input (lists are flattened one level) |
+//! | `map` | `operation`, `operand` | `[x op operand for x in input]` |
+//! | `filter` | `compare`: gt, ge, lt, le, eq, ne; `value` | `[x for x in input if x compare value]` |
+//! | `concat` | — | lists joined into one list, or str joined into one str |
+//! | `model` | `pool`, `model`, optional `model_type` (echo), `version`, `cpu`, `memory_mb`, `gpu_memory_mb`, `slots`, `config` | the model's answer to its input, allocated and released through the Pool Manager |
+//!
+//! Arithmetic is Python's on int (64-bit; leaving that range is an `OverflowError`) and float;
+//! `div` is true division on floats; an int meets a float as a float; bool is not a number here.
+
+use std::sync::Arc;
+
+use serde_json::Value as Json;
+
+use crate::pit::Pit;
+use crate::pool::{InvokeError, ModelSpec};
+use crate::resources::Resources;
+use crate::value::Value;
+use crate::workflow::engine::NodeError;
+
+/// The built-in node kinds.
+pub const BUILTIN_KINDS: [&str; 7] = [
+    "passthrough",
+    "constant",
+    "calculator",
+    "map",
+    "filter",
+    "concat",
+    "model",
+];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Operation {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Sum,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compare {
+    Gt,
+    Ge,
+    Lt,
+    Le,
+    Eq,
+    Ne,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Num {
+    Int(i64),
+    Float(f64),
+}
+
+impl Num {
+    fn value(self) -> Value {
+        match self {
+            Num::Int(i) => Value::Int(i),
+            Num::Float(f) => Value::Float(f),
+        }
+    }
+
+    fn float(self) -> f64 {
+        match self {
+            Num::Int(i) => i as f64,
+            Num::Float(f) => f,
+        }
+    }
+}
+
+/// A built-in node with its settings parsed.
+#[derive(Debug)]
+pub enum Builtin {
+    Passthrough,
+    Constant(Value),
+    Calculator {
+        operation: Operation,
+        operand: Option<Num>,
+    },
+    Map {
+        operation: Operation,
+        operand: Num,
+    },
+    Filter {
+        compare: Compare,
+        value: Num,
+    },
+    Concat,
+    Model {
+        pool: String,
+        spec: Arc<ModelSpec>,
+    },
+}
+
+fn json_to_value(j: &Json) -> Value {
+    match j {
+        Json::Null => Value::None,
+        Json::Bool(b) => Value::Bool(*b),
+        Json::Number(n) => match n.as_i64() {
+            Some(i) => Value::Int(i),
+            None => n
+                .as_u64()
+                .map(|u| Value::BigInt(u.to_string()))
+                .unwrap_or_else(|| Value::Float(n.as_f64().unwrap_or(f64::NAN))),
+        },
+        Json::String(s) => Value::Str(s.clone()),
+        Json::Array(items) => Value::List(items.iter().map(json_to_value).collect()),
+        Json::Object(map) => Value::Dict(
+            map.iter()
+                .map(|(k, v)| (Value::Str(k.clone()), json_to_value(v)))
+                .collect(),
+        ),
+    }
+}
+
+fn config_keys(kind: &str, config: &Json, allowed: &[&str]) -> Result<(), String> {
+    match config {
+        Json::Null => Ok(()),
+        Json::Object(map) => {
+            for key in map.keys() {
+                if !allowed.contains(&key.as_str()) {
+                    return Err(format!(
+                        "{kind} config has unknown key {key:?} (allowed: {})",
+                        allowed.join(", ")
+                    ));
+                }
+            }
+            Ok(())
+        }
+        other => Err(format!("{kind} config must be an object, got {other}")),
+    }
+}
+
+fn operation(kind: &str, config: &Json) -> Result<Operation, String> {
+    match config.get("operation").and_then(Json::as_str) {
+        Some("add") => Ok(Operation::Add),
+        Some("sub") => Ok(Operation::Sub),
+        Some("mul") => Ok(Operation::Mul),
+        Some("div") => Ok(Operation::Div),
+        Some("sum") => Ok(Operation::Sum),
+        Some(other) => Err(format!(
+            "{kind} operation {other:?} is unknown (use add, sub, mul, div or sum)"
+        )),
+        None => Err(format!(
+            "{kind} config needs 'operation' (add, sub, mul, div or sum)"
+        )),
+    }
+}
+
+fn number(kind: &str, key: &str, j: Option<&Json>) -> Result<Option<Num>, String> {
+    match j {
+        None => Ok(None),
+        Some(Json::Number(n)) => match n.as_i64() {
+            Some(i) => Ok(Some(Num::Int(i))),
+            None if n.is_u64() => Err(format!("{kind} {key} is outside the 64-bit int range")),
+            None => Ok(Some(Num::Float(n.as_f64().unwrap_or(f64::NAN)))),
+        },
+        Some(other) => Err(format!("{kind} {key} must be a number, got {other}")),
+    }
+}
+
+fn resource(config: &Json, key: &str) -> Result<f64, String> {
+    match config.get(key) {
+        None => Ok(0.0),
+        Some(j) => j
+            .as_f64()
+            .ok_or_else(|| format!("model {key} must be a number, got {j}")),
+    }
+}
+
+impl Builtin {
+    /// Parse the settings of built-in node `kind`.
+    pub fn parse(kind: &str, config: &Json) -> Result<Builtin, String> {
+        match kind {
+            "passthrough" | "concat" => {
+                config_keys(kind, config, &[])?;
+                Ok(if kind == "concat" {
+                    Builtin::Concat
+                } else {
+                    Builtin::Passthrough
+                })
+            }
+            "constant" => {
+                config_keys(kind, config, &["value"])?;
+                Ok(Builtin::Constant(json_to_value(
+                    config.get("value").unwrap_or(&Json::Null),
+                )))
+            }
+            "calculator" => {
+                config_keys(kind, config, &["operation", "operand"])?;
+                Ok(Builtin::Calculator {
+                    operation: operation(kind, config)?,
+                    operand: number(kind, "operand", config.get("operand"))?,
+                })
+            }
+            "map" => {
+                config_keys(kind, config, &["operation", "operand"])?;
+                let op = operation(kind, config)?;
+                if op == Operation::Sum {
+                    return Err("map operation must be add, sub, mul or div".into());
+                }
+                Ok(Builtin::Map {
+                    operation: op,
+                    operand: number(kind, "operand", config.get("operand"))?
+                        .ok_or("map config needs 'operand'")?,
+                })
+            }
+            "filter" => {
+                config_keys(kind, config, &["compare", "value"])?;
+                let compare = match config.get("compare").and_then(Json::as_str) {
+                    Some("gt") => Compare::Gt,
+                    Some("ge") => Compare::Ge,
+                    Some("lt") => Compare::Lt,
+                    Some("le") => Compare::Le,
+                    Some("eq") => Compare::Eq,
+                    Some("ne") => Compare::Ne,
+                    other => {
+                        return Err(format!(
+                            "filter compare {other:?} is unknown (use gt, ge, lt, le, eq or ne)"
+                        ))
+                    }
+                };
+                Ok(Builtin::Filter {
+                    compare,
+                    value: number(kind, "value", config.get("value"))?
+                        .ok_or("filter config needs 'value'")?,
+                })
+            }
+            "model" => {
+                config_keys(
+                    kind,
+                    config,
+                    &[
+                        "pool",
+                        "model",
+                        "model_type",
+                        "version",
+                        "cpu",
+                        "memory_mb",
+                        "gpu_memory_mb",
+                        "slots",
+                        "config",
+                    ],
+                )?;
+                let text = |key: &str, default: Option<&str>| -> Result<String, String> {
+                    match config.get(key) {
+                        Some(Json::String(s)) => Ok(s.clone()),
+                        None => default
+                            .map(str::to_owned)
+                            .ok_or_else(|| format!("model config needs '{key}'")),
+                        Some(other) => Err(format!("model {key} must be a str, got {other}")),
+                    }
+                };
+                let requirements = Resources::from_units(
+                    resource(config, "cpu")?,
+                    resource(config, "memory_mb")?,
+                    resource(config, "gpu_memory_mb")?,
+                    resource(config, "slots")?,
+                )
+                .map_err(|e| e.to_string())?;
+                let spec = ModelSpec::new(
+                    &text("model", None)?,
+                    &text("version", Some("1"))?,
+                    &text("model_type", Some("echo"))?,
+                    requirements,
+                    json_to_value(config.get("config").unwrap_or(&Json::Null)),
+                )
+                .map_err(|e| e.to_string())?;
+                Ok(Builtin::Model {
+                    pool: text("pool", None)?,
+                    spec: Arc::new(spec),
+                })
+            }
+            other => Err(format!(
+                "unknown node kind '{other}' (known: python, workflow, {})",
+                BUILTIN_KINDS.join(", ")
+            )),
+        }
+    }
+
+    /// Compute the node's result from its inputs.
+    pub fn apply(&self, pit: &Pit, inputs: &[&Value]) -> Result<Value, NodeError> {
+        match self {
+            Builtin::Passthrough => Ok(match inputs {
+                [] => Value::None,
+                [one] => (*one).clone(),
+                many => Value::List(many.iter().map(|v| (*v).clone()).collect()),
+            }),
+            Builtin::Constant(v) => Ok(v.clone()),
+            Builtin::Calculator { operation, operand } => {
+                calculate(*operation, inputs, *operand).map(Num::value)
+            }
+            Builtin::Map { operation, operand } => {
+                let items = one_list("map", inputs)?;
+                items
+                    .iter()
+                    .map(|x| binary(*operation, as_num("map", x)?, *operand).map(Num::value))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(Value::List)
+            }
+            Builtin::Filter { compare, value } => {
+                let items = one_list("filter", inputs)?;
+                let mut kept = Vec::new();
+                for x in items {
+                    if holds(*compare, as_num("filter", x)?, *value) {
+                        kept.push(x.clone());
+                    }
+                }
+                Ok(Value::List(kept))
+            }
+            Builtin::Concat => concat(inputs),
+            Builtin::Model { pool, spec } => {
+                let input = match inputs {
+                    [] => Value::None,
+                    [one] => (*one).clone(),
+                    many => Value::List(many.iter().map(|v| (*v).clone()).collect()),
+                };
+                let allocation = pit
+                    .pools
+                    .allocate(pool, spec)
+                    .map_err(|e| NodeError::new("ResourceExhausted", e.to_string()))?;
+                let answer = pit.pools.invoke(allocation.handle, input);
+                let released = pit.pools.release(allocation.handle, false);
+                let answer = answer.map_err(|e| match e {
+                    InvokeError::Pit(e) => NodeError::new("RuntimeError", e.to_string()),
+                    InvokeError::Model(f) => NodeError::new(
+                        "RuntimeError",
+                        format!("model '{}' failed: {}", spec.name, f.message),
+                    ),
+                })?;
+                released.map_err(|e| NodeError::new("RuntimeError", e.to_string()))?;
+                Ok(answer)
+            }
+        }
+    }
+}
+
+fn type_error(message: String) -> NodeError {
+    NodeError::new("TypeError", message)
+}
+
+fn as_num(kind: &str, v: &Value) -> Result<Num, NodeError> {
+    match v {
+        Value::Int(i) => Ok(Num::Int(*i)),
+        Value::Float(f) => Ok(Num::Float(*f)),
+        other => Err(type_error(format!(
+            "{kind} needs numbers, got {}",
+            other.type_name()
+        ))),
+    }
+}
+
+fn one_list<'a>(kind: &str, inputs: &[&'a Value]) -> Result<&'a [Value], NodeError> {
+    match inputs {
+        [Value::List(items)] | [Value::Tuple(items)] => Ok(items),
+        [other] => Err(type_error(format!(
+            "{kind} needs a list, got {}",
+            other.type_name()
+        ))),
+        _ => Err(type_error(format!(
+            "{kind} takes exactly one input, got {}",
+            inputs.len()
+        ))),
+    }
+}
+
+fn overflow() -> NodeError {
+    NodeError::new("OverflowError", "integer result outside the 64-bit range")
+}
+
+/// `a op b` (not `Sum`).
+pub fn binary(op: Operation, a: Num, b: Num) -> Result<Num, NodeError> {
+    if op == Operation::Div {
+        let d = b.float();
+        if d == 0.0 {
+            return Err(NodeError::new("ZeroDivisionError", "division by zero"));
+        }
+        return Ok(Num::Float(a.float() / d));
+    }
+    match (a, b) {
+        (Num::Int(x), Num::Int(y)) => match op {
+            Operation::Add | Operation::Sum => x.checked_add(y),
+            Operation::Sub => x.checked_sub(y),
+            Operation::Mul => x.checked_mul(y),
+            Operation::Div => unreachable!("handled above"),
+        }
+        .map(Num::Int)
+        .ok_or_else(overflow),
+        _ => {
+            let (x, y) = (a.float(), b.float());
+            Ok(Num::Float(match op {
+                Operation::Add | Operation::Sum => x + y,
+                Operation::Sub => x - y,
+                Operation::Mul => x * y,
+                Operation::Div => unreachable!("handled above"),
+            }))
+        }
+    }
+}
+
+fn calculate(op: Operation, inputs: &[&Value], operand: Option<Num>) -> Result<Num, NodeError> {
+    let mut numbers = Vec::with_capacity(inputs.len() + 1);
+    for v in inputs {
+        match (op, v) {
+            (Operation::Sum, Value::List(items) | Value::Tuple(items)) => {
+                for x in items {
+                    numbers.push(as_num("calculator", x)?);
+                }
+            }
+            _ => numbers.push(as_num("calculator", v)?),
+        }
+    }
+    numbers.extend(operand);
+    if op == Operation::Sum {
+        return numbers
+            .into_iter()
+            .try_fold(Num::Int(0), |acc, x| binary(Operation::Add, acc, x));
+    }
+    let mut it = numbers.into_iter();
+    let (Some(first), Some(second)) = (it.next(), it.next()) else {
+        return Err(type_error(
+            "calculator add/sub/mul/div needs at least two operands (inputs and 'operand')".into(),
+        ));
+    };
+    it.try_fold(binary(op, first, second)?, |acc, x| binary(op, acc, x))
+}
+
+fn holds(c: Compare, a: Num, b: Num) -> bool {
+    let ord = match (a, b) {
+        (Num::Int(x), Num::Int(y)) => x.partial_cmp(&y),
+        _ => a.float().partial_cmp(&b.float()),
+    };
+    match (c, ord) {
+        (Compare::Ne, None) => true,
+        (_, None) => false,
+        (Compare::Gt, Some(o)) => o.is_gt(),
+        (Compare::Ge, Some(o)) => o.is_ge(),
+        (Compare::Lt, Some(o)) => o.is_lt(),
+        (Compare::Le, Some(o)) => o.is_le(),
+        (Compare::Eq, Some(o)) => o.is_eq(),
+        (Compare::Ne, Some(o)) => o.is_ne(),
+    }
+}
+
+fn concat(inputs: &[&Value]) -> Result<Value, NodeError> {
+    if inputs.iter().all(|v| matches!(v, Value::Str(_))) && !inputs.is_empty() {
+        return Ok(Value::Str(
+            inputs.iter().filter_map(|v| v.as_str()).collect::<String>(),
+        ));
+    }
+    let mut out = Vec::new();
+    for v in inputs {
+        match v {
+            Value::List(items) | Value::Tuple(items) => out.extend(items.iter().cloned()),
+            other => {
+                return Err(type_error(format!(
+                    "concat joins lists or strs, got {}",
+                    other.type_name()
+                )))
+            }
+        }
+    }
+    Ok(Value::List(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pit::PitConfig;
+    use serde_json::json;
+
+    fn run(kind: &str, config: Json, inputs: &[Value]) -> Result<Value, NodeError> {
+        let pit = Pit::open(PitConfig::in_memory()).unwrap();
+        let refs: Vec<&Value> = inputs.iter().collect();
+        Builtin::parse(kind, &config).unwrap().apply(&pit, &refs)
+    }
+
+    #[test]
+    fn calculator_follows_python_arithmetic() {
+        let sum = run(
+            "calculator",
+            json!({"operation": "sum"}),
+            &[
+                Value::List(vec![Value::Int(1), Value::Float(2.5)]),
+                Value::Int(3),
+            ],
+        );
+        assert_eq!(sum.unwrap(), Value::Float(6.5));
+        let sub = run(
+            "calculator",
+            json!({"operation": "sub", "operand": 1}),
+            &[Value::Int(10), Value::Int(4)],
+        );
+        assert_eq!(sub.unwrap(), Value::Int(5));
+        let div = run(
+            "calculator",
+            json!({"operation": "div"}),
+            &[Value::Int(7), Value::Int(2)],
+        );
+        assert_eq!(div.unwrap(), Value::Float(3.5));
+        let zero = run(
+            "calculator",
+            json!({"operation": "div"}),
+            &[Value::Int(7), Value::Int(0)],
+        );
+        assert_eq!(zero.unwrap_err().exception, "ZeroDivisionError");
+        let big = run(
+            "calculator",
+            json!({"operation": "mul"}),
+            &[Value::Int(i64::MAX), Value::Int(2)],
+        );
+        assert_eq!(big.unwrap_err().exception, "OverflowError");
+        let flag = run(
+            "calculator",
+            json!({"operation": "add"}),
+            &[Value::Bool(true), Value::Int(2)],
+        );
+        assert_eq!(flag.unwrap_err().exception, "TypeError");
+    }
+
+    #[test]
+    fn map_filter_concat() {
+        let xs = Value::List((1..=4).map(Value::Int).collect());
+        assert_eq!(
+            run(
+                "map",
+                json!({"operation": "mul", "operand": 10}),
+                &[xs.clone()]
+            )
+            .unwrap(),
+            Value::List(vec![
+                Value::Int(10),
+                Value::Int(20),
+                Value::Int(30),
+                Value::Int(40)
+            ])
+        );
+        assert_eq!(
+            run(
+                "filter",
+                json!({"compare": "ge", "value": 3}),
+                &[xs.clone()]
+            )
+            .unwrap(),
+            Value::List(vec![Value::Int(3), Value::Int(4)])
+        );
+        assert_eq!(
+            run(
+                "concat",
+                Json::Null,
+                &[xs.clone(), Value::List(vec![Value::None])]
+            )
+            .unwrap(),
+            Value::List(vec![
+                Value::Int(1),
+                Value::Int(2),
+                Value::Int(3),
+                Value::Int(4),
+                Value::None
+            ])
+        );
+        assert_eq!(
+            run("concat", Json::Null, &[Value::from("ab"), Value::from("c")]).unwrap(),
+            Value::from("abc")
+        );
+    }
+
+    #[test]
+    fn bad_settings_are_named() {
+        assert!(Builtin::parse("calculator", &json!({"operation": "pow"}))
+            .unwrap_err()
+            .contains("\"pow\""));
+        assert!(Builtin::parse("map", &json!({"operation": "add"}))
+            .unwrap_err()
+            .contains("operand"));
+        assert!(Builtin::parse("concat", &json!({"sep": ","}))
+            .unwrap_err()
+            .contains("unknown key \"sep\""));
+    }
+
+    #[test]
+    fn model_nodes_go_through_the_pool_manager() {
+        let pit = Pit::open(PitConfig::in_memory()).unwrap();
+        pit.pools
+            .add_pool("gpu", crate::resources::Capacity::UNLIMITED)
+            .unwrap();
+        let node =
+            Builtin::parse("model", &json!({"pool": "gpu", "model": "m", "cpu": 1})).unwrap();
+        assert_eq!(node.apply(&pit, &[&Value::Int(5)]).unwrap(), Value::Int(5));
+        assert_eq!(node.apply(&pit, &[&Value::Int(6)]).unwrap(), Value::Int(6));
+        assert_eq!(pit.pools.stats().cache_hits, 1);
+        let missing = Builtin::parse("model", &json!({"pool": "tpu", "model": "m"})).unwrap();
+        assert!(missing
+            .apply(&pit, &[])
+            .unwrap_err()
+            .message
+            .contains("tpu"));
+    }
+}

@@ -1,0 +1,863 @@
+//! The workflow scheduler: runs a [`CompiledWorkflow`] to the end.
+//!
+//! One scheduler loop per run, on the caller's thread. Ready nodes wait in a queue ordered by
+//! priority, then topological rank; a node starts when its pool has a free slot (`concurrency`
+//! per pool, default 1). Built-in nodes and host callables of pools with one slot and no timeout
+//! run inline on the scheduler's thread (no hand-off); the others run on worker threads and report
+//! back through a channel. Every transition goes through the DAG Tracker (states, events,
+//! history); every result is stored in the Artifact Store with its lineage; a node whose identity
+//! and inputs are unchanged is served from the memo table ("cached"). A failed attempt with
+//! retries left waits its backoff and goes again; when every attempt failed the fallback body
+//! runs; a final failure skips everything downstream. Cancelling (token, or an interrupt from the
+//! host) cancels every unfinished node and ends the run Cancelled; only finished results were
+//! stored, so nothing is half-written.
+
+use std::any::Any;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::artifact::{ArtifactId, Content, Producer, PutOptions};
+use crate::dag::{NodeState, RunStatus};
+use crate::error::{PitError, Result};
+use crate::events::{Component, Field, Subject};
+use crate::pit::Pit;
+use crate::value::{Value, VALUE_CONTENT_TYPE};
+use crate::workflow::manifest::{Body, CompiledWorkflow, Source};
+use crate::workflow::memo::{memo_key, MemoKey};
+use crate::workflow::workers;
+
+/// How often the scheduler asks the host whether the user interrupted (Ctrl-C).
+const INTERRUPT_POLL: Duration = Duration::from_millis(50);
+
+/// Why a node attempt failed, in the host language's terms.
+#[derive(Clone)]
+pub struct NodeError {
+    /// Exception type name (`ValueError`, `TimeoutError`, or the host's own class name).
+    pub exception: String,
+    pub message: String,
+    /// The host's formatted traceback, when there is one.
+    pub traceback: Option<String>,
+    /// The original host exception object, re-raised with its type by the bindings.
+    pub payload: Option<Arc<dyn Any + Send + Sync>>,
+    /// The user interrupted (KeyboardInterrupt): the run is cancelled, not failed.
+    pub interrupt: bool,
+}
+
+impl NodeError {
+    pub fn new(exception: &str, message: impl Into<String>) -> Self {
+        NodeError {
+            exception: exception.to_owned(),
+            message: message.into(),
+            traceback: None,
+            payload: None,
+            interrupt: false,
+        }
+    }
+}
+
+impl fmt::Display for NodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.exception, self.message)
+    }
+}
+
+impl fmt::Debug for NodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "NodeError({self})")
+    }
+}
+
+/// A node's (or workflow input's) result: its artifact, its value, and the host's own object for
+/// it when the host made it (so the host gets back the very object, not a copy).
+pub struct Output<D> {
+    pub id: ArtifactId,
+    pub value: Arc<Value>,
+    pub data: Option<D>,
+}
+
+impl<D: Clone> Clone for Output<D> {
+    fn clone(&self) -> Self {
+        Output {
+            id: self.id,
+            value: self.value.clone(),
+            data: self.data.clone(),
+        }
+    }
+}
+
+/// The host language side: runs callables and converts their results.
+pub trait Host: Send + Sync + 'static {
+    /// The host's handle on a value (a Python object for the bindings).
+    type Data: Clone + Send + Sync + 'static;
+    /// Call host callable `slot` with `inputs`; return the result and its [`Value`] (for the
+    /// store). A result that cannot be converted is a `NodeError` naming its type.
+    fn call(
+        &self,
+        slot: usize,
+        inputs: &[Output<Self::Data>],
+    ) -> std::result::Result<(Self::Data, Value), NodeError>;
+    /// Called while the scheduler waits; an error (with `interrupt`) cancels the run.
+    fn check_interrupt(&self) -> std::result::Result<(), NodeError> {
+        Ok(())
+    }
+}
+
+/// Cancels a run from another thread (or an asyncio task's cancellation).
+#[derive(Clone, Debug, Default)]
+pub struct CancelToken(Arc<AtomicBool>);
+
+impl CancelToken {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+/// How to run a workflow.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// Serve unchanged nodes from the memo table (and remember new results).
+    pub cache: bool,
+    /// Slots per pool; pools not named get one.
+    pub concurrency: HashMap<String, usize>,
+    pub cancel: CancelToken,
+    /// Results to reuse by node name (resuming a failed run).
+    pub reuse: HashMap<String, ArtifactId>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            cache: true,
+            concurrency: HashMap::new(),
+            cancel: CancelToken::new(),
+            reuse: HashMap::new(),
+        }
+    }
+}
+
+/// What happened to one node.
+pub struct NodeReport<D> {
+    pub name: Arc<str>,
+    pub pool: Arc<str>,
+    pub state: NodeState,
+    pub attempts: u32,
+    /// Served from the memo table.
+    pub cached: bool,
+    /// Reused from the run being resumed.
+    pub reused: bool,
+    /// The fallback produced the result.
+    pub fallback: bool,
+    /// The last error (also kept when a retry or the fallback then succeeded).
+    pub error: Option<NodeError>,
+    pub output: Option<Output<D>>,
+    /// Ran on a worker thread.
+    pub worker: bool,
+    /// The sub-workflow run this node started.
+    pub sub_run: Option<String>,
+    pub ready_at: Option<f64>,
+    pub started_at: Option<f64>,
+    pub finished_at: Option<f64>,
+}
+
+/// The outcome of a run.
+pub struct RunReport<D> {
+    pub run_id: String,
+    pub workflow: String,
+    pub status: RunStatus,
+    pub nodes: Vec<NodeReport<D>>,
+    /// Indices of the output nodes.
+    pub outputs: Vec<usize>,
+    pub inputs: Vec<Output<D>>,
+    /// The first node that failed for good.
+    pub failed_node: Option<usize>,
+    /// Set when the host interrupted the run (KeyboardInterrupt).
+    pub interrupt: Option<NodeError>,
+    pub started_at: f64,
+    pub finished_at: f64,
+}
+
+type Completion<D> = (usize, u64, std::result::Result<(D, Value), NodeError>);
+
+struct Flight {
+    token: u64,
+    deadline: Option<Instant>,
+    fallback: bool,
+}
+
+struct Exec<'a, H: Host> {
+    pit: &'a Pit,
+    wf: &'a CompiledWorkflow,
+    host: &'a Arc<H>,
+    opts: &'a RunOptions,
+    run_id: Arc<str>,
+    inputs: Vec<Output<H::Data>>,
+    nodes: Vec<NodeReport<H::Data>>,
+    memo_keys: Vec<Option<MemoKey>>,
+    /// (priority, earlier rank first, node)
+    ready: BinaryHeap<(i32, Reverse<usize>, usize)>,
+    /// Retries waiting out their backoff: (due, node).
+    delayed: Vec<(Instant, usize)>,
+    /// Ready nodes whose pool was full.
+    blocked: Vec<usize>,
+    running: HashMap<Arc<str>, usize>,
+    in_flight: HashMap<usize, Flight>,
+    tx: Sender<Completion<H::Data>>,
+    rx: Receiver<Completion<H::Data>>,
+    next_token: u64,
+    newly_ready: Vec<usize>,
+    failed_node: Option<usize>,
+    interrupt: Option<NodeError>,
+    last_interrupt_check: Instant,
+}
+
+/// Run `wf` with `inputs` (one per declared input, in order: the value and, optionally, the
+/// host's object for it). Errors are the Pit's own (a closed store, a bad input count); node
+/// failures are in the report.
+pub fn execute<H: Host>(
+    pit: &Pit,
+    wf: &CompiledWorkflow,
+    host: &Arc<H>,
+    inputs: Vec<(Value, Option<H::Data>)>,
+    opts: &RunOptions,
+) -> Result<RunReport<H::Data>> {
+    if inputs.len() != wf.manifest.inputs.len() {
+        return Err(PitError::validation(format!(
+            "workflow '{}' takes {} input(s) [{}], got {}",
+            wf.name(),
+            wf.manifest.inputs.len(),
+            wf.manifest.inputs.join(", "),
+            inputs.len()
+        )));
+    }
+    let started_at = crate::now();
+    let mut stored = Vec::with_capacity(inputs.len());
+    for (k, (value, data)) in inputs.into_iter().enumerate() {
+        let id = pit.artifacts.put(
+            &value.encode(),
+            PutOptions {
+                content_type: Some(VALUE_CONTENT_TYPE.into()),
+                created_by: Some(format!("workflow:{}", wf.name())),
+                tags: vec![format!("input:{}", wf.manifest.inputs[k])],
+                ..PutOptions::default()
+            },
+        )?;
+        stored.push(Output {
+            id,
+            value: Arc::new(value),
+            data,
+        });
+    }
+    let run_id: Arc<str> = Arc::from(pit.dags.start(wf.graph.clone())?);
+    let (tx, rx) = channel();
+    let now = crate::now();
+    let nodes = wf
+        .nodes
+        .iter()
+        .map(|n| NodeReport {
+            name: n.name.clone(),
+            pool: n.pool.clone(),
+            state: NodeState::Pending,
+            attempts: 0,
+            cached: false,
+            reused: false,
+            fallback: false,
+            error: None,
+            output: None,
+            worker: false,
+            sub_run: None,
+            ready_at: None,
+            started_at: None,
+            finished_at: None,
+        })
+        .collect();
+    let mut exec = Exec {
+        pit,
+        wf,
+        host,
+        opts,
+        run_id,
+        inputs: stored,
+        nodes,
+        memo_keys: vec![None; wf.len()],
+        ready: BinaryHeap::new(),
+        delayed: Vec::new(),
+        blocked: Vec::new(),
+        running: HashMap::new(),
+        in_flight: HashMap::new(),
+        tx,
+        rx,
+        next_token: 0,
+        newly_ready: Vec::new(),
+        failed_node: None,
+        interrupt: None,
+        last_interrupt_check: Instant::now(),
+    };
+    let roots: Vec<usize> = wf
+        .graph
+        .topological_order()
+        .iter()
+        .copied()
+        .filter(|&i| wf.graph.predecessors(i).is_empty())
+        .collect();
+    for i in roots {
+        exec.push_ready(i, now);
+    }
+    exec.run()?;
+    exec.finish(started_at)
+}
+
+impl<H: Host> Exec<'_, H> {
+    fn push_ready(&mut self, i: usize, now: f64) {
+        self.nodes[i].ready_at.get_or_insert(now);
+        let rank = self.wf.graph.rank_of(i);
+        self.ready
+            .push((self.wf.nodes[i].priority, Reverse(rank), i));
+    }
+
+    fn limit(&self, pool: &str) -> usize {
+        self.opts.concurrency.get(pool).copied().unwrap_or(1).max(1)
+    }
+
+    fn cancelled(&self) -> bool {
+        self.interrupt.is_some() || self.opts.cancel.is_cancelled()
+    }
+
+    fn run(&mut self) -> Result<()> {
+        loop {
+            if self.cancelled() {
+                return self.cancel();
+            }
+            self.promote_delayed();
+            while let Some(i) = self.pop_startable() {
+                self.start(i)?;
+                if self.cancelled() {
+                    return self.cancel();
+                }
+                self.poll_interrupt();
+            }
+            if self.in_flight.is_empty() && self.delayed.is_empty() && self.ready.is_empty() {
+                if !self.blocked.is_empty() {
+                    // Nothing runs, so every pool is free again.
+                    let blocked = std::mem::take(&mut self.blocked);
+                    for i in blocked {
+                        let at = self.nodes[i].ready_at.unwrap_or_else(crate::now);
+                        self.push_ready(i, at);
+                    }
+                    continue;
+                }
+                return Ok(());
+            }
+            if self.pit.dags.status(&self.run_id)? == RunStatus::Paused && self.in_flight.is_empty()
+            {
+                std::thread::sleep(Duration::from_millis(10));
+                self.poll_interrupt();
+                continue;
+            }
+            self.wait()?;
+        }
+    }
+
+    fn poll_interrupt(&mut self) {
+        if self.last_interrupt_check.elapsed() < INTERRUPT_POLL {
+            return;
+        }
+        self.last_interrupt_check = Instant::now();
+        if let Err(mut e) = self.host.check_interrupt() {
+            e.interrupt = true;
+            self.interrupt = Some(e);
+        }
+    }
+
+    fn promote_delayed(&mut self) {
+        if self.delayed.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        let mut k = 0;
+        while k < self.delayed.len() {
+            if self.delayed[k].0 <= now {
+                let (_, i) = self.delayed.swap_remove(k);
+                self.push_ready(i, crate::now());
+            } else {
+                k += 1;
+            }
+        }
+    }
+
+    /// The next ready node whose pool has room; nodes of full pools are set aside.
+    fn pop_startable(&mut self) -> Option<usize> {
+        if self.pit.dags.status(&self.run_id).ok() == Some(RunStatus::Paused) {
+            return None;
+        }
+        while let Some((_, _, i)) = self.ready.pop() {
+            let pool = &self.wf.nodes[i].pool;
+            let used = self.running.get(pool).copied().unwrap_or(0);
+            if used < self.limit(pool) {
+                return Some(i);
+            }
+            self.blocked.push(i);
+        }
+        None
+    }
+
+    fn free_slot(&mut self, i: usize) {
+        let pool = self.wf.nodes[i].pool.clone();
+        if let Some(n) = self.running.get_mut(&pool) {
+            *n = n.saturating_sub(1);
+        }
+        // Nodes waiting for this pool may go now.
+        let mut k = 0;
+        while k < self.blocked.len() {
+            let j = self.blocked[k];
+            if self.wf.nodes[j].pool == pool {
+                self.blocked.swap_remove(k);
+                let at = self.nodes[j].ready_at.unwrap_or_else(crate::now);
+                self.push_ready(j, at);
+            } else {
+                k += 1;
+            }
+        }
+    }
+
+    fn transition(
+        &mut self,
+        i: usize,
+        to: NodeState,
+        error: Option<String>,
+        output: Option<ArtifactId>,
+    ) -> Result<NodeState> {
+        let mut newly = std::mem::take(&mut self.newly_ready);
+        newly.clear();
+        let end = self
+            .pit
+            .dags
+            .transition(&self.run_id, i, to, error, output, &mut newly);
+        let now = crate::now();
+        for &j in &newly {
+            if j != i {
+                self.push_ready(j, now);
+            }
+        }
+        self.newly_ready = newly;
+        end
+    }
+
+    fn emit(&self, i: usize, kind: &'static str, data: &[(&'static str, Field)]) {
+        self.pit.events.emit(
+            Component::Dag,
+            kind,
+            Subject::Pair(self.run_id.clone(), self.wf.nodes[i].name.clone()),
+            data,
+        );
+    }
+
+    fn gather(&self, i: usize) -> Vec<Output<H::Data>> {
+        self.wf.nodes[i]
+            .sources
+            .iter()
+            .map(|s| match *s {
+                Source::Input(k) => self.inputs[k].clone(),
+                Source::Node(j) => self.nodes[j]
+                    .output
+                    .clone()
+                    .expect("a node starts only after its inputs succeeded"),
+            })
+            .collect()
+    }
+
+    /// Move `i` to Running and run it (inline), hand it to a worker, or serve it from the store.
+    fn start(&mut self, i: usize) -> Result<()> {
+        self.transition(i, NodeState::Running, None, None)?;
+        let report = &mut self.nodes[i];
+        report.attempts += 1;
+        report.started_at.get_or_insert_with(crate::now);
+        let first_attempt = report.attempts == 1;
+        *self
+            .running
+            .entry(self.wf.nodes[i].pool.clone())
+            .or_insert(0) += 1;
+        let inputs = self.gather(i);
+        if first_attempt {
+            if let Some(id) = self.opts.reuse.get(&*self.wf.nodes[i].name).copied() {
+                if let Some(value) = self.load(&id) {
+                    self.nodes[i].reused = true;
+                    self.emit(i, "node.reused", &[]);
+                    return self.succeed(i, id, value, None, &inputs);
+                }
+            }
+            if let (true, Some(identity)) = (self.opts.cache, self.wf.nodes[i].identity) {
+                let ids: Vec<ArtifactId> = inputs.iter().map(|o| o.id).collect();
+                let key = memo_key(&identity, &ids);
+                self.memo_keys[i] = Some(key);
+                if let Some(id) = self.pit.memo.get(&key) {
+                    if let Some(value) = self.load(&id) {
+                        self.nodes[i].cached = true;
+                        self.emit(i, "node.cached", &[]);
+                        return self.succeed(i, id, value, None, &inputs);
+                    }
+                }
+            }
+        }
+        self.run_body(i, false, inputs)
+    }
+
+    /// The stored value of artifact `id`, if it is still there and readable.
+    fn load(&self, id: &ArtifactId) -> Option<Value> {
+        let (blob, content) = self.pit.artifacts.get_typed(id).ok()?;
+        match content {
+            Content::Value => Value::decode(blob.bytes()).ok(),
+            Content::Bytes => Some(Value::Bytes(blob.bytes().to_vec())),
+        }
+    }
+
+    fn run_body(&mut self, i: usize, fallback: bool, inputs: Vec<Output<H::Data>>) -> Result<()> {
+        let node = &self.wf.nodes[i];
+        let body = if fallback {
+            node.fallback
+                .as_ref()
+                .expect("run_body(fallback) only with a fallback")
+        } else {
+            &node.body
+        };
+        match body {
+            Body::Builtin(builtin) => {
+                let values: Vec<&Value> = inputs.iter().map(|o| &*o.value).collect();
+                let outcome = builtin.apply(self.pit, &values).map(|v| (None, v));
+                self.complete(i, fallback, outcome, inputs)
+            }
+            Body::Workflow(sub) => {
+                let outcome = self.run_sub(i, sub, &inputs)?;
+                self.complete(i, fallback, outcome, inputs)
+            }
+            Body::Host { slot } => {
+                let slot = *slot;
+                let inline = node.timeout.is_none() && self.limit(&node.pool) == 1;
+                if inline {
+                    let outcome = self.host.call(slot, &inputs).map(|(d, v)| (Some(d), v));
+                    return self.complete(i, fallback, outcome, inputs);
+                }
+                self.next_token += 1;
+                let token = self.next_token;
+                let deadline = node
+                    .timeout
+                    .map(|t| Instant::now() + Duration::from_secs_f64(t));
+                self.in_flight.insert(
+                    i,
+                    Flight {
+                        token,
+                        deadline,
+                        fallback,
+                    },
+                );
+                self.nodes[i].worker = true;
+                let host = self.host.clone();
+                let tx = self.tx.clone();
+                workers::submit(move || {
+                    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        host.call(slot, &inputs)
+                    }))
+                    .unwrap_or_else(|_| {
+                        Err(NodeError::new(
+                            "InternalError",
+                            "the node's host call panicked",
+                        ))
+                    });
+                    let _ = tx.send((i, token, outcome));
+                });
+                Ok(())
+            }
+        }
+    }
+
+    fn run_sub(
+        &mut self,
+        i: usize,
+        sub: &CompiledWorkflow,
+        inputs: &[Output<H::Data>],
+    ) -> Result<std::result::Result<(Option<H::Data>, Value), NodeError>> {
+        let sub_inputs = inputs
+            .iter()
+            .map(|o| ((*o.value).clone(), o.data.clone()))
+            .collect();
+        let opts = RunOptions {
+            reuse: HashMap::new(),
+            ..self.opts.clone()
+        };
+        let report = execute(self.pit, sub, self.host, sub_inputs, &opts)?;
+        self.nodes[i].sub_run = Some(report.run_id.clone());
+        if let Some(e) = report.interrupt {
+            self.interrupt = Some(e.clone());
+            return Ok(Err(e));
+        }
+        match report.status {
+            RunStatus::Completed => {
+                let mut outs = report
+                    .outputs
+                    .iter()
+                    .filter_map(|&k| report.nodes[k].output.clone().map(|o| (k, o)))
+                    .collect::<Vec<_>>();
+                if outs.len() == 1 {
+                    let (_, out) = outs.pop().expect("one output");
+                    return Ok(Ok((out.data, (*out.value).clone())));
+                }
+                Ok(Ok((
+                    None,
+                    Value::Dict(
+                        outs.into_iter()
+                            .map(|(k, o)| {
+                                (
+                                    Value::Str(report.nodes[k].name.to_string()),
+                                    (*o.value).clone(),
+                                )
+                            })
+                            .collect(),
+                    ),
+                )))
+            }
+            status => {
+                let mut error = report
+                    .failed_node
+                    .and_then(|k| report.nodes[k].error.clone())
+                    .unwrap_or_else(|| {
+                        NodeError::new(
+                            "RuntimeError",
+                            format!("sub-workflow run was {}", status.as_str()),
+                        )
+                    });
+                error.message = format!(
+                    "{} (in sub-workflow run '{}')",
+                    error.message, report.run_id
+                );
+                Ok(Err(error))
+            }
+        }
+    }
+
+    fn complete(
+        &mut self,
+        i: usize,
+        fallback: bool,
+        outcome: std::result::Result<(Option<H::Data>, Value), NodeError>,
+        inputs: Vec<Output<H::Data>>,
+    ) -> Result<()> {
+        match outcome {
+            Ok((data, value)) => {
+                let bytes = value.encode();
+                let producer = Producer {
+                    run: self.run_id.to_string(),
+                    node: self.wf.nodes[i].name.to_string(),
+                };
+                let mut lineage: Vec<ArtifactId> = Vec::with_capacity(inputs.len());
+                for o in &inputs {
+                    if !lineage.contains(&o.id) {
+                        lineage.push(o.id);
+                    }
+                }
+                let stored = self.pit.artifacts.put(
+                    &bytes,
+                    PutOptions {
+                        content_type: Some(VALUE_CONTENT_TYPE.into()),
+                        created_by: Some("workflow".into()),
+                        producer: Some(producer),
+                        inputs: lineage,
+                        ..PutOptions::default()
+                    },
+                );
+                let id = match stored {
+                    Ok(id) => id,
+                    Err(e) => {
+                        let error = NodeError::new(
+                            "StorageError",
+                            format!("the result could not be stored: {e}"),
+                        );
+                        return self.fail(i, fallback, error, inputs);
+                    }
+                };
+                if !fallback {
+                    if let Some(key) = self.memo_keys[i] {
+                        self.pit.memo.put(key, id);
+                    }
+                } else {
+                    self.nodes[i].fallback = true;
+                    self.emit(i, "node.fallback", &[("outcome", Field::Word("succeeded"))]);
+                }
+                self.succeed(i, id, value, data, &inputs)
+            }
+            Err(error) if error.interrupt => {
+                self.interrupt = Some(error);
+                Ok(())
+            }
+            Err(error) => self.fail(i, fallback, error, inputs),
+        }
+    }
+
+    fn succeed(
+        &mut self,
+        i: usize,
+        id: ArtifactId,
+        value: Value,
+        data: Option<H::Data>,
+        _inputs: &[Output<H::Data>],
+    ) -> Result<()> {
+        let report = &mut self.nodes[i];
+        report.output = Some(Output {
+            id,
+            value: Arc::new(value),
+            data,
+        });
+        report.finished_at = Some(crate::now());
+        self.free_slot(i);
+        self.transition(i, NodeState::Succeeded, None, Some(id))?;
+        Ok(())
+    }
+
+    fn fail(
+        &mut self,
+        i: usize,
+        fallback: bool,
+        error: NodeError,
+        inputs: Vec<Output<H::Data>>,
+    ) -> Result<()> {
+        let node = &self.wf.nodes[i];
+        let attempts = self.nodes[i].attempts;
+        if !fallback && attempts <= node.retries {
+            let wait = node.backoff.seconds(attempts);
+            self.nodes[i].error = Some(error.clone());
+            self.free_slot(i);
+            let end = self.transition(i, NodeState::Failed, Some(error.to_string()), None)?;
+            if end == NodeState::Ready {
+                self.delayed
+                    .push((Instant::now() + Duration::from_secs_f64(wait), i));
+            }
+            return Ok(());
+        }
+        if !fallback && node.fallback.is_some() {
+            self.emit(i, "node.fallback", &[("outcome", Field::Word("started"))]);
+            self.nodes[i].error = Some(error);
+            return self.run_body(i, true, inputs);
+        }
+        let mut error = error;
+        if fallback {
+            let first = self.nodes[i].error.take();
+            if let Some(first) = first {
+                error.message = format!("{} (the fallback ran after: {first})", error.message);
+            }
+        }
+        self.nodes[i].error = Some(error.clone());
+        self.nodes[i].finished_at = Some(crate::now());
+        self.failed_node.get_or_insert(i);
+        self.free_slot(i);
+        self.transition(i, NodeState::Failed, Some(error.to_string()), None)?;
+        Ok(())
+    }
+
+    fn wait(&mut self) -> Result<()> {
+        let now = Instant::now();
+        let mut wait = INTERRUPT_POLL;
+        for (due, _) in &self.delayed {
+            wait = wait.min(due.saturating_duration_since(now));
+        }
+        for flight in self.in_flight.values() {
+            if let Some(d) = flight.deadline {
+                wait = wait.min(d.saturating_duration_since(now));
+            }
+        }
+        match self.rx.recv_timeout(wait) {
+            Ok(done) => {
+                self.arrive(done)?;
+                while let Ok(done) = self.rx.try_recv() {
+                    self.arrive(done)?;
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => {
+                return Err(PitError::Internal("the completion channel closed".into()))
+            }
+        }
+        self.poll_interrupt();
+        self.expire()
+    }
+
+    fn arrive(&mut self, (i, token, outcome): Completion<H::Data>) -> Result<()> {
+        if self.cancelled() {
+            return Ok(()); // the run is being cancelled: results arriving now are not kept
+        }
+        match self.in_flight.get(&i) {
+            Some(f) if f.token == token => {}
+            _ => return Ok(()), // a late answer of an attempt that timed out
+        }
+        let flight = self.in_flight.remove(&i).expect("checked above");
+        let inputs = self.gather(i);
+        self.complete(
+            i,
+            flight.fallback,
+            outcome.map(|(d, v)| (Some(d), v)),
+            inputs,
+        )
+    }
+
+    fn expire(&mut self) -> Result<()> {
+        let now = Instant::now();
+        let expired: Vec<(usize, bool)> = self
+            .in_flight
+            .iter()
+            .filter(|(_, f)| f.deadline.is_some_and(|d| d <= now))
+            .map(|(&i, f)| (i, f.fallback))
+            .collect();
+        for (i, fallback) in expired {
+            self.in_flight.remove(&i);
+            let timeout = self.wf.nodes[i].timeout.unwrap_or(0.0);
+            self.emit(i, "node.timeout", &[]);
+            let error = NodeError::new(
+                "TimeoutError",
+                format!(
+                    "node '{}' took longer than its {timeout} s timeout",
+                    self.wf.nodes[i].name
+                ),
+            );
+            let inputs = self.gather(i);
+            self.fail(i, fallback, error, inputs)?;
+        }
+        Ok(())
+    }
+
+    fn cancel(&mut self) -> Result<()> {
+        if !self.pit.dags.status(&self.run_id)?.is_finished() {
+            self.pit.dags.cancel(&self.run_id)?;
+        }
+        self.in_flight.clear();
+        Ok(())
+    }
+
+    fn finish(mut self, started_at: f64) -> Result<RunReport<H::Data>> {
+        let records = self.pit.dags.nodes(&self.run_id)?;
+        for record in records {
+            if let Some(i) = self.wf.graph.index_of(&record.name) {
+                self.nodes[i].state = record.state;
+            }
+        }
+        Ok(RunReport {
+            run_id: self.run_id.to_string(),
+            workflow: self.wf.name().to_owned(),
+            status: self.pit.dags.status(&self.run_id)?,
+            nodes: self.nodes,
+            outputs: self.wf.outputs.clone(),
+            inputs: self.inputs,
+            failed_node: self.failed_node,
+            interrupt: self.interrupt,
+            started_at,
+            finished_at: crate::now(),
+        })
+    }
+}

@@ -1,0 +1,20 @@
+//! Workflows: manifests written by Python (or by hand), validated and scheduled here.
+//!
+//! A [`manifest::Manifest`] is the versioned JSON form of a workflow; compiling it gives a
+//! [`manifest::CompiledWorkflow`] — the validated graph plus each node's body (a host callable,
+//! a built-in Rust node from [`builtin`], or a sub-workflow) and its policies (retries with
+//! backoff, timeout, pool, priority, fallback, memoisation). [`engine::execute`] runs it: the
+//! DAG Tracker records every transition, every result goes to the Artifact Store with lineage,
+//! and unchanged nodes are served from the [`memo::MemoTable`].
+
+pub mod builtin;
+pub mod engine;
+pub mod manifest;
+pub mod memo;
+pub mod workers;
+
+pub use engine::{
+    execute, CancelToken, Host, NodeError, NodeReport, Output, RunOptions, RunReport,
+};
+pub use manifest::{CompiledWorkflow, Manifest, MANIFEST_FORMAT, MANIFEST_VERSION};
+pub use memo::MemoTable;

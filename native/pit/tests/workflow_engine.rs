@@ -1,0 +1,336 @@
+//! The workflow engine with a pure-Rust host: scheduling, retries, fallback, timeouts,
+//! cancellation, memoisation, sub-workflows, concurrency.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use symphony_pit::dag::{NodeState, RunStatus};
+use symphony_pit::workflow::{
+    execute, CancelToken, CompiledWorkflow, Host, NodeError, Output, RunOptions,
+};
+use symphony_pit::{Pit, PitConfig, Value};
+
+type Callable = Box<dyn Fn(&[Value]) -> Result<Value, NodeError> + Send + Sync>;
+
+struct Fns(Vec<Callable>);
+
+impl Host for Fns {
+    type Data = ();
+    fn call(&self, slot: usize, inputs: &[Output<()>]) -> Result<((), Value), NodeError> {
+        let values: Vec<Value> = inputs.iter().map(|o| (*o.value).clone()).collect();
+        (self.0[slot])(&values).map(|v| ((), v))
+    }
+}
+
+fn int(v: &Value) -> i64 {
+    match v {
+        Value::Int(i) => *i,
+        other => panic!("not an int: {other:?}"),
+    }
+}
+
+fn wf(nodes: &str, inputs: &str) -> CompiledWorkflow {
+    CompiledWorkflow::from_json(&format!(
+        r#"{{"format": "symphony.workflow", "version": 1, "name": "t", "inputs": {inputs}, "nodes": {nodes}}}"#
+    ))
+    .unwrap()
+}
+
+fn pit() -> Pit {
+    Pit::open(PitConfig::in_memory()).unwrap()
+}
+
+fn output(report: &symphony_pit::workflow::RunReport<()>, name: &str) -> Value {
+    let node = report.nodes.iter().find(|n| &*n.name == name).unwrap();
+    (*node.output.as_ref().unwrap().value).clone()
+}
+
+#[test]
+fn a_diamond_with_builtins_and_host_nodes_computes_exactly() {
+    let pit = pit();
+    let w = wf(
+        r#"[{"name": "a", "kind": "python", "inputs": ["x"], "code_hash": "a1"},
+            {"name": "b", "kind": "calculator", "inputs": ["a"], "config": {"operation": "mul", "operand": 3}},
+            {"name": "c", "kind": "python", "inputs": ["a"], "code_hash": "c1"},
+            {"name": "d", "kind": "calculator", "inputs": ["b", "c"], "config": {"operation": "add"}}]"#,
+        r#"["x"]"#,
+    );
+    let calls = Arc::new(AtomicUsize::new(0));
+    let (c1, c2) = (calls.clone(), calls.clone());
+    let host = Arc::new(Fns(vec![
+        Box::new(move |v| {
+            c1.fetch_add(1, Ordering::SeqCst);
+            Ok(Value::Int(int(&v[0]) + 1))
+        }),
+        Box::new(move |v| {
+            c2.fetch_add(1, Ordering::SeqCst);
+            Ok(Value::Int(int(&v[0]) * int(&v[0])))
+        }),
+    ]));
+    let report = execute(
+        &pit,
+        &w,
+        &host,
+        vec![(Value::Int(4), None)],
+        &RunOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(report.status, RunStatus::Completed);
+    // a = 5, b = 15, c = 25, d = 40
+    assert_eq!(output(&report, "d"), Value::Int(40));
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    // Lineage: d was computed from b and c.
+    let d = report.nodes[3].output.as_ref().unwrap().id;
+    let meta = pit.artifacts.metadata(&d).unwrap();
+    assert_eq!(
+        meta.inputs,
+        vec![
+            report.nodes[1].output.as_ref().unwrap().id,
+            report.nodes[2].output.as_ref().unwrap().id
+        ]
+    );
+    // The same inputs again: everything is served from the memo table.
+    let again = execute(
+        &pit,
+        &w,
+        &host,
+        vec![(Value::Int(4), None)],
+        &RunOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(output(&again, "d"), Value::Int(40));
+    assert!(again.nodes.iter().all(|n| n.cached), "every node cached");
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    // A different input recomputes.
+    let other = execute(
+        &pit,
+        &w,
+        &host,
+        vec![(Value::Int(1), None)],
+        &RunOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(output(&other, "d"), Value::Int(2 * 3 + 4));
+    assert_eq!(calls.load(Ordering::SeqCst), 4);
+}
+
+#[test]
+fn retries_back_off_then_succeed_and_final_failures_skip_downstream() {
+    let pit = pit();
+    let w = wf(
+        r#"[{"name": "flaky", "kind": "python", "retries": 2, "backoff": {"strategy": "exponential", "delay": 0.02}},
+            {"name": "after", "kind": "passthrough", "inputs": ["flaky"]},
+            {"name": "broken", "kind": "python", "retries": 1},
+            {"name": "downstream", "kind": "passthrough", "inputs": ["broken"]}]"#,
+        "[]",
+    );
+    let tries = Arc::new(AtomicUsize::new(0));
+    let t = tries.clone();
+    let host = Arc::new(Fns(vec![
+        Box::new(move |_| {
+            if t.fetch_add(1, Ordering::SeqCst) < 2 {
+                Err(NodeError::new("ValueError", "not yet"))
+            } else {
+                Ok(Value::from("ok"))
+            }
+        }),
+        Box::new(|_| Err(NodeError::new("KeyError", "'missing'"))),
+    ]));
+    let started = Instant::now();
+    let report = execute(&pit, &w, &host, vec![], &RunOptions::default()).unwrap();
+    // Backoff 0.02 then 0.04 seconds.
+    assert!(
+        started.elapsed() >= Duration::from_millis(55),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(report.status, RunStatus::Failed);
+    let state = |name: &str| report.nodes.iter().find(|n| &*n.name == name).unwrap();
+    assert_eq!(state("flaky").state, NodeState::Succeeded);
+    assert_eq!(state("flaky").attempts, 3);
+    assert_eq!(output(&report, "after"), Value::from("ok"));
+    assert_eq!(state("broken").state, NodeState::Failed);
+    assert_eq!(state("broken").attempts, 2);
+    assert_eq!(
+        state("broken").error.as_ref().unwrap().exception,
+        "KeyError"
+    );
+    assert_eq!(state("downstream").state, NodeState::Skipped);
+    assert_eq!(report.failed_node, Some(2));
+}
+
+#[test]
+fn a_fallback_stands_in_after_every_attempt_failed() {
+    let pit = pit();
+    let w = wf(
+        r#"[{"name": "n", "kind": "python", "retries": 1, "fallback": {"kind": "constant", "config": {"value": [0]}}}]"#,
+        "[]",
+    );
+    let host = Arc::new(Fns(vec![Box::new(|_| {
+        Err(NodeError::new("RuntimeError", "down"))
+    })]));
+    let report = execute(&pit, &w, &host, vec![], &RunOptions::default()).unwrap();
+    assert_eq!(report.status, RunStatus::Completed);
+    assert!(report.nodes[0].fallback);
+    assert_eq!(report.nodes[0].attempts, 2);
+    assert_eq!(output(&report, "n"), Value::List(vec![Value::Int(0)]));
+}
+
+#[test]
+fn a_node_past_its_timeout_fails_without_waiting_for_it() {
+    let pit = pit();
+    let w = wf(
+        r#"[{"name": "slow", "kind": "python", "timeout": 0.05}]"#,
+        "[]",
+    );
+    let host = Arc::new(Fns(vec![Box::new(|_| {
+        std::thread::sleep(Duration::from_millis(400));
+        Ok(Value::None)
+    })]));
+    let started = Instant::now();
+    let report = execute(&pit, &w, &host, vec![], &RunOptions::default()).unwrap();
+    assert!(started.elapsed() < Duration::from_millis(300));
+    assert_eq!(report.status, RunStatus::Failed);
+    assert_eq!(
+        report.nodes[0].error.as_ref().unwrap().exception,
+        "TimeoutError"
+    );
+}
+
+#[test]
+fn pools_with_more_slots_run_nodes_in_parallel() {
+    let pit = pit();
+    let nodes: Vec<String> = (0..4)
+        .map(|i| format!(r#"{{"name": "n{i}", "kind": "python", "pool": "io"}}"#))
+        .collect();
+    let w = wf(&format!("[{}]", nodes.join(",")), "[]");
+    let live = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let host = Arc::new(Fns((0..4)
+        .map(|_| {
+            let (live, peak) = (live.clone(), peak.clone());
+            Box::new(move |_: &[Value]| {
+                let now = live.fetch_add(1, Ordering::SeqCst) + 1;
+                peak.fetch_max(now, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(60));
+                live.fetch_sub(1, Ordering::SeqCst);
+                Ok(Value::None)
+            }) as Callable
+        })
+        .collect()));
+    let opts = RunOptions {
+        concurrency: HashMap::from([("io".to_string(), 2)]),
+        ..RunOptions::default()
+    };
+    let started = Instant::now();
+    let report = execute(&pit, &w, &host, vec![], &opts).unwrap();
+    assert_eq!(report.status, RunStatus::Completed);
+    assert_eq!(
+        peak.load(Ordering::SeqCst),
+        2,
+        "never more than the pool's two slots"
+    );
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed < Duration::from_millis(200),
+        "two waves of 60 ms, took {elapsed:?}"
+    );
+}
+
+#[test]
+fn cancelling_ends_the_run_cancelled() {
+    let pit = pit();
+    let w = wf(
+        r#"[{"name": "a", "kind": "python", "pool": "p"}, {"name": "b", "kind": "passthrough", "inputs": ["a"]}]"#,
+        "[]",
+    );
+    let token = CancelToken::new();
+    let t = token.clone();
+    let host = Arc::new(Fns(vec![Box::new(move |_| {
+        t.cancel();
+        std::thread::sleep(Duration::from_millis(30));
+        Ok(Value::None)
+    })]));
+    let opts = RunOptions {
+        cancel: token,
+        concurrency: HashMap::from([("p".to_string(), 2)]),
+        ..RunOptions::default()
+    };
+    let report = execute(&pit, &w, &host, vec![], &opts).unwrap();
+    assert_eq!(report.status, RunStatus::Cancelled);
+    assert!(report
+        .nodes
+        .iter()
+        .all(|n| n.state == NodeState::Cancelled && n.output.is_none()));
+}
+
+#[test]
+fn sub_workflows_run_as_their_own_tracked_runs() {
+    let pit = pit();
+    let sub = r#"{"format": "symphony.workflow", "version": 1, "name": "inner", "inputs": ["v"],
+                  "nodes": [{"name": "twice", "kind": "calculator", "inputs": ["v"], "config": {"operation": "mul", "operand": 2}}]}"#;
+    let w = wf(
+        &format!(
+            r#"[{{"name": "s", "kind": "workflow", "inputs": ["x"], "workflow": {sub}}},
+                     {{"name": "plus", "kind": "calculator", "inputs": ["s"], "config": {{"operation": "add", "operand": 1}}}}]"#
+        ),
+        r#"["x"]"#,
+    );
+    let host = Arc::new(Fns(vec![]));
+    let report = execute(
+        &pit,
+        &w,
+        &host,
+        vec![(Value::Int(20), None)],
+        &RunOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(output(&report, "plus"), Value::Int(41));
+    let sub_run = report.nodes[0].sub_run.clone().unwrap();
+    assert_eq!(pit.dags.status(&sub_run).unwrap(), RunStatus::Completed);
+}
+
+#[test]
+fn resuming_reuses_what_succeeded() {
+    let pit = pit();
+    let w = wf(
+        r#"[{"name": "a", "kind": "python", "cache": false}, {"name": "b", "kind": "python", "inputs": ["a"], "cache": false}]"#,
+        "[]",
+    );
+    let calls = Arc::new(AtomicUsize::new(0));
+    let fail_b = Arc::new(AtomicUsize::new(1));
+    let (c, f) = (calls.clone(), fail_b.clone());
+    let host = Arc::new(Fns(vec![
+        Box::new(move |_| {
+            c.fetch_add(1, Ordering::SeqCst);
+            Ok(Value::Int(7))
+        }),
+        Box::new(move |v| {
+            if f.load(Ordering::SeqCst) == 1 {
+                Err(NodeError::new("ValueError", "b broke"))
+            } else {
+                Ok(Value::Int(int(&v[0]) + 1))
+            }
+        }),
+    ]));
+    let first = execute(&pit, &w, &host, vec![], &RunOptions::default()).unwrap();
+    assert_eq!(first.status, RunStatus::Failed);
+    fail_b.store(0, Ordering::SeqCst);
+    let reuse: HashMap<String, _> = pit
+        .dags
+        .succeeded_outputs(&first.run_id)
+        .unwrap()
+        .into_iter()
+        .collect();
+    let opts = RunOptions {
+        reuse,
+        ..RunOptions::default()
+    };
+    let second = execute(&pit, &w, &host, vec![], &opts).unwrap();
+    assert_eq!(second.status, RunStatus::Completed);
+    assert!(second.nodes[0].reused);
+    assert_eq!(output(&second, "b"), Value::Int(8));
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "a ran once");
+}
