@@ -162,6 +162,18 @@ impl PyDagTracker {
         run(py, move || pit.dags.set_state(run_id, node, to, error)).map(NodeState::as_str)
     }
 
+    /// Result artifact ids of the nodes that succeeded in `run_id` (this process's runs and the
+    /// store's history): what resuming the run reuses.
+    fn succeeded_outputs(
+        &self,
+        py: Python<'_>,
+        run_id: &str,
+    ) -> PyResult<std::collections::HashMap<String, String>> {
+        let pit = &self.pit;
+        let outputs = run(py, move || pit.dags.succeeded_outputs(run_id))?;
+        Ok(outputs.into_iter().map(|(n, id)| (n, id.to_hex())).collect())
+    }
+
     /// Ready nodes in topological order.
     fn ready(&self, py: Python<'_>, run_id: &str) -> PyResult<Vec<String>> {
         let pit = &self.pit;

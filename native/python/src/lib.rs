@@ -9,6 +9,7 @@ mod html;
 mod pit;
 mod pools;
 mod quest;
+mod workflows;
 
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -55,6 +56,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<artifacts::PyArtifactMeta>()?;
     m.add_class::<dags::PyDagTracker>()?;
     m.add_class::<dags::PyWorkflowGraph>()?;
+    m.add_class::<workflows::PyCompiledWorkflow>()?;
+    m.add_class::<workflows::PyCancelToken>()?;
+    m.add_class::<workflows::PyRunReport>()?;
     m.add_class::<quest::PyQuestLevel>()?;
     m.add_class::<quest::PyQuestGame>()?;
     m.add_class::<quest::PyQuestBatch>()?;

@@ -13,9 +13,10 @@ use crate::dags::PyDagTracker;
 use crate::errors::{run, validation};
 use crate::html::render;
 use crate::pools::PyPoolManager;
+use crate::workflows::{execute_workflow, PyCancelToken, PyCompiledWorkflow, PyRunReport};
 
 /// The Pit: Pool Manager, Artifact Store and DAG Tracker in this process.
-#[pyclass(frozen, name = "Pit", module = "symphony_pit._native")]
+#[pyclass(frozen, subclass, name = "Pit", module = "symphony_pit._native")]
 pub struct PyPit {
     pub inner: Arc<Pit>,
     pools: Py<PyPoolManager>,
@@ -106,6 +107,41 @@ impl PyPit {
     #[getter]
     fn closed(&self) -> bool {
         self.inner.is_closed()
+    }
+
+    /// Run a compiled workflow (the engine behind `symphony_pit.Pit.run`): `callables` holds one
+    /// Python callable per host slot, `inputs` one value per declared input. Blocks until the run
+    /// ends; the GIL is released while the scheduler waits, and re-taken to call Python nodes.
+    #[pyo3(signature = (workflow, callables, inputs, *, cache=true, concurrency=None, cancel=None, reuse=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn _execute(
+        &self,
+        py: Python<'_>,
+        workflow: &PyCompiledWorkflow,
+        callables: Vec<Py<PyAny>>,
+        inputs: Vec<Bound<'_, PyAny>>,
+        cache: bool,
+        concurrency: Option<std::collections::HashMap<String, usize>>,
+        cancel: Option<&PyCancelToken>,
+        reuse: Option<std::collections::HashMap<String, String>>,
+    ) -> PyResult<PyRunReport> {
+        execute_workflow(
+            py,
+            &self.inner,
+            workflow,
+            callables,
+            inputs,
+            cache,
+            concurrency,
+            cancel,
+            reuse,
+        )
+    }
+
+    /// Memoised node results known to this Pit.
+    #[getter]
+    fn memo_entries(&self) -> usize {
+        self.inner.memo.len()
     }
 
     /// Remove and return up to `max` of the oldest events, in order.

@@ -532,7 +532,7 @@ mod tests {
             run(
                 "map",
                 json!({"operation": "mul", "operand": 10}),
-                &[xs.clone()]
+                std::slice::from_ref(&xs)
             )
             .unwrap(),
             Value::List(vec![
@@ -546,7 +546,7 @@ mod tests {
             run(
                 "filter",
                 json!({"compare": "ge", "value": 3}),
-                &[xs.clone()]
+                std::slice::from_ref(&xs)
             )
             .unwrap(),
             Value::List(vec![Value::Int(3), Value::Int(4)])

@@ -187,6 +187,9 @@ pub struct RunReport<D> {
     pub finished_at: f64,
 }
 
+/// What running a body gave: the host's object (if it made one) and the value, or the error.
+type Outcome<D> = std::result::Result<(Option<D>, Value), NodeError>;
+
 type Completion<D> = (usize, u64, std::result::Result<(D, Value), NodeError>);
 
 struct Flight {
@@ -585,7 +588,7 @@ impl<H: Host> Exec<'_, H> {
         i: usize,
         sub: &CompiledWorkflow,
         inputs: &[Output<H::Data>],
-    ) -> Result<std::result::Result<(Option<H::Data>, Value), NodeError>> {
+    ) -> Result<Outcome<H::Data>> {
         let sub_inputs = inputs
             .iter()
             .map(|o| ((*o.value).clone(), o.data.clone()))
@@ -648,7 +651,7 @@ impl<H: Host> Exec<'_, H> {
         &mut self,
         i: usize,
         fallback: bool,
-        outcome: std::result::Result<(Option<H::Data>, Value), NodeError>,
+        outcome: Outcome<H::Data>,
         inputs: Vec<Output<H::Data>>,
     ) -> Result<()> {
         match outcome {

@@ -9,6 +9,8 @@
 >>> artifact = pit.artifacts.put(b"hello")
 >>> pit.artifacts.get(artifact)
 b'hello'
+
+Workflows (`Workflow`, `Pipeline`) are built in Python and run by `Pit.run` / `Pit.run_async`.
 """
 
 from __future__ import annotations
@@ -18,11 +20,12 @@ from symphony_pit._native import (
     VERSION,
     ArtifactMeta,
     ArtifactStore,
+    CancelToken,
+    CompiledWorkflow,
     DagTracker,
     Event,
     ModelHandle,
     ModelSpec,
-    Pit,
     PoolManager,
     QuestBatch,
     QuestGame,
@@ -32,6 +35,10 @@ from symphony_pit._native import (
     quest_tier,
 )
 from symphony_pit._system import system_info
+from symphony_pit.pipeline import Pipeline, default_pit, set_default_pit
+from symphony_pit.pit import Pit
+from symphony_pit.runs import WorkflowRun
+from symphony_pit.workflow import Backoff, Workflow, manifest_schema
 from symphony_pit.errors import (
     Cancelled,
     IntegrityError,
@@ -50,7 +57,10 @@ __all__ = [
     "VERSION",
     "ArtifactMeta",
     "ArtifactStore",
+    "Backoff",
+    "CancelToken",
     "Cancelled",
+    "CompiledWorkflow",
     "DagTracker",
     "Event",
     "IntegrityError",
@@ -60,6 +70,7 @@ __all__ = [
     "NotFound",
     "Pit",
     "PitError",
+    "Pipeline",
     "PoolManager",
     "QuestBatch",
     "QuestGame",
@@ -67,8 +78,13 @@ __all__ = [
     "ResourceExhausted",
     "StorageError",
     "ValidationError",
+    "Workflow",
     "WorkflowGraph",
+    "WorkflowRun",
+    "default_pit",
+    "manifest_schema",
     "quest_layout",
     "quest_tier",
+    "set_default_pit",
     "system_info",
 ]

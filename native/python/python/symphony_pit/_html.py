@@ -178,3 +178,66 @@ def quest_level_html(level: Any) -> str:
         f"Goal: {escape(', '.join(level.goal))} · optimal plan: {escape(' → '.join(level.plan))}",
         calls,
     )
+
+
+def workflow_html(workflow: Any) -> str:
+    """A workflow: its inputs and one row per node (kind, inputs, policies)."""
+    rows = [
+        (
+            node.name,
+            node.kind,
+            ", ".join(node.inputs) or "—",
+            node.pool,
+            node.priority,
+            node.retries,
+            node.timeout,
+            "yes" if node.fallback is not None else "—",
+            "yes" if node.cache else "no",
+        )
+        for node in workflow
+    ]
+    summary = f"{len(rows)} nodes · inputs: {', '.join(workflow.inputs) or 'none'}"
+    headers = ["node", "kind", "takes", "pool", "priority", "retries", "timeout", "fallback", "cache"]
+    return card(f"Workflow {workflow.name}", summary, table(headers, rows))
+
+
+_STATE_COLOURS = {
+    "succeeded": "#2e7d32",
+    "failed": "#c62828",
+    "skipped": "#9e9e9e",
+    "cancelled": "#6d4c41",
+}
+
+
+def workflow_run_html(run: Any) -> str:
+    """A run: status, duration and one row per node (state, attempts, cached, error)."""
+    rows = []
+    for row in run.rows():
+        colour = _STATE_COLOURS.get(row["state"], "inherit")
+        started, finished = row["started_at"], row["finished_at"]
+        took = f"{(finished - started) * 1e3:.2f} ms" if started and finished else "—"
+        rows.append(
+            "<tr>"
+            f"<td>{escape(row['node'])}</td>"
+            f"<td style='color:{colour}'>{escape(row['state'])}</td>"
+            f"<td>{row['attempts']}</td>"
+            f"<td>{'✓' if row['cached'] or row['reused'] else ''}</td>"
+            f"<td>{'✓' if row['fallback'] else ''}</td>"
+            f"<td>{took}</td>"
+            f"<td>{escape(row['exception'] or '')} {escape((row['error'] or '')[:120])}</td>"
+            "</tr>"
+        )
+    head = "".join(
+        f"<th style='text-align:left'>{h}</th>"
+        for h in ["node", "state", "attempts", "cached", "fallback", "took", "error"]
+    )
+    body = "".join(rows[:100])
+    more = f"<tr><td colspan='7'>… {len(rows) - 100} more</td></tr>" if len(rows) > 100 else ""
+    summary = f"{run.status} · {len(rows)} nodes · {run.duration * 1e3:.2f} ms"
+    if run.resumed_from:
+        summary += f" · resumed from {run.resumed_from}"
+    return card(
+        f"Run {run.run_id}",
+        summary,
+        f"<table><thead><tr>{head}</tr></thead><tbody>{body}{more}</tbody></table>",
+    )

@@ -1,0 +1,247 @@
+"""`Pit`: the native engine plus running workflows, resuming them and event handlers."""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import logging
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from symphony_pit import _native
+from symphony_pit._native import CancelToken, Event
+from symphony_pit.errors import NotFound, ValidationError
+from symphony_pit.runs import WorkflowRun
+from symphony_pit.workflow import Workflow
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from symphony_pit.pipeline import Pipeline
+
+log = logging.getLogger("symphony_pit.handlers")
+
+#: Runs kept for `resume` and `metrics` in one process (oldest dropped first).
+RUN_HISTORY = 1000
+
+Handler = Callable[[Event], Any]
+
+
+@dataclass
+class _RunRecord:
+    workflow: Workflow
+    inputs: dict[str, Any]
+    run: WorkflowRun
+
+
+def _event_names(event: Event) -> list[str]:
+    """Names an event answers to: its kind, and for state changes ``node.<state>`` /
+    ``run.<status>`` (so ``@pit.on("node.failed")`` works)."""
+    names = [event.kind]
+    if event.kind in ("node.state", "run.status"):
+        to = event.data.get("to")
+        if to:
+            names.append(f"{event.kind.split('.')[0]}.{to}")
+    return names
+
+
+class Pit(_native.Pit):
+    """The Pit: Pool Manager, Artifact Store, DAG Tracker and workflow runner in this process.
+
+    >>> pit = Pit()                      # in memory; Pit("~/.symphony") persists
+    >>> wf = Workflow("hello")
+    >>> _ = wf.add_node("greet", "constant", value="hi")
+    >>> pit.run(wf).outputs
+    {'greet': 'hi'}
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._handlers: list[tuple[str, Handler]] = []
+        self._runs: OrderedDict[str, _RunRecord] = OrderedDict()
+
+    # -- running ---------------------------------------------------------------------------
+
+    def run(
+        self,
+        workflow: Workflow | Pipeline,
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        cache: bool = True,
+        concurrency: Mapping[str, int] | None = None,
+        cancel: CancelToken | None = None,
+        raise_on_failure: bool = True,
+        _reuse: Mapping[str, str] | None = None,
+        _resumed_from: str | None = None,
+    ) -> WorkflowRun:
+        """Run `workflow` to the end and return the run.
+
+        ``inputs`` gives each workflow input a value. ``cache=False`` recomputes every node
+        (memoised results are otherwise reused when a node's code and inputs are unchanged).
+        ``concurrency`` sets slots per pool (default 1; nodes of pools with more slots run on
+        worker threads, in parallel when they release the GIL). A node failure re-raises the
+        node's original exception (``raise_on_failure=False`` returns the failed run instead);
+        Ctrl-C cancels the run and raises KeyboardInterrupt once it has ended Cancelled.
+        """
+        wf = workflow.workflow if not isinstance(workflow, Workflow) else workflow
+        if not isinstance(wf, Workflow):
+            raise ValidationError(f"Pit.run needs a Workflow or Pipeline, got {type(workflow).__name__}")
+        compiled = wf.compile()
+        given = dict(inputs or {})
+        missing = [name for name in compiled.inputs if name not in given]
+        unknown = sorted(set(given) - set(compiled.inputs))
+        if missing or unknown:
+            parts = []
+            if missing:
+                parts.append(f"missing {missing}")
+            if unknown:
+                parts.append(f"unknown {unknown}")
+            raise ValidationError(
+                f"workflow '{wf.name}' takes inputs {compiled.inputs}: " + ", ".join(parts)
+            )
+        report = self._execute(
+            compiled,
+            wf.callables(),
+            [given[name] for name in compiled.inputs],
+            cache=cache,
+            concurrency=dict(concurrency) if concurrency else None,
+            cancel=cancel,
+            reuse=dict(_reuse) if _reuse else None,
+        )
+        run = WorkflowRun(report, resumed_from=_resumed_from)
+        self._remember(run, wf, given)
+        if self._handlers:
+            self.dispatch_events()
+        if report.interrupted:
+            raise KeyboardInterrupt(f"workflow run '{run.run_id}' was cancelled")
+        if raise_on_failure and run.status == "failed":
+            run.raise_for_status()
+        return run
+
+    async def run_async(
+        self,
+        workflow: Workflow | Pipeline,
+        inputs: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> WorkflowRun:
+        """`run` without blocking the event loop; cancelling the awaiting task cancels the run
+        (it ends Cancelled before the CancelledError propagates)."""
+        token = CancelToken()
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(
+            None, lambda: self.run(workflow, inputs, cancel=token, **options)
+        )
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            token.cancel()
+            try:
+                await future
+            except Exception:  # noqa: BLE001 - the run's own outcome no longer matters
+                pass
+            raise
+
+    def resume(
+        self,
+        run_id: str,
+        *,
+        workflow: Workflow | None = None,
+        inputs: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> WorkflowRun:
+        """Run a failed (or cancelled) run again, re-executing only the nodes that did not
+        succeed; the others are served from the store. Runs of this process are found by id;
+        for a run recorded by an earlier process, pass its ``workflow`` and ``inputs``."""
+        record = self._runs.get(run_id)
+        if record is None and workflow is None:
+            raise NotFound(
+                f"run '{run_id}' was not started by this Pit; pass workflow= (and inputs=) to resume it"
+            )
+        wf = workflow or (record.workflow if record else None)
+        assert wf is not None
+        given = dict(inputs) if inputs is not None else (record.inputs if record else {})
+        reuse = self.dags.succeeded_outputs(run_id)
+        return self.run(wf, given, _reuse=reuse, _resumed_from=run_id, **options)
+
+    def _remember(self, run: WorkflowRun, wf: Workflow, inputs: dict[str, Any]) -> None:
+        self._runs[run.run_id] = _RunRecord(wf, inputs, run)
+        while len(self._runs) > RUN_HISTORY:
+            self._runs.popitem(last=False)
+
+    @property
+    def workflow_runs(self) -> list[WorkflowRun]:
+        """Workflow runs of this process, oldest first (the last 1000)."""
+        return [record.run for record in self._runs.values()]
+
+    def metrics(self) -> pd.DataFrame:
+        """Per workflow: runs by status, nodes executed / cached / failed, and latency and
+        queue-wait quantiles (seconds), over this process's runs."""
+        import pandas as pd
+
+        frames = []
+        for record in self._runs.values():
+            frame = record.run.metrics().reset_index()
+            frame["workflow"] = record.run.workflow
+            frame["run_id"] = record.run.run_id
+            frame["run_status"] = record.run.status
+            frames.append(frame)
+        if not frames:
+            return pd.DataFrame()
+        nodes = pd.concat(frames, ignore_index=True)
+        grouped = nodes.groupby("workflow")
+        summary = pd.DataFrame(
+            {
+                "runs": grouped["run_id"].nunique(),
+                "completed": nodes[nodes.run_status == "completed"].groupby("workflow")["run_id"].nunique(),
+                "failed": nodes[nodes.run_status == "failed"].groupby("workflow")["run_id"].nunique(),
+                "nodes_run": grouped.size(),
+                "cached": grouped["cached"].sum(),
+                "node_failures": nodes[nodes.state == "failed"].groupby("workflow").size(),
+                "latency_p50": grouped["latency"].quantile(0.5),
+                "latency_p95": grouped["latency"].quantile(0.95),
+                "queue_wait_p50": grouped["queue_wait"].quantile(0.5),
+                "queue_wait_p95": grouped["queue_wait"].quantile(0.95),
+            }
+        )
+        counts = ["completed", "failed", "node_failures"]
+        summary[counts] = summary[counts].fillna(0).astype(int)
+        return summary
+
+    # -- events ----------------------------------------------------------------------------
+
+    def on(self, pattern: str, handler: Handler | None = None) -> Any:
+        """Call ``handler(event)`` for every event matching ``pattern`` (a kind such as
+        ``"artifact.stored"``, ``"node.failed"``, ``"run.completed"``, or a glob ``"pool.*"``).
+
+        Used as a decorator (``@pit.on("node.failed")``) or called directly. Handlers run when
+        events are dispatched: after each `run`, and whenever `dispatch_events` is called (the
+        Jupyter extension does so on a timer). A handler that raises is logged, never fatal.
+        """
+        if not isinstance(pattern, str) or not pattern:
+            raise ValidationError("an event pattern must be a non-empty str")
+
+        def register(fn: Handler) -> Handler:
+            if not callable(fn):
+                raise ValidationError(f"an event handler must be callable, got {type(fn).__name__}")
+            self._handlers.append((pattern, fn))
+            return fn
+
+        return register(handler) if handler is not None else register
+
+    def off(self, handler: Handler) -> None:
+        """Remove every registration of `handler`."""
+        self._handlers = [(p, h) for p, h in self._handlers if h is not handler]
+
+    def dispatch_events(self, max: int = 100_000) -> list[Event]:
+        """Drain the event stream, call matching handlers, and return the events."""
+        events = self.poll_events(max)
+        for event in events:
+            names = _event_names(event)
+            for pattern, handler in self._handlers:
+                if any(fnmatch.fnmatchcase(name, pattern) for name in names):
+                    try:
+                        handler(event)
+                    except Exception:
+                        log.exception("event handler %r failed on %r", handler, event)
+        return events

@@ -1,0 +1,553 @@
+"""Workflows built in Python, run by the Pit.
+
+>>> from symphony_pit import Pit, Workflow
+>>> wf = Workflow("etl")
+>>> @wf.node
+... def load(n):                      # `n` is no node: it becomes a workflow input
+...     return list(range(n))
+>>> @wf.node(retries=2, pool="cpu", priority="high")
+... def clean(load):                  # dependencies by parameter name
+...     return [x for x in load if x % 2 == 0]
+>>> _ = wf.add_node("total", "calculator", operation="sum", inputs=["clean"])
+>>> Pit().run(wf, inputs={"n": 10}).outputs
+{'total': 20}
+
+A workflow serialises to a versioned JSON manifest (`to_manifest`, schema in
+`symphony_pit/schemas/workflow-v1.schema.json`); `Workflow.from_manifest` reads one back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import inspect
+import json
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, overload
+
+from symphony_pit._native import CompiledWorkflow
+from symphony_pit.errors import ValidationError
+
+MANIFEST_FORMAT = "symphony.workflow"
+MANIFEST_VERSION = 1
+SCHEMA_PATH = Path(__file__).with_name("schemas") / "workflow-v1.schema.json"
+
+#: Named priorities (higher runs first among ready nodes).
+PRIORITIES = {"critical": 1000, "high": 500, "normal": 0, "low": -500, "background": -1000}
+
+#: Built-in Rust node kinds and the settings each accepts.
+BUILTIN_KINDS: dict[str, tuple[str, ...]] = {
+    "passthrough": (),
+    "constant": ("value",),
+    "calculator": ("operation", "operand"),
+    "map": ("operation", "operand"),
+    "filter": ("compare", "value"),
+    "concat": (),
+    "model": (
+        "pool",
+        "model",
+        "model_type",
+        "version",
+        "cpu",
+        "memory_mb",
+        "gpu_memory_mb",
+        "slots",
+        "config",
+    ),
+}
+
+
+def manifest_schema() -> dict[str, Any]:
+    """The published JSON Schema of workflow manifests (version 1)."""
+    schema: dict[str, Any] = json.loads(SCHEMA_PATH.read_text())
+    return schema
+
+
+def code_hash(fn: Callable[..., Any]) -> str | None:
+    """A hash of what `fn` computes: its source (or bytecode), defaults and closure values.
+
+    Two callables with the same hash are assumed to compute the same thing from the same inputs;
+    memoisation relies on it. Globals a function reads are not part of the hash — mark such nodes
+    ``cache=False``. Returns None when nothing stable can be hashed (a builtin, say).
+    """
+    h = hashlib.blake2b(digest_size=16)
+    target: Any = fn
+    while hasattr(target, "func") and hasattr(target, "args"):  # functools.partial
+        h.update(repr((target.args, sorted(target.keywords.items()))).encode())
+        target = target.func
+    code = getattr(target, "__code__", None)
+    if code is None:
+        call = getattr(type(target), "__call__", None)
+        code = getattr(call, "__code__", None)
+        if code is None:
+            return None
+    try:
+        h.update(inspect.getsource(target).encode())
+    except (OSError, TypeError):
+        h.update(code.co_code)
+        h.update(repr(code.co_consts).encode())
+        h.update(repr(code.co_names).encode())
+    h.update(repr(getattr(target, "__defaults__", None)).encode())
+    closure = getattr(target, "__closure__", None) or ()
+    for cell in closure:
+        try:
+            h.update(repr(cell.cell_contents).encode())
+        except ValueError:  # an empty cell
+            h.update(b"<empty>")
+    return h.hexdigest()
+
+
+def _callable_path(fn: Callable[..., Any]) -> str | None:
+    module = getattr(fn, "__module__", None)
+    qualname = getattr(fn, "__qualname__", None)
+    if not module or not qualname or "<" in qualname:
+        return None
+    return f"{module}:{qualname}"
+
+
+def _import_callable(path: str) -> Callable[..., Any]:
+    module_name, _, qualname = path.partition(":")
+    try:
+        target: Any = importlib.import_module(module_name)
+        for part in qualname.split("."):
+            target = getattr(target, part)
+    except (ImportError, AttributeError) as e:
+        raise ValidationError(f"cannot import callable {path!r}: {e}") from e
+    if not callable(target):
+        raise ValidationError(f"{path!r} is not callable")
+    return target  # type: ignore[no-any-return]
+
+
+def _priority(value: int | str) -> int:
+    if isinstance(value, str):
+        try:
+            return PRIORITIES[value.lower()]
+        except KeyError:
+            raise ValidationError(
+                f"priority {value!r} is unknown (use one of {', '.join(PRIORITIES)} or an int)"
+            ) from None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError(f"priority must be a name or an int, got {type(value).__name__}")
+    return value
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Wait before retry *n*: ``delay`` (constant), ``delay·n`` (linear) or ``delay·2ⁿ⁻¹``
+    (exponential), never more than ``max_delay`` seconds."""
+
+    delay: float = 0.0
+    strategy: str = "constant"
+    max_delay: float = 60.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"strategy": self.strategy, "delay": self.delay, "max_delay": self.max_delay}
+
+
+def _backoff(value: Backoff | float | Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if isinstance(value, Backoff):
+        return value.to_dict()
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return Backoff(float(value)).to_dict()
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise ValidationError(
+        f"backoff must be a Backoff, seconds or a dict, got {type(value).__name__}"
+    )
+
+
+@dataclass
+class Node:
+    """One node of a workflow: what runs (a Python callable, a built-in Rust node or a
+    sub-workflow), what it takes, and its policies."""
+
+    name: str
+    kind: str
+    inputs: list[str]
+    fn: Callable[..., Any] | None = None
+    workflow: Workflow | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+    retries: int = 0
+    backoff: dict[str, Any] | None = None
+    timeout: float | None = None
+    pool: str = "default"
+    priority: int = 0
+    fallback: Callable[..., Any] | dict[str, Any] | None = None
+    cache: bool = True
+
+    def _body(self) -> dict[str, Any]:
+        if self.kind == "python":
+            assert self.fn is not None
+            body: dict[str, Any] = {"kind": "python"}
+            path = _callable_path(self.fn)
+            if path:
+                body["callable"] = path
+            digest = code_hash(self.fn)
+            if digest:
+                body["code_hash"] = digest
+            return body
+        if self.kind == "workflow":
+            assert self.workflow is not None
+            return {"kind": "workflow", "workflow": self.workflow.to_manifest()}
+        return {"kind": self.kind, "config": dict(self.config)} if self.config else {"kind": self.kind}
+
+    def to_manifest(self) -> dict[str, Any]:
+        entry: dict[str, Any] = {"name": self.name, **self._body(), "inputs": list(self.inputs)}
+        if self.retries:
+            entry["retries"] = self.retries
+        if self.backoff:
+            entry["backoff"] = self.backoff
+        if self.timeout is not None:
+            entry["timeout"] = self.timeout
+        if self.pool != "default":
+            entry["pool"] = self.pool
+        if self.priority:
+            entry["priority"] = self.priority
+        if self.fallback is not None:
+            entry["fallback"] = _fallback_body(self.fallback)
+        if not self.cache:
+            entry["cache"] = False
+        return entry
+
+
+def _fallback_body(fallback: Callable[..., Any] | Mapping[str, Any]) -> dict[str, Any]:
+    if callable(fallback):
+        body: dict[str, Any] = {"kind": "python"}
+        path = _callable_path(fallback)
+        if path:
+            body["callable"] = path
+        digest = code_hash(fallback)
+        if digest:
+            body["code_hash"] = digest
+        return body
+    spec = dict(fallback)
+    kind = spec.pop("kind", None)
+    if kind not in BUILTIN_KINDS:
+        raise ValidationError(
+            f"a fallback is a callable or a built-in node {{'kind': ..., settings}}; got kind {kind!r}"
+        )
+    return {"kind": kind, "config": spec} if spec else {"kind": kind}
+
+
+class Workflow:
+    """A DAG of nodes built in Python and run by the Pit (`Pit.run`).
+
+    Nodes come from the `node` decorator (dependencies by parameter name) or `add_node`
+    (built-in Rust nodes, sub-workflows, callables with explicit inputs). A name a node takes that
+    is no node becomes a workflow input, given to `Pit.run(wf, inputs={...})`.
+    """
+
+    def __init__(
+        self, name: str, *, inputs: Sequence[str] = (), description: str | None = None
+    ) -> None:
+        if not isinstance(name, str) or not name:
+            raise ValidationError("a workflow needs a non-empty str name")
+        self.name = name
+        self.description = description
+        self._declared_inputs = list(inputs)
+        self._nodes: dict[str, Node] = {}
+        self._outputs: list[str] = []
+        self._compiled: CompiledWorkflow | None = None
+
+    # -- building --------------------------------------------------------------------------
+
+    @overload
+    def node(self, fn: Callable[..., Any], /) -> Callable[..., Any]: ...
+
+    @overload
+    def node(
+        self,
+        fn: None = None,
+        /,
+        *,
+        name: str | None = None,
+        inputs: Sequence[str] | None = None,
+        retries: int = 0,
+        backoff: Backoff | float | Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+        pool: str = "default",
+        priority: int | str = "normal",
+        fallback: Callable[..., Any] | Mapping[str, Any] | None = None,
+        cache: bool = True,
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]: ...
+
+    def node(
+        self,
+        fn: Callable[..., Any] | None = None,
+        /,
+        *,
+        name: str | None = None,
+        inputs: Sequence[str] | None = None,
+        retries: int = 0,
+        backoff: Backoff | float | Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+        pool: str = "default",
+        priority: int | str = "normal",
+        fallback: Callable[..., Any] | Mapping[str, Any] | None = None,
+        cache: bool = True,
+    ) -> Any:
+        """Add a Python function as a node (used bare, ``@wf.node``, or with options).
+
+        Its parameters name what it takes — other nodes or workflow inputs — unless ``inputs``
+        says otherwise. The function is returned unchanged, so it stays callable on its own.
+        """
+
+        def register(f: Callable[..., Any]) -> Callable[..., Any]:
+            self.add_node(
+                name or getattr(f, "__name__", None) or "node",
+                f,
+                inputs=inputs,
+                retries=retries,
+                backoff=backoff,
+                timeout=timeout,
+                pool=pool,
+                priority=priority,
+                fallback=fallback,
+                cache=cache,
+            )
+            return f
+
+        if fn is not None:
+            return register(fn)
+        return register
+
+    def add_node(
+        self,
+        name: str,
+        kind: str | Callable[..., Any] | Workflow,
+        *,
+        inputs: Sequence[str] | None = None,
+        retries: int = 0,
+        backoff: Backoff | float | Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+        pool: str = "default",
+        priority: int | str = "normal",
+        fallback: Callable[..., Any] | Mapping[str, Any] | None = None,
+        cache: bool = True,
+        **config: Any,
+    ) -> Workflow:
+        """Add a node: ``kind`` is a callable, a built-in kind name (``"calculator"``, ``"map"``,
+        ...; settings as keyword arguments) or a `Workflow` (a sub-workflow). Returns self."""
+        if not isinstance(name, str) or not name:
+            raise ValidationError("a node needs a non-empty str name")
+        if name in self._nodes:
+            raise ValidationError(f"workflow '{self.name}' already has a node '{name}'")
+        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+            raise ValidationError(f"node '{name}': retries must be an int >= 0, got {retries!r}")
+        if timeout is not None and (
+            isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0
+        ):
+            raise ValidationError(f"node '{name}': timeout must be seconds > 0, got {timeout!r}")
+        if inputs is not None and (
+            isinstance(inputs, str) or not all(isinstance(i, str) for i in inputs)
+        ):
+            raise ValidationError(f"node '{name}': inputs must be a list of str, got {inputs!r}")
+        common: dict[str, Any] = {
+            "retries": retries,
+            "backoff": _backoff(backoff),
+            "timeout": None if timeout is None else float(timeout),
+            "pool": pool,
+            "priority": _priority(priority),
+            "fallback": fallback,
+            "cache": cache,
+        }
+        if fallback is not None:
+            _fallback_body(fallback)  # validate now, not at run time
+        if isinstance(kind, Workflow):
+            if config:
+                raise ValidationError(f"node '{name}': a sub-workflow takes no settings")
+            taken = list(inputs) if inputs is not None else kind.inputs
+            node = Node(name, "workflow", taken, workflow=kind, **common)
+        elif isinstance(kind, str):
+            if kind == "python":
+                raise ValidationError(f"node '{name}': pass the function itself as kind")
+            if kind not in BUILTIN_KINDS:
+                raise ValidationError(
+                    f"node '{name}': unknown node kind {kind!r} "
+                    f"(built-in kinds: {', '.join(BUILTIN_KINDS)}; or pass a callable or a Workflow)"
+                )
+            node = Node(name, kind, list(inputs or []), config=dict(config), **common)
+        elif callable(kind):
+            if config:
+                raise ValidationError(
+                    f"node '{name}': unexpected settings {sorted(config)} for a Python node"
+                )
+            taken = list(inputs) if inputs is not None else _parameters(name, kind)
+            node = Node(name, "python", taken, fn=kind, **common)
+        else:
+            raise ValidationError(
+                f"node '{name}': kind must be a callable, a built-in kind name or a Workflow, "
+                f"got {type(kind).__name__}"
+            )
+        self._nodes[name] = node
+        self._compiled = None
+        return self
+
+    def set_outputs(self, *names: str) -> Workflow:
+        """Choose the output nodes (default: every node nothing depends on)."""
+        self._outputs = list(names)
+        self._compiled = None
+        return self
+
+    # -- reading ---------------------------------------------------------------------------
+
+    @property
+    def nodes(self) -> dict[str, Node]:
+        return dict(self._nodes)
+
+    @property
+    def inputs(self) -> list[str]:
+        """Declared inputs, then every name a node takes that is no node, in first-use order."""
+        names = list(self._declared_inputs)
+        for node in self._nodes.values():
+            for name in node.inputs:
+                if name not in self._nodes and name not in names:
+                    names.append(name)
+        return names
+
+    def __len__(self) -> int:
+        return len(self._nodes)
+
+    def __iter__(self) -> Iterator[Node]:
+        return iter(self._nodes.values())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._nodes
+
+    # -- manifest --------------------------------------------------------------------------
+
+    def to_manifest(self) -> dict[str, Any]:
+        """The workflow as a version-1 manifest dict (JSON-ready)."""
+        manifest: dict[str, Any] = {
+            "format": MANIFEST_FORMAT,
+            "version": MANIFEST_VERSION,
+            "name": self.name,
+        }
+        if self.description:
+            manifest["description"] = self.description
+        manifest["inputs"] = self.inputs
+        if self._outputs:
+            manifest["outputs"] = list(self._outputs)
+        manifest["nodes"] = [node.to_manifest() for node in self._nodes.values()]
+        return manifest
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_manifest(), indent=indent)
+
+    @classmethod
+    def from_manifest(
+        cls,
+        manifest: Mapping[str, Any] | str,
+        callables: Mapping[str, Callable[..., Any]] | None = None,
+    ) -> Workflow:
+        """Rebuild a workflow from a manifest (dict or JSON text).
+
+        Python nodes take their function from ``callables[node_name]`` (fallbacks from
+        ``callables[f"{node_name}.fallback"]``), else import it from the manifest's ``callable``
+        path. The manifest is validated by the Pit first, so errors name the field.
+        """
+        text = manifest if isinstance(manifest, str) else json.dumps(manifest)
+        CompiledWorkflow(text)  # full validation, errors name the field
+        data: dict[str, Any] = json.loads(text)
+        return cls._from_dict(data, dict(callables or {}))
+
+    @classmethod
+    def _from_dict(
+        cls, data: dict[str, Any], callables: dict[str, Callable[..., Any]]
+    ) -> Workflow:
+        wf = cls(data["name"], inputs=data.get("inputs", []), description=data.get("description"))
+        for entry in data["nodes"]:
+            name = entry["name"]
+            options: dict[str, Any] = {
+                "inputs": entry.get("inputs", []),
+                "retries": entry.get("retries", 0),
+                "backoff": entry.get("backoff"),
+                "timeout": entry.get("timeout"),
+                "pool": entry.get("pool", "default"),
+                "priority": entry.get("priority", 0),
+                "cache": entry.get("cache", True),
+            }
+            fallback = entry.get("fallback")
+            if fallback is not None:
+                if fallback["kind"] == "python":
+                    options["fallback"] = callables.get(f"{name}.fallback") or _resolve(
+                        f"{name}.fallback", fallback
+                    )
+                else:
+                    options["fallback"] = {"kind": fallback["kind"], **fallback.get("config", {})}
+            kind = entry["kind"]
+            if kind == "python":
+                wf.add_node(name, callables.get(name) or _resolve(name, entry), **options)
+            elif kind == "workflow":
+                sub = cls._from_dict(entry["workflow"], callables)
+                wf.add_node(name, sub, **options)
+            else:
+                wf.add_node(name, kind, **options, **entry.get("config", {}))
+        if data.get("outputs"):
+            wf.set_outputs(*data["outputs"])
+        return wf
+
+    def compile(self) -> CompiledWorkflow:
+        """Validate with the Pit (cached until the workflow changes)."""
+        if self._compiled is None:
+            self._compiled = CompiledWorkflow(json.dumps(self.to_manifest()))
+        return self._compiled
+
+    def callables(self) -> list[Callable[..., Any]]:
+        """The Python callables in the Pit's slot order: each node's body, the nodes of its
+        sub-workflow, then its fallback, depth-first."""
+        found: list[Callable[..., Any]] = []
+        for node in self._nodes.values():
+            if node.kind == "python":
+                assert node.fn is not None
+                found.append(node.fn)
+            elif node.kind == "workflow":
+                assert node.workflow is not None
+                found.extend(node.workflow.callables())
+            if callable(node.fallback):
+                found.append(node.fallback)
+        return found
+
+    def __repr__(self) -> str:
+        return f"Workflow({self.name!r}, nodes={len(self._nodes)}, inputs={self.inputs})"
+
+    def _repr_html_(self) -> str:
+        from symphony_pit._html import workflow_html
+
+        return workflow_html(self)
+
+
+def _resolve(name: str, body: Mapping[str, Any]) -> Callable[..., Any]:
+    path = body.get("callable")
+    if not path:
+        raise ValidationError(
+            f"python node '{name}' has no callable path; pass callables={{'{name}': fn}}"
+        )
+    return _import_callable(path)
+
+
+def _parameters(name: str, fn: Callable[..., Any]) -> list[str]:
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):
+        raise ValidationError(
+            f"node '{name}': cannot read the parameters of {fn!r}; pass inputs=[...]"
+        ) from None
+    names = []
+    for p in signature.parameters.values():
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        if p.kind == p.KEYWORD_ONLY:
+            if p.default is p.empty:
+                raise ValidationError(
+                    f"node '{name}': keyword-only parameter '{p.name}' needs a default"
+                )
+            continue
+        if p.default is not p.empty:
+            continue  # parameters with defaults keep them
+        names.append(p.name)
+    return names
