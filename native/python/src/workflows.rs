@@ -25,6 +25,11 @@ struct PyHost {
 
 /// A Python exception as a node error, keeping the exception object and its traceback.
 fn node_error(py: Python<'_>, err: PyErr) -> NodeError {
+    // Keep the traceback on the exception object itself, so re-raising it later shows the frames
+    // of the node's code.
+    if let Some(tb) = err.traceback(py) {
+        let _ = err.value(py).call_method1("with_traceback", (tb,));
+    }
     let exception = err
         .get_type(py)
         .name()

@@ -433,10 +433,20 @@ impl Compiler {
                     ));
                 }
             }
+            // A model node is allocated in its own pool unless its config names another.
+            let mut config = def.config.clone();
+            if def.kind == "model" {
+                if let Json::Object(map) = &mut config {
+                    map.entry("pool")
+                        .or_insert_with(|| Json::String(def.pool.clone()));
+                } else if config.is_null() {
+                    config = serde_json::json!({ "pool": def.pool });
+                }
+            }
             let body = self.body(
                 &path,
                 &def.kind,
-                &def.config,
+                &config,
                 def.workflow.as_deref(),
                 depth,
                 true,
