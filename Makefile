@@ -80,6 +80,7 @@ pytest: setup $(CHROMIUM)
 test: setup check-rust check-python pytest
 
 bench: setup
+	$(UV) pip install --quiet --python $(PY) --group bench
 	$(PY) benchmarks/bench_ffi.py --record
 	$(PY) benchmarks/bench_quest.py --record
 

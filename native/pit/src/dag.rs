@@ -729,6 +729,11 @@ impl DagTracker {
         }
     }
 
+    /// Whether run records go anywhere (an in-memory Pit keeps none, so none are built).
+    fn persists(&self) -> bool {
+        self.persister.dir().is_some()
+    }
+
     /// Start tracking a run of `graph`; nodes without dependencies become Ready. Returns the run id.
     pub fn start(&self, graph: Arc<WorkflowGraph>) -> Result<String> {
         let n = graph.len();
@@ -770,10 +775,12 @@ impl DagTracker {
             }
         }
         self.update_status(&mut run)?;
-        let record = run.record();
+        let record = self.persists().then(|| run.record());
         st.runs.insert(id.clone(), run);
         drop(st);
-        self.persister.send(Op::PutRun(Box::new(record)))?;
+        if let Some(record) = record {
+            self.persister.send(Op::PutRun(Box::new(record)))?;
+        }
         Ok(id.to_string())
     }
 
@@ -946,7 +953,7 @@ impl DagTracker {
             NodeState::Cancelled => self.close_downstream(run, i, NodeState::Cancelled),
             _ => {}
         }
-        if self.update_status(run)? {
+        if self.update_status(run)? && self.persists() {
             let record = run.record();
             drop(st);
             self.persister.send(Op::PutRun(Box::new(record)))?;

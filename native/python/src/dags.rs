@@ -171,7 +171,10 @@ impl PyDagTracker {
     ) -> PyResult<std::collections::HashMap<String, String>> {
         let pit = &self.pit;
         let outputs = run(py, move || pit.dags.succeeded_outputs(run_id))?;
-        Ok(outputs.into_iter().map(|(n, id)| (n, id.to_hex())).collect())
+        Ok(outputs
+            .into_iter()
+            .map(|(n, id)| (n, id.to_hex()))
+            .collect())
     }
 
     /// Ready nodes in topological order.

@@ -35,7 +35,11 @@ fn node_error(py: Python<'_>, err: PyErr) -> NodeError {
         .name()
         .map(|n| n.to_string())
         .unwrap_or_else(|_| "Exception".into());
-    let message = err.value(py).str().map(|s| s.to_string()).unwrap_or_default();
+    let message = err
+        .value(py)
+        .str()
+        .map(|s| s.to_string())
+        .unwrap_or_default();
     let traceback = py
         .import("traceback")
         .and_then(|tb| tb.call_method1("format_exception", (err.value(py),)))
@@ -75,7 +79,10 @@ impl Host for PyHost {
             let callable = self.callables.get(slot).ok_or_else(|| {
                 NodeError::new("InternalError", format!("no callable for slot {slot}"))
             })?;
-            let result = callable.bind(py).call1(args).map_err(|e| node_error(py, e))?;
+            let result = callable
+                .bind(py)
+                .call1(args)
+                .map_err(|e| node_error(py, e))?;
             match to_value(&result) {
                 Ok(value) => Ok((Arc::new(result.unbind()), value)),
                 Err(e) => {
@@ -131,7 +138,12 @@ impl PyCompiledWorkflow {
     /// Node names in manifest order.
     #[getter]
     fn nodes(&self) -> Vec<String> {
-        self.inner.manifest.nodes.iter().map(|n| n.name.clone()).collect()
+        self.inner
+            .manifest
+            .nodes
+            .iter()
+            .map(|n| n.name.clone())
+            .collect()
     }
 
     /// Names of the output nodes.
@@ -275,7 +287,11 @@ impl PyRunReport {
     /// Node names in manifest order.
     #[getter]
     fn node_names(&self) -> Vec<String> {
-        self.inner.nodes.iter().map(|n| n.name.to_string()).collect()
+        self.inner
+            .nodes
+            .iter()
+            .map(|n| n.name.to_string())
+            .collect()
     }
 
     /// The result of node `name` (the very object its callable returned when it ran in this
@@ -348,7 +364,10 @@ impl PyRunReport {
             d.set_item("pool", &*n.pool)?;
             d.set_item("exception", n.error.as_ref().map(|e| e.exception.as_str()))?;
             d.set_item("error", n.error.as_ref().map(|e| e.message.as_str()))?;
-            d.set_item("traceback", n.error.as_ref().and_then(|e| e.traceback.as_deref()))?;
+            d.set_item(
+                "traceback",
+                n.error.as_ref().and_then(|e| e.traceback.as_deref()),
+            )?;
             d.set_item("artifact", n.output.as_ref().map(|o| o.id.to_hex()))?;
             d.set_item("ready_at", n.ready_at)?;
             d.set_item("started_at", n.started_at)?;
@@ -369,7 +388,10 @@ impl PyRunReport {
     }
 }
 
-fn parse_reuse(py: Python<'_>, reuse: Option<HashMap<String, String>>) -> PyResult<HashMap<String, ArtifactId>> {
+fn parse_reuse(
+    py: Python<'_>,
+    reuse: Option<HashMap<String, String>>,
+) -> PyResult<HashMap<String, ArtifactId>> {
     reuse
         .unwrap_or_default()
         .into_iter()
@@ -413,7 +435,10 @@ pub fn execute_workflow(
     }
     if let Some(limits) = &concurrency {
         if let Some((pool, _)) = limits.iter().find(|(_, &n)| n == 0) {
-            return Err(validation(py, format!("concurrency of pool '{pool}' must be at least 1")));
+            return Err(validation(
+                py,
+                format!("concurrency of pool '{pool}' must be at least 1"),
+            ));
         }
     }
     let mut values = Vec::with_capacity(inputs.len());
@@ -432,7 +457,11 @@ pub fn execute_workflow(
     };
     let host = Arc::new(PyHost { callables });
     let pit = pit.clone();
-    let outcome = py.detach(|| catch_unwind(AssertUnwindSafe(|| execute(&pit, &wf, &host, values, &opts))));
+    let outcome = py.detach(|| {
+        catch_unwind(AssertUnwindSafe(|| {
+            execute(&pit, &wf, &host, values, &opts)
+        }))
+    });
     let report = match outcome {
         Ok(Ok(report)) => report,
         Ok(Err(e)) => return Err(to_pyerr(py, e)),

@@ -342,7 +342,9 @@ impl<H: Host> Exec<'_, H> {
                 return self.cancel();
             }
             self.promote_delayed();
-            while let Some(i) = self.pop_startable() {
+            // A paused run starts nothing new (checked once per round, not per node).
+            let paused = self.pit.dags.status(&self.run_id)? == RunStatus::Paused;
+            while let Some(i) = (!paused).then(|| self.pop_startable()).flatten() {
                 self.start(i)?;
                 if self.cancelled() {
                     return self.cancel();
@@ -361,8 +363,7 @@ impl<H: Host> Exec<'_, H> {
                 }
                 return Ok(());
             }
-            if self.pit.dags.status(&self.run_id)? == RunStatus::Paused && self.in_flight.is_empty()
-            {
+            if paused && self.in_flight.is_empty() {
                 std::thread::sleep(Duration::from_millis(10));
                 self.poll_interrupt();
                 continue;
@@ -400,9 +401,6 @@ impl<H: Host> Exec<'_, H> {
 
     /// The next ready node whose pool has room; nodes of full pools are set aside.
     fn pop_startable(&mut self) -> Option<usize> {
-        if self.pit.dags.status(&self.run_id).ok() == Some(RunStatus::Paused) {
-            return None;
-        }
         while let Some((_, _, i)) = self.ready.pop() {
             let pool = &self.wf.nodes[i].pool;
             let used = self.running.get(pool).copied().unwrap_or(0);
