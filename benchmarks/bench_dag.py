@@ -51,7 +51,7 @@ def layered_edges() -> dict[str, list[str]]:
     return deps
 
 
-def median_per_task(run: Callable[[], None], tasks: int, repeats: int) -> float:
+def median_per_task(run: Callable[[], object], tasks: int, repeats: int) -> float:
     samples = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -67,7 +67,8 @@ def graphlib_loop(deps: dict[str, list[str]]) -> Callable[[], None]:
     def run() -> None:
         results: dict[str, Any] = {}
         for name in graphlib.TopologicalSorter(deps).static_order():
-            results[name] = noop(*(results[d] for d in deps[name]))
+            noop(*(results[d] for d in deps[name]))
+            results[name] = None
 
     return run
 
@@ -121,24 +122,30 @@ def main() -> None:
     rows.append(("graphlib loop (plain Python)", median_per_task(graphlib_loop(deps), tasks, repeats)))
 
     try:
-        import dask
+        import dask.local
         import dask.threaded
 
         graph, keys = dask_graph(deps), sinks(deps)
-        rows.append(("dask.get (sync)", median_per_task(lambda: dask.get(graph, keys), tasks, repeats)))
-        rows.append(
-            ("dask.threaded.get", median_per_task(lambda: dask.threaded.get(graph, keys), tasks, repeats))
-        )
+        rows.append(("dask.get (sync)", median_per_task(lambda: dask.local.get_sync(graph, keys), tasks, repeats)))
+        rows.append(("dask.threaded.get", median_per_task(lambda: dask.threaded.get(graph, keys), tasks, repeats)))
         try:
-            from distributed import Client, LocalCluster
+            import distributed
 
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                with LocalCluster(processes=False, n_workers=1, threads_per_worker=2, dashboard_address=None) as cluster, Client(cluster) as client:
+                cluster = distributed.LocalCluster(  # type: ignore[no-untyped-call]
+                    processes=False, n_workers=1, threads_per_worker=2, dashboard_address=None
+                )
+                client = distributed.Client(cluster)  # type: ignore[no-untyped-call]
+                with cluster, client:
                     rows.append(
                         (
                             "dask distributed (LocalCluster, processes=False)",
-                            median_per_task(lambda: client.get(graph, keys), tasks, max(3, repeats // 5)),
+                            median_per_task(
+                                lambda: client.get(graph, keys),  # type: ignore[no-untyped-call]
+                                tasks,
+                                max(3, repeats // 5),
+                            ),
                         )
                     )
         except ImportError:
@@ -152,7 +159,7 @@ def main() -> None:
         ray.init(
             num_cpus=2,
             include_dashboard=False,
-            logging_level="ERROR",
+            logging_level=40,  # logging.ERROR
             log_to_driver=False,
             object_store_memory=256 << 20,
         )
@@ -176,13 +183,13 @@ def main() -> None:
     rows.append(
         (
             "Pit, Python-callable nodes (full tracking)",
-            median_per_task(lambda: pit.run(python_wf, cache=False) and None, tasks, repeats),
+            median_per_task(lambda: pit.run(python_wf, cache=False), tasks, repeats),
         )
     )
     rows.append(
         (
             "Pit, built-in Rust nodes (full tracking)",
-            median_per_task(lambda: pit.run(builtin_wf, cache=False) and None, tasks, repeats),
+            median_per_task(lambda: pit.run(builtin_wf, cache=False), tasks, repeats),
         )
     )
 
@@ -201,8 +208,7 @@ def main() -> None:
 
     # Scheduling a 10,000-node graph: validate, order, build the run's graph.
     chain = [{"name": "n0", "kind": "constant", "config": {"value": 0}}] + [
-        {"name": f"n{i}", "kind": "passthrough", "inputs": [f"n{i - 1}", f"n{max(0, i - 7)}"]}
-        for i in range(1, 10_000)
+        {"name": f"n{i}", "kind": "passthrough", "inputs": [f"n{i - 1}", f"n{max(0, i - 7)}"]} for i in range(1, 10_000)
     ]
     text = json.dumps({"format": "symphony.workflow", "version": 1, "name": "big", "nodes": chain})
     compile_times = []
@@ -220,8 +226,10 @@ def main() -> None:
             print(f"{name:52} {'not installed':>12}")
         else:
             print(f"{name:52} {per_task * 1e6:10.2f} µs {per_task / graphlib_time:11.2f}×")
-    print(f"\n10-node workflow, {runs} runs: {per_run * 1e6:.1f} µs per run = {3600 / per_run:,.0f} runs/hour "
-          f"(memoised: {per_run_cached * 1e6:.1f} µs = {3600 / per_run_cached:,.0f} runs/hour)")
+    print(
+        f"\n10-node workflow, {runs} runs: {per_run * 1e6:.1f} µs per run = {3600 / per_run:,.0f} runs/hour "
+        f"(memoised: {per_run_cached * 1e6:.1f} µs = {3600 / per_run_cached:,.0f} runs/hour)"
+    )
     print(f"Scheduling a 10,000-node graph (validate + order): {compile_time * 1e3:.2f} ms")
 
     if args.record:

@@ -32,7 +32,7 @@ class Flaky:
         return (sum(x if isinstance(x, int) else len(x) for x in inputs) * 3 + len(self.name)) % 1_000_003
 
 
-BUILTINS = [
+BUILTINS: list[tuple[str, dict[str, Any]]] = [
     ("calculator", {"operation": "sum"}),
     ("calculator", {"operation": "add", "operand": 7}),
     ("calculator", {"operation": "mul", "operand": 2}),
@@ -79,7 +79,9 @@ def test_the_pit_and_the_reference_agree_on_random_dags(case: Any, seed: int) ->
     manifest, bodies = case
     expected = run_reference(manifest, {"seed": seed}, fresh_callables(bodies))
     pit = Pit()
-    wf = Workflow.from_manifest(manifest, callables={name: fn for (name, *_), fn in zip(bodies, fresh_callables(bodies), strict=True)})
+    wf = Workflow.from_manifest(
+        manifest, callables={name: fn for (name, *_), fn in zip(bodies, fresh_callables(bodies), strict=True)}
+    )
     run = pit.run(wf, {"seed": seed}, raise_on_failure=False)
     rows = {row["node"]: row for row in run.rows()}
     assert {n: r["state"] for n, r in rows.items()} == expected.states
@@ -159,7 +161,12 @@ def manifest(nodes: list[dict[str, Any]], **extra: Any) -> str:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        (manifest([{"name": "a", "kind": "python", "inputs": ["b"]}, {"name": "b", "kind": "python", "inputs": ["a"]}]), "cycle"),
+        (
+            manifest(
+                [{"name": "a", "kind": "python", "inputs": ["b"]}, {"name": "b", "kind": "python", "inputs": ["a"]}]
+            ),
+            "cycle",
+        ),
         (manifest([{"name": "a", "kind": "python", "inputs": ["ghost"]}]), "'ghost' is neither a node"),
         (manifest([{"name": "a", "kind": "python"}, {"name": "a", "kind": "python"}]), "duplicate node names: 'a'"),
         (manifest([{"name": "a", "kind": "warp-drive"}]), "unknown node kind 'warp-drive'"),
@@ -200,7 +207,10 @@ def test_random_bytes_and_deep_nesting_are_refused() -> None:
 
 def test_a_ten_thousand_node_manifest_compiles_and_runs() -> None:
     nodes = [{"name": "n0", "kind": "constant", "config": {"value": 1}}]
-    nodes += [{"name": f"n{i}", "kind": "calculator", "inputs": [f"n{i - 1}"], "config": {"operation": "add", "operand": 1}} for i in range(1, 10_000)]
+    nodes += [
+        {"name": f"n{i}", "kind": "calculator", "inputs": [f"n{i - 1}"], "config": {"operation": "add", "operand": 1}}
+        for i in range(1, 10_000)
+    ]
     wf = Workflow.from_manifest(manifest(nodes))
     run = Pit().run(wf)
     assert run.outputs == {"n9999": 10_000}
@@ -253,7 +263,7 @@ def test_non_callable_and_wrong_arity_nodes() -> None:
         Pit().run(wf, {"x": 1})
     compiled = wf.compile()
     with pytest.raises(ValidationError, match="is not callable"):
-        Pit()._execute(compiled, [42], [1])
+        Pit()._execute(compiled, [42], [1])  # type: ignore[list-item]
     with pytest.raises(ValidationError, match="needs 1 callable"):
         Pit()._execute(compiled, [], [1])
 

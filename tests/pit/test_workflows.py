@@ -4,18 +4,22 @@ concurrency, cancellation, resume, handlers, metrics, manifests."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import signal
 import threading
 import time
+from collections.abc import Iterator
+from types import TracebackType
 
 import jsonschema
 import pytest
 from symphony_pit import (
     Backoff,
-    CancelToken,
     Cancelled,
+    CancelToken,
+    Event,
     Pipeline,
     Pit,
     ValidationError,
@@ -54,11 +58,14 @@ def test_the_readme_workflow_runs_and_tracks_everything(pit: Pit) -> None:
     assert set(frame["state"]) == {"succeeded"}
     assert not frame["cached"].any()
     # Lineage: total was computed from clean, clean from load, load from the input n.
-    total = pit.artifacts.metadata(run.artifact("total"))
-    assert total.inputs == [run.artifact("clean")]
+    total_id, clean_id = run.artifact("total"), run.artifact("clean")
+    assert total_id is not None
+    assert clean_id is not None
+    total = pit.artifacts.metadata(total_id)
+    assert total.inputs == [clean_id]
     assert total.producer == (run.run_id, "total")
-    assert pit.artifacts.metadata(run.artifact("load")).inputs == run._report.input_artifacts()
-    assert pit.artifacts.get(run.artifact("total")) == 20
+    assert pit.artifacts.metadata(clean_id).inputs == [run.artifact("load")]
+    assert pit.artifacts.get(total_id) == 20
     # The DAG Tracker saw the run.
     assert pit.dags.status(run.run_id) == "completed"
 
@@ -79,7 +86,8 @@ def test_rerunning_unchanged_nodes_is_served_from_the_store(pit: Pit) -> None:
     assert second.to_pandas().loc["square", "cached"]
     assert not first.to_pandas().loc["square", "cached"]
     third = pit.run(wf, inputs={"x": 8})
-    assert third.outputs == {"square": 64} and calls == [7, 8]
+    assert third.outputs == {"square": 64}
+    assert calls == [7, 8]
     pit.run(wf, inputs={"x": 7}, cache=False)
     assert calls == [7, 8, 7]
 
@@ -120,7 +128,7 @@ def test_a_failing_node_raises_its_own_exception_with_its_traceback(pit: Pit) ->
     assert "ZeroDivisionError" in run.rows()[0]["traceback"]
 
 
-def _walk(tb):  # type: ignore[no-untyped-def]
+def _walk(tb: TracebackType | None) -> Iterator[TracebackType]:
     while tb is not None:
         yield tb
         tb = tb.tb_next
@@ -140,8 +148,9 @@ def test_retries_wait_their_backoff_then_succeed(pit: Pit) -> None:
     run = pit.run(wf)
     assert run.outputs == {"flaky": "ok"}
     assert run.to_pandas().loc["flaky", "attempts"] == 3
-    gaps = [b - a for a, b in zip(attempts, attempts[1:], strict=False)]
-    assert gaps[0] >= 0.018 and gaps[1] >= 0.038, gaps
+    gaps = [b - a for a, b in itertools.pairwise(attempts)]
+    assert gaps[0] >= 0.018, gaps
+    assert gaps[1] >= 0.038, gaps
 
 
 def test_a_fallback_stands_in_when_every_attempt_failed(pit: Pit) -> None:
@@ -158,7 +167,8 @@ def test_a_fallback_stands_in_when_every_attempt_failed(pit: Pit) -> None:
     run = pit.run(wf, inputs={"x": 4})
     assert run.outputs == {"remote": -4, "builtin_fallback": 0}
     frame = run.to_pandas()
-    assert frame.loc["remote", "fallback"] and frame.loc["remote", "attempts"] == 2
+    assert frame.loc["remote", "fallback"]
+    assert frame.loc["remote", "attempts"] == 2
 
 
 def test_timeouts_fail_the_node_without_waiting_for_it(pit: Pit) -> None:
@@ -179,7 +189,8 @@ def test_nodes_of_a_pool_with_slots_run_in_parallel_threads(pit: Pit) -> None:
     started = time.perf_counter()
     run = pit.run(wf, concurrency={"io": 4})
     took = time.perf_counter() - started
-    assert run.ok and took < 0.3, took  # time.sleep releases the GIL
+    assert run.ok
+    assert took < 0.3, took  # time.sleep releases the GIL
     assert run.metrics()["worker"].all()
 
 
@@ -215,7 +226,7 @@ def test_cancelling_the_asyncio_task_cancels_the_run(pit: Pit) -> None:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        return pit.dags.runs()[-1]["status"]
+        return str(pit.dags.runs()[-1]["status"])
 
     assert asyncio.run(main()) == "cancelled"
 
@@ -287,9 +298,10 @@ def test_handlers_hear_about_failures(pit: Pit) -> None:
     heard: list[str] = []
     pit.on("node.failed", lambda event: heard.append(event.subject))
 
-    @pit.on("run.*")
-    def on_run(event) -> None:  # type: ignore[no-untyped-def]
+    def on_run(event: Event) -> None:
         heard.append(event.kind)
+
+    pit.on("run.*", on_run)
 
     def boom() -> None:
         raise ValueError("x")
@@ -306,7 +318,9 @@ def test_metrics_summarise_runs(pit: Pit) -> None:
         pit.run(etl(), inputs={"n": n})
     summary = pit.metrics()
     row = summary.loc["etl"]
-    assert row["runs"] == 3 and row["completed"] == 3 and row["nodes_run"] == 9
+    assert row["runs"] == 3
+    assert row["completed"] == 3
+    assert row["nodes_run"] == 9
     assert row["latency_p95"] >= row["latency_p50"] >= 0
 
 
@@ -338,7 +352,8 @@ def test_manifests_round_trip_and_match_the_published_schema() -> None:
     again = Workflow.from_manifest(json.dumps(manifest), callables={n.name: n.fn for n in wf if n.fn})
     assert again.to_manifest() == manifest
     assert Pit().run(again, inputs={"n": 10}).outputs == {"total": 20}
-    assert manifest["nodes"][1]["priority"] == 500 and manifest["nodes"][1]["pool"] == "cpu"
+    assert manifest["nodes"][1]["priority"] == 500
+    assert manifest["nodes"][1]["pool"] == "cpu"
 
 
 def test_manifests_load_callables_by_import_path() -> None:
@@ -372,5 +387,6 @@ def test_reprs_show_state(pit: Pit) -> None:
     run = pit.run(etl(), inputs={"n": 3})
     assert "completed" in repr(run)
     html = run._repr_html_()
-    assert "Run etl-" in html and "succeeded" in html
+    assert "Run etl-" in html
+    assert "succeeded" in html
     assert "calculator" in etl()._repr_html_()

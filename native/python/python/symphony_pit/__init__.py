@@ -35,10 +35,6 @@ from symphony_pit._native import (
     quest_tier,
 )
 from symphony_pit._system import system_info
-from symphony_pit.pipeline import Pipeline, default_pit, set_default_pit
-from symphony_pit.pit import Pit
-from symphony_pit.runs import WorkflowRun
-from symphony_pit.workflow import Backoff, Workflow, manifest_schema
 from symphony_pit.errors import (
     Cancelled,
     IntegrityError,
@@ -49,6 +45,10 @@ from symphony_pit.errors import (
     StorageError,
     ValidationError,
 )
+from symphony_pit.pipeline import Pipeline, default_pit, set_default_pit
+from symphony_pit.pit import Pit
+from symphony_pit.runs import WorkflowRun
+from symphony_pit.workflow import Backoff, Workflow, manifest_schema
 
 __version__ = VERSION
 
@@ -68,9 +68,9 @@ __all__ = [
     "ModelHandle",
     "ModelSpec",
     "NotFound",
+    "Pipeline",
     "Pit",
     "PitError",
-    "Pipeline",
     "PoolManager",
     "QuestBatch",
     "QuestGame",

@@ -55,9 +55,7 @@ class Pipeline:
     def name(self) -> str:
         return self.workflow.name
 
-    def add_node(
-        self, name: str, kind: str | Callable[..., Any] | Workflow, **options: Any
-    ) -> Pipeline:
+    def add_node(self, name: str, kind: str | Callable[..., Any] | Workflow, **options: Any) -> Pipeline:
         """Add a node (as `Workflow.add_node`) and return the pipeline for chaining."""
         self.workflow.add_node(name, kind, **options)
         return self
@@ -72,9 +70,7 @@ class Pipeline:
             return {names[0]: input_data}
         from symphony_pit.errors import ValidationError
 
-        raise ValidationError(
-            f"pipeline '{self.name}' takes inputs {names}; pass a dict with exactly those keys"
-        )
+        raise ValidationError(f"pipeline '{self.name}' takes inputs {names}; pass a dict with exactly those keys")
 
     async def run(self, input_data: Any = None, **options: Any) -> WorkflowRun:
         """Run the pipeline without blocking the event loop (see `Pit.run_async`)."""

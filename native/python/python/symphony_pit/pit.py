@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fnmatch
 import logging
+import os
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from symphony_pit import _native
 from symphony_pit._native import CancelToken, Event
@@ -57,9 +59,24 @@ class Pit(_native.Pit):
     {'greet': 'hi'}
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        store: str | os.PathLike[str] | None = None,
+        *,
+        hot_cache_mb: float = 256.0,
+        durability: Literal["background", "sync"] = "background",
+        event_capacity: int = 100_000,
+    ) -> None:
+        # The native __new__ has opened the engine with these arguments already.
         self._handlers: list[tuple[str, Handler]] = []
         self._runs: OrderedDict[str, _RunRecord] = OrderedDict()
+
+    def __enter__(self) -> Pit:
+        return self
+
+    def __exit__(self, *_exc: object) -> Literal[False]:
+        self.close()
+        return False
 
     # -- running ---------------------------------------------------------------------------
 
@@ -97,9 +114,7 @@ class Pit(_native.Pit):
                 parts.append(f"missing {missing}")
             if unknown:
                 parts.append(f"unknown {unknown}")
-            raise ValidationError(
-                f"workflow '{wf.name}' takes inputs {compiled.inputs}: " + ", ".join(parts)
-            )
+            raise ValidationError(f"workflow '{wf.name}' takes inputs {compiled.inputs}: " + ", ".join(parts))
         report = self._execute(
             compiled,
             wf.callables(),
@@ -129,17 +144,13 @@ class Pit(_native.Pit):
         (it ends Cancelled before the CancelledError propagates)."""
         token = CancelToken()
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(
-            None, lambda: self.run(workflow, inputs, cancel=token, **options)
-        )
+        future = loop.run_in_executor(None, lambda: self.run(workflow, inputs, cancel=token, **options))
         try:
             return await asyncio.shield(future)
         except asyncio.CancelledError:
             token.cancel()
-            try:
+            with contextlib.suppress(Exception):
                 await future
-            except Exception:  # noqa: BLE001 - the run's own outcome no longer matters
-                pass
             raise
 
     def resume(
@@ -155,9 +166,7 @@ class Pit(_native.Pit):
         for a run recorded by an earlier process, pass its ``workflow`` and ``inputs``."""
         record = self._runs.get(run_id)
         if record is None and workflow is None:
-            raise NotFound(
-                f"run '{run_id}' was not started by this Pit; pass workflow= (and inputs=) to resume it"
-            )
+            raise NotFound(f"run '{run_id}' was not started by this Pit; pass workflow= (and inputs=) to resume it")
         wf = workflow or (record.workflow if record else None)
         assert wf is not None
         given = dict(inputs) if inputs is not None else (record.inputs if record else {})

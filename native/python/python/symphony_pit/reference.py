@@ -95,7 +95,8 @@ def _one_list(kind: str, inputs: Sequence[Any]) -> Sequence[Any]:
         raise _NodeFailure(TypeError, f"{kind} takes exactly one input, got {len(inputs)}")
     if not isinstance(inputs[0], list | tuple):
         raise _NodeFailure(TypeError, f"{kind} needs a list, got {type(inputs[0]).__name__}")
-    return inputs[0]  # type: ignore[no-any-return]
+    items: Sequence[Any] = inputs[0]
+    return items
 
 
 def _builtin(kind: str, config: Mapping[str, Any], inputs: Sequence[Any]) -> Any:
@@ -130,15 +131,10 @@ def _builtin(kind: str, config: Mapping[str, Any], inputs: Sequence[Any]) -> Any
             acc = _binary(op, acc, x)
         return acc
     if kind == "map":
-        return [
-            _binary(config["operation"], _number("map", x), config["operand"])
-            for x in _one_list("map", inputs)
-        ]
+        return [_binary(config["operation"], _number("map", x), config["operand"]) for x in _one_list("map", inputs)]
     if kind == "filter":
         return [
-            x
-            for x in _one_list("filter", inputs)
-            if _holds(config["compare"], _number("filter", x), config["value"])
+            x for x in _one_list("filter", inputs) if _holds(config["compare"], _number("filter", x), config["value"])
         ]
     if kind == "concat":
         if inputs and all(isinstance(x, str) for x in inputs):
@@ -253,7 +249,7 @@ def _attempt(body: Callable[[], Any]) -> tuple[bool, Any, str]:
         result = body()
     except _NodeFailure as e:
         return False, None, e.name
-    except Exception as e:  # noqa: BLE001 - a node's failure is data here
+    except Exception as e:
         return False, None, type(e).__name__
     if not _storable(result):
         return False, None, "TypeError"

@@ -33,7 +33,7 @@ class WorkflowRun:
 
     @property
     def status(self) -> str:
-        """"completed", "failed" or "cancelled"."""
+        """ "completed", "failed" or "cancelled"."""
         return self._report.status
 
     @property

@@ -79,8 +79,8 @@ def code_hash(fn: Callable[..., Any]) -> str | None:
         target = target.func
     code = getattr(target, "__code__", None)
     if code is None:
-        call = getattr(type(target), "__call__", None)
-        code = getattr(call, "__code__", None)
+        # A callable object: hash its class's __call__.
+        code = getattr(type(target).__call__, "__code__", None)
         if code is None:
             return None
     try:
@@ -155,9 +155,7 @@ def _backoff(value: Backoff | float | Mapping[str, Any] | None) -> dict[str, Any
         return Backoff(float(value)).to_dict()
     if isinstance(value, Mapping):
         return dict(value)
-    raise ValidationError(
-        f"backoff must be a Backoff, seconds or a dict, got {type(value).__name__}"
-    )
+    raise ValidationError(f"backoff must be a Backoff, seconds or a dict, got {type(value).__name__}")
 
 
 @dataclass
@@ -241,9 +239,7 @@ class Workflow:
     is no node becomes a workflow input, given to `Pit.run(wf, inputs={...})`.
     """
 
-    def __init__(
-        self, name: str, *, inputs: Sequence[str] = (), description: str | None = None
-    ) -> None:
+    def __init__(self, name: str, *, inputs: Sequence[str] = (), description: str | None = None) -> None:
         if not isinstance(name, str) or not name:
             raise ValidationError("a workflow needs a non-empty str name")
         self.name = name
@@ -338,13 +334,9 @@ class Workflow:
             raise ValidationError(f"workflow '{self.name}' already has a node '{name}'")
         if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
             raise ValidationError(f"node '{name}': retries must be an int >= 0, got {retries!r}")
-        if timeout is not None and (
-            isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0
-        ):
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0):
             raise ValidationError(f"node '{name}': timeout must be seconds > 0, got {timeout!r}")
-        if inputs is not None and (
-            isinstance(inputs, str) or not all(isinstance(i, str) for i in inputs)
-        ):
+        if inputs is not None and (isinstance(inputs, str) or not all(isinstance(i, str) for i in inputs)):
             raise ValidationError(f"node '{name}': inputs must be a list of str, got {inputs!r}")
         common: dict[str, Any] = {
             "retries": retries,
@@ -373,15 +365,12 @@ class Workflow:
             node = Node(name, kind, list(inputs or []), config=dict(config), **common)
         elif callable(kind):
             if config:
-                raise ValidationError(
-                    f"node '{name}': unexpected settings {sorted(config)} for a Python node"
-                )
+                raise ValidationError(f"node '{name}': unexpected settings {sorted(config)} for a Python node")
             taken = list(inputs) if inputs is not None else _parameters(name, kind)
             node = Node(name, "python", taken, fn=kind, **common)
         else:
             raise ValidationError(
-                f"node '{name}': kind must be a callable, a built-in kind name or a Workflow, "
-                f"got {type(kind).__name__}"
+                f"node '{name}': kind must be a callable, a built-in kind name or a Workflow, got {type(kind).__name__}"
             )
         self._nodes[name] = node
         self._compiled = None
@@ -456,9 +445,7 @@ class Workflow:
         return cls._from_dict(data, dict(callables or {}))
 
     @classmethod
-    def _from_dict(
-        cls, data: dict[str, Any], callables: dict[str, Callable[..., Any]]
-    ) -> Workflow:
+    def _from_dict(cls, data: dict[str, Any], callables: dict[str, Callable[..., Any]]) -> Workflow:
         wf = cls(data["name"], inputs=data.get("inputs", []), description=data.get("description"))
         for entry in data["nodes"]:
             name = entry["name"]
@@ -474,9 +461,7 @@ class Workflow:
             fallback = entry.get("fallback")
             if fallback is not None:
                 if fallback["kind"] == "python":
-                    options["fallback"] = callables.get(f"{name}.fallback") or _resolve(
-                        f"{name}.fallback", fallback
-                    )
+                    options["fallback"] = callables.get(f"{name}.fallback") or _resolve(f"{name}.fallback", fallback)
                 else:
                     options["fallback"] = {"kind": fallback["kind"], **fallback.get("config", {})}
             kind = entry["kind"]
@@ -524,9 +509,7 @@ class Workflow:
 def _resolve(name: str, body: Mapping[str, Any]) -> Callable[..., Any]:
     path = body.get("callable")
     if not path:
-        raise ValidationError(
-            f"python node '{name}' has no callable path; pass callables={{'{name}': fn}}"
-        )
+        raise ValidationError(f"python node '{name}' has no callable path; pass callables={{'{name}': fn}}")
     return _import_callable(path)
 
 
@@ -534,18 +517,14 @@ def _parameters(name: str, fn: Callable[..., Any]) -> list[str]:
     try:
         signature = inspect.signature(fn)
     except (TypeError, ValueError):
-        raise ValidationError(
-            f"node '{name}': cannot read the parameters of {fn!r}; pass inputs=[...]"
-        ) from None
+        raise ValidationError(f"node '{name}': cannot read the parameters of {fn!r}; pass inputs=[...]") from None
     names = []
     for p in signature.parameters.values():
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             continue
         if p.kind == p.KEYWORD_ONLY:
             if p.default is p.empty:
-                raise ValidationError(
-                    f"node '{name}': keyword-only parameter '{p.name}' needs a default"
-                )
+                raise ValidationError(f"node '{name}': keyword-only parameter '{p.name}' needs a default")
             continue
         if p.default is not p.empty:
             continue  # parameters with defaults keep them
