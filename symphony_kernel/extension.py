@@ -7,7 +7,7 @@ import os
 import time
 from typing import Any
 
-from symphony_pit import Pit
+from symphony_pit import Pit, set_default_pit
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,7 @@ def load_ipython_extension(ipython: Any) -> None:
     if _session_pit is None or _session_pit.closed:
         started = time.perf_counter()
         _session_pit = Pit(os.environ.get(STORE_ENV) or None)
+        set_default_pit(_session_pit)  # Pipelines run without a Pit use the session's
         log.info("session Pit ready in %.1f ms (%s)", (time.perf_counter() - started) * 1e3, _session_pit)
     ipython.push({"pit": _session_pit})
     ipython.register_magics(SymphonyMagics)
@@ -43,4 +44,5 @@ def unload_ipython_extension(ipython: Any) -> None:
     if _session_pit is not None:
         _session_pit.close()
         _session_pit = None
+        set_default_pit(None)
     ipython.user_ns.pop("pit", None)
