@@ -251,7 +251,7 @@ def record(
         "",
         f"## bench_dag — {dt.date.today().isoformat()}",
         "",
-        f"`python benchmarks/bench_dag.py --record` · {info.get('cpu', '?')} · Python {sys.version.split()[0]} · "
+        f"`python benchmarks/bench_dag.py --record` · {info.get('machine', '?')} × {info.get('cpu_count', '?')} cores · Python {sys.version.split()[0]} · "
         f"{tasks} no-op tasks (100 layers × 10, two deps each), median of {repeats}",
         "",
         "| scheduler | per task | vs graphlib |",
