@@ -180,14 +180,7 @@ class Node:
     def _body(self) -> dict[str, Any]:
         if self.kind == "python":
             assert self.fn is not None
-            body: dict[str, Any] = {"kind": "python"}
-            path = _callable_path(self.fn)
-            if path:
-                body["callable"] = path
-            digest = code_hash(self.fn)
-            if digest:
-                body["code_hash"] = digest
-            return body
+            return _python_body(self.fn)
         if self.kind == "workflow":
             assert self.workflow is not None
             return {"kind": "workflow", "workflow": self.workflow.to_manifest()}
@@ -212,16 +205,21 @@ class Node:
         return entry
 
 
+def _python_body(fn: Callable[..., Any]) -> dict[str, Any]:
+    """A python body: where the callable lives (when importable) and its code hash."""
+    body: dict[str, Any] = {"kind": "python"}
+    path = _callable_path(fn)
+    if path:
+        body["callable"] = path
+    digest = code_hash(fn)
+    if digest:
+        body["code_hash"] = digest
+    return body
+
+
 def _fallback_body(fallback: Callable[..., Any] | Mapping[str, Any]) -> dict[str, Any]:
     if callable(fallback):
-        body: dict[str, Any] = {"kind": "python"}
-        path = _callable_path(fallback)
-        if path:
-            body["callable"] = path
-        digest = code_hash(fallback)
-        if digest:
-            body["code_hash"] = digest
-        return body
+        return _python_body(fallback)
     spec = dict(fallback)
     kind = spec.pop("kind", None)
     if kind not in BUILTIN_KINDS:
