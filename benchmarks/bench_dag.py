@@ -133,16 +133,16 @@ def main() -> None:
 
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                cluster = distributed.LocalCluster(  # type: ignore[no-untyped-call]
+                cluster = distributed.LocalCluster(
                     processes=False, n_workers=1, threads_per_worker=2, dashboard_address=None
                 )
-                client = distributed.Client(cluster)  # type: ignore[no-untyped-call]
+                client = distributed.Client(cluster)
                 with cluster, client:
                     rows.append(
                         (
                             "dask distributed (LocalCluster, processes=False)",
                             median_per_task(
-                                lambda: client.get(graph, keys),  # type: ignore[no-untyped-call]
+                                lambda: client.get(graph, keys),
                                 tasks,
                                 max(3, repeats // 5),
                             ),
