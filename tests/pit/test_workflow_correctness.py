@@ -245,6 +245,8 @@ def test_bad_run_arguments_are_refused() -> None:
         pit.run(wf, {"x": 1, "y": 2})
     with pytest.raises(TypeError, match="workflow input 'x' cannot be stored"):
         pit.run(wf, {"x": object()})
+    with pytest.raises(ValidationError, match="needs a Workflow or Pipeline, got str"):
+        pit.run("etl")  # type: ignore[arg-type]
     with pytest.raises(ValidationError, match="concurrency of pool 'p' must be at least 1"):
         pit.run(wf, {"x": 1}, concurrency={"p": 0})
 

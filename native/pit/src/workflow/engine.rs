@@ -316,7 +316,11 @@ pub fn execute<H: Host>(
     for i in roots {
         exec.push_ready(i, now);
     }
-    exec.run()?;
+    if let Err(e) = exec.run() {
+        // The engine itself failed (a closed store, a broken invariant): leave no run half-open.
+        let _ = exec.cancel();
+        return Err(e);
+    }
     exec.finish(started_at)
 }
 

@@ -101,7 +101,7 @@ class Pit(_native.Pit):
         node's original exception (``raise_on_failure=False`` returns the failed run instead);
         Ctrl-C cancels the run and raises KeyboardInterrupt once it has ended Cancelled.
         """
-        wf = workflow.workflow if not isinstance(workflow, Workflow) else workflow
+        wf = workflow if isinstance(workflow, Workflow) else getattr(workflow, "workflow", None)
         if not isinstance(wf, Workflow):
             raise ValidationError(f"Pit.run needs a Workflow or Pipeline, got {type(workflow).__name__}")
         compiled = wf.compile()
