@@ -390,3 +390,13 @@ def test_reprs_show_state(pit: Pit) -> None:
     assert "Run etl-" in html
     assert "succeeded" in html
     assert "calculator" in etl()._repr_html_()
+
+
+def test_editing_a_sub_workflow_after_its_parent_ran_is_seen(pit: Pit) -> None:
+    inner = Workflow("inner-edit")
+    inner.add_node("one", "constant", value=1)
+    outer = Workflow("outer-edit")
+    outer.add_node("inner", inner, inputs=[])
+    assert pit.run(outer).outputs == {"inner": 1}
+    inner.add_node("two", "constant", value=2)
+    assert pit.run(outer).outputs == {"inner": {"one": 1, "two": 2}}

@@ -11,7 +11,7 @@ use pyo3::types::{PyDict, PyList, PyTuple};
 use symphony_pit::workflow::{
     execute, CancelToken, CompiledWorkflow, Host, NodeError, Output, RunOptions, RunReport,
 };
-use symphony_pit::{ArtifactId, Pit, PitError, Value};
+use symphony_pit::{ArtifactId, Pit, Value};
 
 use crate::convert::{to_py, to_value};
 use crate::errors::{panic_to_pyerr, run, to_pyerr, validation};
@@ -329,22 +329,14 @@ impl PyRunReport {
         {
             return Ok(Some(err.value(py).clone().into_any().unbind()));
         }
-        // A built-in node or the engine failed: build the matching built-in exception.
-        let builtins = py.import("builtins")?;
-        let class = match builtins.getattr(error.exception.as_str()) {
-            Ok(c) => c,
-            Err(_) => {
-                let err = to_pyerr(py, PitError::Internal(error.message.clone()));
-                let module = py.import("symphony_pit.errors")?;
-                let class = match error.exception.as_str() {
-                    "StorageError" | "ResourceExhausted" | "InternalError" => {
-                        module.getattr(error.exception.as_str())?
-                    }
-                    _ => err.get_type(py).into_any(),
-                };
-                return Ok(Some(class.call1((error.message.as_str(),))?.unbind()));
-            }
-        };
+        // A built-in node or the engine failed: a Python built-in exception of that name, else
+        // the Pit's own class of that name, else InternalError.
+        let pit_errors = py.import("symphony_pit.errors")?;
+        let class = py
+            .import("builtins")?
+            .getattr(error.exception.as_str())
+            .or_else(|_| pit_errors.getattr(error.exception.as_str()))
+            .or_else(|_| pit_errors.getattr("InternalError"))?;
         Ok(Some(class.call1((error.message.as_str(),))?.unbind()))
     }
 

@@ -152,14 +152,14 @@ impl CompiledLevel {
     }
 
     /// Write the parts of an observation that do not change during an episode.
-    fn write_static(&self, obs: &mut ObsSlot<'_>) {
+    fn write_static(&self, obs: &mut ObsBuffers<'_>) {
         obs.goal.copy_from_slice(&self.goal);
         obs.preconditions.copy_from_slice(&self.preconditions);
         obs.effects.copy_from_slice(&self.effects);
         obs.costs.copy_from_slice(&self.costs);
     }
 
-    fn write_dynamic(&self, state: &QuestState, obs: &mut ObsSlot<'_>) {
+    fn write_dynamic(&self, state: &QuestState, obs: &mut ObsBuffers<'_>) {
         self.write_changing(state, obs.facts, obs.resources, obs.progress);
     }
 
@@ -244,18 +244,8 @@ fn write_bits(out: &mut [i8], bits: Bits) {
     }
 }
 
-/// One environment's slice of the observation buffers.
-pub struct ObsSlot<'a> {
-    pub facts: &'a mut [i8],
-    pub goal: &'a mut [i8],
-    pub preconditions: &'a mut [i8],
-    pub effects: &'a mut [i8],
-    pub costs: &'a mut [f32],
-    pub resources: &'a mut [f32],
-    pub progress: &'a mut [f32],
-}
-
-/// Observation buffers of a batch of `n` environments (row-major, environment first).
+/// Observation buffers of a batch of `n` environments (row-major, environment first); one
+/// environment's slice of them is an `ObsBuffers` of one.
 pub struct ObsBuffers<'a> {
     pub facts: &'a mut [i8],
     pub goal: &'a mut [i8],
@@ -299,11 +289,11 @@ impl ObsBuffers<'_> {
         Ok(())
     }
 
-    fn slot(&mut self, i: usize) -> ObsSlot<'_> {
+    fn slot(&mut self, i: usize) -> ObsBuffers<'_> {
         fn part<T>(buf: &mut [T], i: usize, per: usize) -> &mut [T] {
             &mut buf[i * per..(i + 1) * per]
         }
-        ObsSlot {
+        ObsBuffers {
             facts: part(self.facts, i, OBS_FACTS),
             goal: part(self.goal, i, OBS_FACTS),
             preconditions: part(self.preconditions, i, OBS_CALLS * OBS_FACTS),

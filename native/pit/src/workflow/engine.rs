@@ -498,7 +498,7 @@ impl<H: Host> Exec<'_, H> {
                 if let Some(value) = self.load(&id) {
                     self.nodes[i].reused = true;
                     self.emit(i, "node.reused", &[]);
-                    return self.succeed(i, id, value, None, &inputs);
+                    return self.succeed(i, id, value, None);
                 }
             }
             if let (true, Some(identity)) = (self.opts.cache, self.wf.nodes[i].identity) {
@@ -509,7 +509,7 @@ impl<H: Host> Exec<'_, H> {
                     if let Some(value) = self.load(&id) {
                         self.nodes[i].cached = true;
                         self.emit(i, "node.cached", &[]);
-                        return self.succeed(i, id, value, None, &inputs);
+                        return self.succeed(i, id, value, None);
                     }
                 }
             }
@@ -697,7 +697,7 @@ impl<H: Host> Exec<'_, H> {
                     self.nodes[i].fallback = true;
                     self.emit(i, "node.fallback", &[("outcome", Field::Word("succeeded"))]);
                 }
-                self.succeed(i, id, value, data, &inputs)
+                self.succeed(i, id, value, data)
             }
             Err(error) if error.interrupt => {
                 self.interrupt = Some(error);
@@ -713,7 +713,6 @@ impl<H: Host> Exec<'_, H> {
         id: ArtifactId,
         value: Value,
         data: Option<H::Data>,
-        _inputs: &[Output<H::Data>],
     ) -> Result<()> {
         let report = &mut self.nodes[i];
         report.output = Some(Output {

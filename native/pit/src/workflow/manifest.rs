@@ -236,7 +236,8 @@ pub struct CompiledWorkflow {
     pub nodes: Vec<CompiledNode>,
     /// Output node indices, in the order of `manifest.outputs` (or the sinks).
     pub outputs: Vec<usize>,
-    /// Host callables used by this workflow and its sub-workflows.
+    /// Host callables used by this workflow and its sub-workflows (slots are numbered across the
+    /// whole top-level workflow, which is what a host is given).
     pub host_slots: usize,
 }
 
@@ -313,6 +314,7 @@ impl Compiler {
     }
 
     fn workflow(&mut self, m: &Manifest, depth: usize) -> Result<CompiledWorkflow> {
+        let first_slot = self.next_slot;
         if m.format != MANIFEST_FORMAT {
             return Err(problem(
                 "format",
@@ -526,7 +528,7 @@ impl Compiler {
             graph,
             nodes,
             outputs,
-            host_slots: self.next_slot,
+            host_slots: self.next_slot - first_slot,
         })
     }
 }
@@ -535,10 +537,7 @@ impl CompiledWorkflow {
     /// Validate `manifest` and prepare it to run. Host callables are numbered depth-first in
     /// manifest order: a node's body, then the nodes of its sub-workflow, then its fallback.
     pub fn compile(manifest: &Manifest) -> Result<CompiledWorkflow> {
-        let mut compiler = Compiler { next_slot: 0 };
-        let mut compiled = compiler.workflow(manifest, 0)?;
-        compiled.host_slots = compiler.next_slot;
-        Ok(compiled)
+        Compiler { next_slot: 0 }.workflow(manifest, 0)
     }
 
     pub fn from_json(text: &str) -> Result<CompiledWorkflow> {

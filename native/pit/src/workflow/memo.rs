@@ -69,11 +69,6 @@ impl MemoTable {
         }
     }
 
-    /// Forget every entry whose artifact is `id` (it was deleted).
-    pub fn forget_artifact(&self, id: &ArtifactId) {
-        self.entries.lock().retain(|_, v| v != id);
-    }
-
     pub fn len(&self) -> usize {
         self.entries.lock().len()
     }

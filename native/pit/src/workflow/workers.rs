@@ -86,8 +86,3 @@ fn work(pool: &Workers) {
         let _ = catch_unwind(AssertUnwindSafe(job));
     }
 }
-
-/// Worker threads alive now (for tests and diagnostics).
-pub fn thread_count() -> usize {
-    workers().queue.lock().threads
-}

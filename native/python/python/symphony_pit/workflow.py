@@ -245,7 +245,8 @@ class Workflow:
         self._declared_inputs = list(inputs)
         self._nodes: dict[str, Node] = {}
         self._outputs: list[str] = []
-        self._compiled: CompiledWorkflow | None = None
+        self._changes = 0
+        self._compiled: tuple[tuple[Any, ...], CompiledWorkflow] | None = None
 
     # -- building --------------------------------------------------------------------------
 
@@ -371,13 +372,13 @@ class Workflow:
                 f"node '{name}': kind must be a callable, a built-in kind name or a Workflow, got {type(kind).__name__}"
             )
         self._nodes[name] = node
-        self._compiled = None
+        self._changes += 1
         return self
 
     def set_outputs(self, *names: str) -> Workflow:
         """Choose the output nodes (default: every node nothing depends on)."""
         self._outputs = list(names)
-        self._compiled = None
+        self._changes += 1
         return self
 
     # -- reading ---------------------------------------------------------------------------
@@ -475,10 +476,17 @@ class Workflow:
         return wf
 
     def compile(self) -> CompiledWorkflow:
-        """Validate with the Pit (cached until the workflow changes)."""
-        if self._compiled is None:
-            self._compiled = CompiledWorkflow(json.dumps(self.to_manifest()))
-        return self._compiled
+        """Validate with the Pit (cached until the workflow or a sub-workflow changes)."""
+        state = self._state()
+        if self._compiled is None or self._compiled[0] != state:
+            self._compiled = (state, CompiledWorkflow(json.dumps(self.to_manifest())))
+        return self._compiled[1]
+
+    def _state(self) -> tuple[Any, ...]:
+        """Changes made to this workflow and its sub-workflows (a sub-workflow edited after its
+        parent compiled makes the parent compile again)."""
+        subs = tuple(n.workflow._state() for n in self._nodes.values() if n.workflow is not None)
+        return (self._changes, subs)
 
     def callables(self) -> list[Callable[..., Any]]:
         """The Python callables in the Pit's slot order: each node's body, the nodes of its
