@@ -20,6 +20,8 @@ pub enum Component {
     Pool,
     Artifact,
     Dag,
+    Arbiter,
+    Stale,
 }
 
 impl Component {
@@ -29,6 +31,8 @@ impl Component {
             Component::Pool => "pool",
             Component::Artifact => "artifact",
             Component::Dag => "dag",
+            Component::Arbiter => "arbiter",
+            Component::Stale => "stale",
         }
     }
 }

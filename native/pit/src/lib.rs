@@ -3,7 +3,9 @@
 //! Five components share one [`Pit`] value and one ordered [`events::EventLog`]:
 //! the [`pool::PoolManager`] (models and workers allocated against pool capacity), the
 //! [`artifact::ArtifactStore`] (content-addressed blobs with metadata and lineage in SQLite),
-//! and the [`dag::DagTracker`] (workflow graphs, node state machines, run history).
+//! the [`dag::DagTracker`] (workflow graphs, node state machines, run history), the
+//! [`arbitration::Arbiter`] (who gets scarce capacity) and the [`stale::StaleManager`] (what to
+//! keep, archive or delete; idle allocations released).
 //! Everything is `Send + Sync`; each component guards its own state with one short-held lock.
 //!
 //! ```
@@ -13,6 +15,7 @@
 //! assert_eq!(pit.artifacts.get(&id).unwrap().bytes(), b"hello");
 //! ```
 
+pub mod arbitration;
 pub mod artifact;
 pub mod dag;
 pub mod error;
@@ -25,6 +28,7 @@ pub mod resources;
 pub mod value;
 pub mod workflow;
 
+pub use arbitration::{Arbiter, Lease, Request, Strategy};
 pub use artifact::{ArtifactId, ArtifactMeta, ArtifactStore, Blob, BlobData, PutOptions};
 pub use dag::{DagTracker, GraphSpec, NodeState, RunStatus, WorkflowGraph};
 pub use error::{PitError, Result};

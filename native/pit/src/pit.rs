@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::arbitration::Arbiter;
 use crate::artifact::ArtifactStore;
 use crate::dag::DagTracker;
 use crate::error::Result;
@@ -51,11 +52,13 @@ impl PitConfig {
     }
 }
 
-/// The engine: Pool Manager, Artifact Store and DAG Tracker over one event log.
+/// The engine: Pool Manager, Arbiter, Artifact Store, DAG Tracker and memo table over one
+/// event log.
 #[derive(Debug)]
 pub struct Pit {
     pub events: Arc<EventLog>,
-    pub pools: PoolManager,
+    pub pools: Arc<PoolManager>,
+    pub arbiter: Arc<Arbiter>,
     pub artifacts: ArtifactStore,
     pub dags: DagTracker,
     /// Memoised workflow node results.
@@ -80,7 +83,8 @@ impl Pit {
         );
         let dags = DagTracker::new(events.clone(), persister.clone(), loaded.runs);
         let memo = MemoTable::new(persister.clone(), loaded.memo);
-        let pools = PoolManager::new(events.clone());
+        let pools = Arc::new(PoolManager::new(events.clone()));
+        let arbiter = Arbiter::new(pools.clone(), events.clone());
         let location = config
             .store
             .as_ref()
@@ -95,6 +99,7 @@ impl Pit {
         Ok(Pit {
             events,
             pools,
+            arbiter,
             artifacts,
             dags,
             memo,

@@ -8,7 +8,7 @@
 use std::any::Any;
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use parking_lot::{Mutex, RwLock};
 
@@ -226,7 +226,10 @@ pub struct Allocation {
 pub struct PoolInfo {
     pub name: String,
     pub capacity: Capacity,
+    /// Held by models and leases together.
     pub used: Resources,
+    /// Held by Arbitration leases (part of `used`).
+    pub reserved: Resources,
     pub models: usize,
     pub leased: usize,
 }
@@ -304,7 +307,10 @@ impl Instance {
 struct Pool {
     name: Arc<str>,
     capacity: Capacity,
+    /// Held by model instances plus `reserved`.
     used: Resources,
+    /// Held by Arbitration leases (part of `used`).
+    reserved: Resources,
     /// Idle Hot instances by spec key, most recently released last.
     idle: HashMap<[u8; 16], Vec<u64>>,
 }
@@ -324,6 +330,17 @@ pub struct PoolManager {
     state: Mutex<State>,
     runtimes: RwLock<HashMap<String, Arc<dyn ModelRuntime>>>,
     events: Arc<EventLog>,
+    /// Told (outside the lock) whenever capacity is given back, so waiting requests can go.
+    on_freed: OnceLock<Box<dyn Fn() + Send + Sync>>,
+}
+
+/// What [`PoolManager::try_reserve`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reservation {
+    /// Everything was reserved.
+    Reserved,
+    /// Not now: the first pool that is short, and why.
+    Busy { pool: Arc<str>, reason: String },
 }
 
 impl fmt::Debug for PoolManager {
@@ -424,7 +441,93 @@ impl PoolManager {
             state: Mutex::new(State::default()),
             runtimes: RwLock::new(runtimes),
             events,
+            on_freed: OnceLock::new(),
         }
+    }
+
+    /// Install the listener told whenever capacity is given back (the Arbiter); once only.
+    pub fn set_on_freed(&self, listener: Box<dyn Fn() + Send + Sync>) {
+        let _ = self.on_freed.set(listener);
+    }
+
+    fn freed(&self) {
+        if let Some(listener) = self.on_freed.get() {
+            listener();
+        }
+    }
+
+    /// Check that every `(pool, amount)` could ever fit: the pools exist and each amount is
+    /// within the pool's capacity. Amounts for one pool are summed.
+    pub fn check_request(&self, needs: &[(Arc<str>, Resources)]) -> Result<()> {
+        let st = self.state.lock();
+        for (name, total) in sum_by_pool(needs)? {
+            let pool = st.pools.get(&*name).ok_or_else(|| unknown_pool(&name))?;
+            if let Some(dim) = pool.capacity.overflow(&Resources::ZERO, &total) {
+                return Err(PitError::ResourceExhausted(format!(
+                    "pool '{name}' can never grant {total}: {}",
+                    pool.capacity.shortfall(dim, &Resources::ZERO, &total)
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Reserve every `(pool, amount)` or nothing (all-or-nothing, under one lock). Idle models
+    /// are cooled (LRU, reason `pressure`) when that makes room.
+    pub fn try_reserve(&self, needs: &[(Arc<str>, Resources)]) -> Result<Reservation> {
+        let totals = sum_by_pool(needs)?;
+        let mut guard = self.state.lock();
+        let st = &mut *guard;
+        for (name, total) in &totals {
+            let pool = st.pools.get(&**name).ok_or_else(|| unknown_pool(name))?;
+            if let Some(dim) = pool.capacity.overflow(&pool.used, total) {
+                if !can_make_room(pool, &st.models, total) {
+                    return Ok(Reservation::Busy {
+                        pool: pool.name.clone(),
+                        reason: pool.capacity.shortfall(dim, &pool.used, total),
+                    });
+                }
+            }
+        }
+        for (name, total) in &totals {
+            let pool = st
+                .pools
+                .get_mut(&**name)
+                .ok_or_else(|| unknown_pool(name))?;
+            make_room(&self.events, pool, &mut st.models, total, &"a lease")?;
+            pool.used = pool
+                .used
+                .checked_add(total)
+                .ok_or_else(|| PitError::Internal(format!("capacity overflow in pool '{name}'")))?;
+            pool.reserved = pool
+                .reserved
+                .checked_add(total)
+                .ok_or_else(|| PitError::Internal(format!("capacity overflow in pool '{name}'")))?;
+        }
+        Ok(Reservation::Reserved)
+    }
+
+    /// Give back what [`try_reserve`](Self::try_reserve) took. A pool removed meanwhile is skipped.
+    pub fn unreserve(&self, needs: &[(Arc<str>, Resources)]) -> Result<()> {
+        let totals = sum_by_pool(needs)?;
+        let mut st = self.state.lock();
+        for (name, total) in &totals {
+            if let Some(pool) = st.pools.get_mut(&**name) {
+                let (Some(used), Some(reserved)) = (
+                    pool.used.checked_sub(total),
+                    pool.reserved.checked_sub(total),
+                ) else {
+                    return Err(PitError::Internal(format!(
+                        "pool '{name}' gives back more than was reserved"
+                    )));
+                };
+                pool.used = used;
+                pool.reserved = reserved;
+            }
+        }
+        drop(st);
+        self.freed();
+        Ok(())
     }
 
     /// Register (or replace) the runtime that executes models of `model_type`.
@@ -456,6 +559,7 @@ impl PoolManager {
                 name: name.clone(),
                 capacity,
                 used: Resources::ZERO,
+                reserved: Resources::ZERO,
                 idle: HashMap::new(),
             },
         );
@@ -478,6 +582,12 @@ impl PoolManager {
         if leased > 0 {
             return Err(PitError::validation(format!(
                 "pool '{name}' still has {leased} allocated model(s); release them first"
+            )));
+        }
+        if pool.reserved != Resources::ZERO {
+            return Err(PitError::validation(format!(
+                "pool '{name}' still has granted leases ({}); wait for them to end",
+                pool.reserved
             )));
         }
         let idle: Vec<u64> = pool.idle.values().flatten().copied().collect();
@@ -532,7 +642,13 @@ impl PoolManager {
             }
         }
 
-        if let Err(e) = make_room(&self.events, pool, &mut st.models, &spec.requirements, spec) {
+        if let Err(e) = make_room(
+            &self.events,
+            pool,
+            &mut st.models,
+            &spec.requirements,
+            &**spec,
+        ) {
             st.stats.exhausted += 1;
             drop(guard);
             self.events.emit(
@@ -699,6 +815,7 @@ impl PoolManager {
                 ("model_id", Field::UInt(model_id)),
             ],
         );
+        self.freed();
         Ok(())
     }
 
@@ -755,6 +872,11 @@ impl PoolManager {
                 }
             }
         }
+        let failed = outcome.is_err();
+        drop(guard);
+        if failed {
+            self.freed();
+        }
         outcome.map_err(InvokeError::Model)
     }
 
@@ -782,6 +904,10 @@ impl PoolManager {
             }
         }
         st.stats.evictions += cooled as u64;
+        drop(guard);
+        if cooled > 0 {
+            self.freed();
+        }
         Ok(cooled)
     }
 
@@ -859,9 +985,12 @@ impl PoolManager {
                     .checked_add(&m.spec.requirements)
                     .ok_or_else(|| PitError::Internal("overflow summing held capacity".into()))?;
             }
+            held = held
+                .checked_add(&pool.reserved)
+                .ok_or_else(|| PitError::Internal("overflow summing reserved capacity".into()))?;
             if held != pool.used {
                 return Err(PitError::Internal(format!(
-                    "pool '{}' accounts {} used but its models hold {}",
+                    "pool '{}' accounts {} used but its models and leases hold {}",
                     pool.name, pool.used, held
                 )));
             }
@@ -921,6 +1050,7 @@ fn pool_info(st: &State, p: &Pool) -> PoolInfo {
         name: p.name.to_string(),
         capacity: p.capacity,
         used: p.used,
+        reserved: p.reserved,
         models,
         leased,
     }
@@ -937,7 +1067,7 @@ fn make_room(
     pool: &mut Pool,
     models: &mut HashMap<u64, Instance>,
     request: &Resources,
-    spec: &ModelSpec,
+    what: &dyn fmt::Display,
 ) -> Result<()> {
     let Some(dim) = pool.capacity.overflow(&pool.used, request) else {
         return Ok(());
@@ -962,7 +1092,7 @@ fn make_room(
         .unwrap_or(Resources::ZERO);
     if pool.capacity.overflow(&floor, request).is_some() {
         return Err(PitError::ResourceExhausted(format!(
-            "pool '{}' cannot fit {spec}: {}",
+            "pool '{}' cannot fit {what}: {}",
             pool.name,
             pool.capacity.shortfall(dim, &pool.used, request)
         )));
@@ -978,6 +1108,33 @@ fn make_room(
         }
     }
     Ok(())
+}
+
+/// Could cooling idle models make `request` fit in `pool`?
+fn can_make_room(pool: &Pool, models: &HashMap<u64, Instance>, request: &Resources) -> bool {
+    let mut floor = pool.used;
+    for id in pool.idle.values().flatten() {
+        if let Some(m) = models.get(id) {
+            floor = floor.checked_sub(&m.spec.requirements).unwrap_or(floor);
+        }
+    }
+    pool.capacity.overflow(&floor, request).is_none()
+}
+
+/// Sum amounts per pool, keeping first-seen order.
+fn sum_by_pool(needs: &[(Arc<str>, Resources)]) -> Result<Vec<(Arc<str>, Resources)>> {
+    let mut totals: Vec<(Arc<str>, Resources)> = Vec::with_capacity(needs.len());
+    for (name, amount) in needs {
+        match totals.iter_mut().find(|(n, _)| n == name) {
+            Some((_, total)) => {
+                *total = total.checked_add(amount).ok_or_else(|| {
+                    PitError::validation(format!("request for pool '{name}' overflows"))
+                })?;
+            }
+            None => totals.push((name.clone(), *amount)),
+        }
+    }
+    Ok(totals)
 }
 
 #[cfg(test)]

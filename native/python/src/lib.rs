@@ -1,6 +1,7 @@
 //! `symphony_pit._native`: PyO3 bindings of the Pit. This crate only converts and delegates;
 //! the engine is the pure-Rust `symphony-pit` crate.
 
+mod arbitration;
 mod artifacts;
 mod convert;
 mod dags;
@@ -52,6 +53,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<pools::PyPoolManager>()?;
     m.add_class::<pools::PyModelSpec>()?;
     m.add_class::<pools::PyModelHandle>()?;
+    m.add_class::<arbitration::PyArbiter>()?;
+    m.add_class::<arbitration::PyLease>()?;
     m.add_class::<artifacts::PyArtifactStore>()?;
     m.add_class::<artifacts::PyArtifactMeta>()?;
     m.add_class::<dags::PyDagTracker>()?;

@@ -8,6 +8,7 @@ use pyo3::types::PyDict;
 use symphony_pit::events::{Event, Field};
 use symphony_pit::{Durability, Pit, PitConfig};
 
+use crate::arbitration::PyArbiter;
 use crate::artifacts::PyArtifactStore;
 use crate::dags::PyDagTracker;
 use crate::errors::{run, validation};
@@ -22,6 +23,7 @@ pub struct PyPit {
     pools: Py<PyPoolManager>,
     artifacts: Py<PyArtifactStore>,
     dags: Py<PyDagTracker>,
+    arbiter: Py<PyArbiter>,
 }
 
 fn expand_home(path: PathBuf) -> PathBuf {
@@ -72,6 +74,7 @@ impl PyPit {
             pools: Py::new(py, PyPoolManager { pit: inner.clone() })?,
             artifacts: Py::new(py, PyArtifactStore { pit: inner.clone() })?,
             dags: Py::new(py, PyDagTracker { pit: inner.clone() })?,
+            arbiter: Py::new(py, PyArbiter { pit: inner.clone() })?,
             inner,
         })
     }
@@ -94,6 +97,12 @@ impl PyPit {
         self.dags.clone_ref(py)
     }
 
+    /// Arbitration: who gets a pool's capacity when requests collide.
+    #[getter]
+    fn arbiter(&self, py: Python<'_>) -> Py<PyArbiter> {
+        self.arbiter.clone_ref(py)
+    }
+
     /// The store directory, or None for an in-memory Pit.
     #[getter]
     fn store(&self) -> Option<String> {
@@ -112,7 +121,7 @@ impl PyPit {
     /// Run a compiled workflow (the engine behind `symphony_pit.Pit.run`): `callables` holds one
     /// Python callable per host slot, `inputs` one value per declared input. Blocks until the run
     /// ends; the GIL is released while the scheduler waits, and re-taken to call Python nodes.
-    #[pyo3(signature = (workflow, callables, inputs, *, cache=true, concurrency=None, cancel=None, reuse=None))]
+    #[pyo3(signature = (workflow, callables, inputs, *, cache=true, concurrency=None, cancel=None, reuse=None, tenant=None))]
     #[allow(clippy::too_many_arguments)]
     fn _execute(
         &self,
@@ -124,6 +133,7 @@ impl PyPit {
         concurrency: Option<std::collections::HashMap<String, usize>>,
         cancel: Option<&PyCancelToken>,
         reuse: Option<std::collections::HashMap<String, String>>,
+        tenant: Option<String>,
     ) -> PyResult<PyRunReport> {
         execute_workflow(
             py,
@@ -135,6 +145,7 @@ impl PyPit {
             concurrency,
             cancel,
             reuse,
+            tenant,
         )
     }
 

@@ -107,6 +107,7 @@ fn pool_dict<'py>(py: Python<'py>, p: &PoolInfo) -> PyResult<Bound<'py, PyDict>>
     dict.set_item("name", &p.name)?;
     dict.set_item("capacity", capacity_dict(py, &p.capacity)?)?;
     dict.set_item("used", resources_dict(py, &p.used)?)?;
+    dict.set_item("reserved", resources_dict(py, &p.reserved)?)?;
     dict.set_item("models", p.models)?;
     dict.set_item("allocated", p.leased)?;
     Ok(dict)

@@ -407,6 +407,7 @@ pub fn execute_workflow(
     concurrency: Option<HashMap<String, usize>>,
     cancel: Option<&PyCancelToken>,
     reuse: Option<HashMap<String, String>>,
+    tenant: Option<String>,
 ) -> PyResult<PyRunReport> {
     let wf = workflow.inner.clone();
     if callables.len() != wf.host_slots {
@@ -446,6 +447,7 @@ pub fn execute_workflow(
         concurrency: concurrency.unwrap_or_default(),
         cancel: cancel.map(|c| c.inner.clone()).unwrap_or_default(),
         reuse: parse_reuse(py, reuse)?,
+        tenant: tenant.map(|t| Arc::from(t.as_str())),
     };
     let host = Arc::new(PyHost { callables });
     let pit = pit.clone();

@@ -21,6 +21,7 @@ use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::arbitration::{Grant, Lease, Request};
 use crate::artifact::{ArtifactId, Content, Producer, PutOptions};
 use crate::dag::{NodeState, RunStatus};
 use crate::error::{PitError, Result};
@@ -133,6 +134,8 @@ pub struct RunOptions {
     pub cancel: CancelToken,
     /// Results to reuse by node name (resuming a failed run).
     pub reuse: HashMap<String, ArtifactId>,
+    /// Who the run's requests are for (Arbitration fairness); default the workflow's name.
+    pub tenant: Option<Arc<str>>,
 }
 
 impl Default for RunOptions {
@@ -142,6 +145,7 @@ impl Default for RunOptions {
             concurrency: HashMap::new(),
             cancel: CancelToken::new(),
             reuse: HashMap::new(),
+            tenant: None,
         }
     }
 }
@@ -192,6 +196,14 @@ type Outcome<D> = std::result::Result<(Option<D>, Value), NodeError>;
 
 type Completion<D> = (usize, u64, std::result::Result<(D, Value), NodeError>);
 
+/// What reaches the scheduler from other threads.
+enum Message<D> {
+    /// A worker finished an attempt.
+    Done(Completion<D>),
+    /// Arbitration granted a queued node its capacity.
+    Granted(usize, Lease),
+}
+
 struct Flight {
     token: u64,
     deadline: Option<Instant>,
@@ -211,12 +223,22 @@ struct Exec<'a, H: Host> {
     ready: BinaryHeap<(i32, Reverse<usize>, usize)>,
     /// Retries waiting out their backoff: (due, node).
     delayed: Vec<(Instant, usize)>,
-    /// Ready nodes whose pool was full.
+    /// Ready nodes whose pool was full (this run's own `concurrency`).
     blocked: Vec<usize>,
+    /// Nodes started or waiting for a grant, per pool.
     running: HashMap<Arc<str>, usize>,
     in_flight: HashMap<usize, Flight>,
-    tx: Sender<Completion<H::Data>>,
-    rx: Receiver<Completion<H::Data>>,
+    /// Pools registered with the Pool Manager: their capacity is granted by Arbitration.
+    arbitrated: HashMap<Arc<str>, bool>,
+    /// Capacity held by running nodes.
+    leases: Vec<Option<Lease>>,
+    /// Nodes waiting for a grant, and their tickets.
+    tickets: HashMap<usize, u64>,
+    /// Requests Arbitration refused (they can never fit): the node fails when it starts.
+    denied: HashMap<usize, NodeError>,
+    tenant: Arc<str>,
+    tx: Sender<Message<H::Data>>,
+    rx: Receiver<Message<H::Data>>,
     next_token: u64,
     newly_ready: Vec<usize>,
     failed_node: Option<usize>,
@@ -298,6 +320,11 @@ pub fn execute<H: Host>(
         blocked: Vec::new(),
         running: HashMap::new(),
         in_flight: HashMap::new(),
+        arbitrated: HashMap::new(),
+        leases: (0..wf.len()).map(|_| None).collect(),
+        tickets: HashMap::new(),
+        denied: HashMap::new(),
+        tenant: opts.tenant.clone().unwrap_or_else(|| Arc::from(wf.name())),
         tx,
         rx,
         next_token: 0,
@@ -332,8 +359,58 @@ impl<H: Host> Exec<'_, H> {
             .push((self.wf.nodes[i].priority, Reverse(rank), i));
     }
 
+    /// This run's own cap on nodes in `pool`: `concurrency` if given, else one for a pool the
+    /// Pool Manager does not know, unbounded for an arbitrated pool (its capacity decides).
     fn limit(&self, pool: &str) -> usize {
-        self.opts.concurrency.get(pool).copied().unwrap_or(1).max(1)
+        match self.opts.concurrency.get(pool) {
+            Some(&n) => n.max(1),
+            None if self.arbitrated.get(pool).copied().unwrap_or(false) => usize::MAX,
+            None => 1,
+        }
+    }
+
+    fn is_arbitrated(&mut self, pool: &Arc<str>) -> bool {
+        if let Some(&known) = self.arbitrated.get(pool) {
+            return known;
+        }
+        let known = self.pit.pools.has_pool(pool);
+        self.arbitrated.insert(pool.clone(), known);
+        known
+    }
+
+    /// Ask Arbitration for node `i`'s capacity: true when it may start now.
+    fn request_capacity(&mut self, i: usize) -> bool {
+        let node = &self.wf.nodes[i];
+        let request = Request {
+            tenant: self.tenant.clone(),
+            label: Arc::from(format!("{}/{}", self.run_id, node.name)),
+            priority: node.priority,
+            needs: vec![(node.pool.clone(), node.resources)],
+        };
+        let tx = self.tx.clone();
+        let notify = Box::new(move |lease: Lease| {
+            // If the run is gone the lease comes back in the error and is dropped: released.
+            let _ = tx.send(Message::Granted(i, lease));
+        });
+        match self.pit.arbiter.request(request, notify) {
+            Ok(Grant::Now(lease)) => {
+                self.leases[i] = Some(lease);
+                true
+            }
+            Ok(Grant::Queued(ticket)) => {
+                self.tickets.insert(i, ticket);
+                false
+            }
+            Err(e) => {
+                let exception = match e {
+                    PitError::NotFound(_) => "NotFound",
+                    _ => "ResourceExhausted",
+                };
+                self.denied
+                    .insert(i, NodeError::new(exception, e.to_string()));
+                true
+            }
+        }
     }
 
     fn cancelled(&self) -> bool {
@@ -355,7 +432,11 @@ impl<H: Host> Exec<'_, H> {
                 }
                 self.poll_interrupt();
             }
-            if self.in_flight.is_empty() && self.delayed.is_empty() && self.ready.is_empty() {
+            if self.in_flight.is_empty()
+                && self.delayed.is_empty()
+                && self.ready.is_empty()
+                && self.tickets.is_empty()
+            {
                 if !self.blocked.is_empty() {
                     // Nothing runs, so every pool is free again.
                     let blocked = std::mem::take(&mut self.blocked);
@@ -403,20 +484,30 @@ impl<H: Host> Exec<'_, H> {
         }
     }
 
-    /// The next ready node whose pool has room; nodes of full pools are set aside.
+    /// The next ready node whose pool has room; nodes of full pools are set aside, nodes of
+    /// arbitrated pools wait for their grant.
     fn pop_startable(&mut self) -> Option<usize> {
         while let Some((_, _, i)) = self.ready.pop() {
-            let pool = &self.wf.nodes[i].pool;
-            let used = self.running.get(pool).copied().unwrap_or(0);
-            if used < self.limit(pool) {
+            let pool = self.wf.nodes[i].pool.clone();
+            let arbitrated = self.is_arbitrated(&pool);
+            let used = self.running.get(&pool).copied().unwrap_or(0);
+            if used >= self.limit(&pool) {
+                self.blocked.push(i);
+                continue;
+            }
+            *self.running.entry(pool).or_insert(0) += 1;
+            // A sub-workflow's own nodes ask for capacity; the container holds none (holding it
+            // while they wait would be hold-and-wait).
+            let container = matches!(self.wf.nodes[i].body, Body::Workflow(_));
+            if !arbitrated || container || self.request_capacity(i) {
                 return Some(i);
             }
-            self.blocked.push(i);
         }
         None
     }
 
     fn free_slot(&mut self, i: usize) {
+        self.leases[i] = None; // dropping the lease gives its capacity back
         let pool = self.wf.nodes[i].pool.clone();
         if let Some(n) = self.running.get_mut(&pool) {
             *n = n.saturating_sub(1);
@@ -488,11 +579,10 @@ impl<H: Host> Exec<'_, H> {
         report.attempts += 1;
         report.started_at.get_or_insert_with(crate::now);
         let first_attempt = report.attempts == 1;
-        *self
-            .running
-            .entry(self.wf.nodes[i].pool.clone())
-            .or_insert(0) += 1;
         let inputs = self.gather(i);
+        if let Some(error) = self.denied.remove(&i) {
+            return self.fail(i, false, error, inputs);
+        }
         if first_attempt {
             if let Some(id) = self.opts.reuse.get(&*self.wf.nodes[i].name).copied() {
                 if let Some(value) = self.load(&id) {
@@ -542,6 +632,7 @@ impl<H: Host> Exec<'_, H> {
                 self.complete(i, fallback, outcome, inputs)
             }
             Body::Workflow(sub) => {
+                self.leases[i] = None; // a fallback sub-workflow's nodes ask for their own
                 let outcome = self.run_sub(i, sub, &inputs)?;
                 self.complete(i, fallback, outcome, inputs)
             }
@@ -578,7 +669,7 @@ impl<H: Host> Exec<'_, H> {
                             "the node's host call panicked",
                         ))
                     });
-                    let _ = tx.send((i, token, outcome));
+                    let _ = tx.send(Message::Done((i, token, outcome)));
                 });
                 Ok(())
             }
@@ -778,10 +869,10 @@ impl<H: Host> Exec<'_, H> {
             }
         }
         match self.rx.recv_timeout(wait) {
-            Ok(done) => {
-                self.arrive(done)?;
-                while let Ok(done) = self.rx.try_recv() {
-                    self.arrive(done)?;
+            Ok(message) => {
+                self.receive(message)?;
+                while let Ok(message) = self.rx.try_recv() {
+                    self.receive(message)?;
                 }
             }
             Err(RecvTimeoutError::Timeout) => {}
@@ -791,6 +882,19 @@ impl<H: Host> Exec<'_, H> {
         }
         self.poll_interrupt();
         self.expire()
+    }
+
+    fn receive(&mut self, message: Message<H::Data>) -> Result<()> {
+        match message {
+            Message::Done(done) => self.arrive(done),
+            Message::Granted(i, lease) => {
+                if self.cancelled() || self.tickets.remove(&i).is_none() {
+                    return Ok(()); // not wanted any more: dropping the lease releases it
+                }
+                self.leases[i] = Some(lease);
+                self.start(i)
+            }
+        }
     }
 
     fn arrive(&mut self, (i, token, outcome): Completion<H::Data>) -> Result<()> {
@@ -841,10 +945,22 @@ impl<H: Host> Exec<'_, H> {
             self.pit.dags.cancel(&self.run_id)?;
         }
         self.in_flight.clear();
+        self.release_all();
         Ok(())
     }
 
+    /// Withdraw every waiting request and give back every lease.
+    fn release_all(&mut self) {
+        for (_, ticket) in self.tickets.drain() {
+            self.pit.arbiter.withdraw(ticket);
+        }
+        for lease in &mut self.leases {
+            *lease = None;
+        }
+    }
+
     fn finish(mut self, started_at: f64) -> Result<RunReport<H::Data>> {
+        self.release_all();
         let records = self.pit.dags.nodes(&self.run_id)?;
         for record in records {
             if let Some(i) = self.wf.graph.index_of(&record.name) {

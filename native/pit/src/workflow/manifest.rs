@@ -21,6 +21,7 @@ use serde_json::Value as Json;
 use crate::dag::{GraphSpec, NodeSpec, WorkflowGraph, MAX_RETRIES};
 use crate::error::{PitError, Result};
 use crate::pool::check_name;
+use crate::resources::{Resources, SCALE};
 use crate::value::Value;
 use crate::workflow::builtin::Builtin;
 
@@ -138,6 +139,24 @@ pub struct NodeDef {
     /// Whether an unchanged node may be served from the store.
     #[serde(default = "yes")]
     pub cache: bool,
+    /// What one execution holds in its pool while it runs, when the pool is registered with
+    /// the Pool Manager (granted by Arbitration); default one slot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourcesDef>,
+}
+
+/// Amounts a node holds in its pool while it runs.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ResourcesDef {
+    #[serde(default)]
+    pub cpu: f64,
+    #[serde(default)]
+    pub memory_mb: f64,
+    #[serde(default)]
+    pub gpu_memory_mb: f64,
+    #[serde(default)]
+    pub slots: f64,
 }
 
 fn default_pool() -> String {
@@ -223,6 +242,8 @@ pub struct CompiledNode {
     pub timeout: Option<f64>,
     pub pool: Arc<str>,
     pub priority: i32,
+    /// What one execution holds in an arbitrated pool.
+    pub resources: Resources,
     /// Hash of what the node computes (code or built-in settings); `None` when it cannot be
     /// memoised (no code hash, or `cache: false`).
     pub identity: Option<[u8; 32]>,
@@ -384,6 +405,11 @@ impl Compiler {
             seconds(&format!("{path}.backoff.delay"), def.backoff.delay)?;
             seconds(&format!("{path}.backoff.max_delay"), def.backoff.max_delay)?;
             check_name("pool", &def.pool).map_err(|e| problem(&format!("{path}.pool"), e))?;
+            let resources = match def.resources {
+                None => Resources([0, 0, 0, SCALE as u64]),
+                Some(r) => Resources::from_units(r.cpu, r.memory_mb, r.gpu_memory_mb, r.slots)
+                    .map_err(|e| problem(&format!("{path}.resources"), e))?,
+            };
             if def.kind != "python" && (def.callable.is_some() || def.code_hash.is_some()) {
                 return Err(problem(
                     &path,
@@ -501,6 +527,7 @@ impl Compiler {
                 timeout,
                 pool: Arc::from(def.pool.as_str()),
                 priority: def.priority,
+                resources,
                 identity,
             });
         }

@@ -60,3 +60,11 @@ def dags_frame(dags: Any, run_id: str | None) -> pd.DataFrame:
         columns = ["run_id", "workflow", "status", "nodes", "succeeded", "failed", "created_at", "finished_at"]
         return _times(pd.DataFrame(dags.runs(), columns=columns), "created_at", "finished_at")
     return pd.DataFrame(dags.nodes(run_id), columns=["node", "state", "attempts", "error", "duration"])
+
+
+def fairness_frame(arbiter: Any) -> pd.DataFrame:
+    """One row per tenant that asked the Arbiter: weight, grants, share vs fair share, waits."""
+    import pandas as pd
+
+    columns = ["tenant", "weight", "requested", "granted", "denied", "share", "fair_share", "mean_wait", "max_wait"]
+    return pd.DataFrame(arbiter.fairness()["tenants"], columns=columns)

@@ -241,3 +241,29 @@ def workflow_run_html(run: Any) -> str:
         summary,
         f"<table><thead><tr>{head}</tr></thead><tbody>{body}{more}</tbody></table>",
     )
+
+
+def arbiter_html(arbiter: Any) -> str:
+    """Strategy, queue and fairness of the Arbiter."""
+    stats = arbiter.stats()
+    fairness = arbiter.fairness()
+    summary = (
+        f"{stats['strategy']} · {stats['waiting']} waiting · {stats['grants']} granted · "
+        f"{stats['denials']} denied · Gini {fairness['gini']:.3f}"
+    )
+    rows = [
+        (
+            t["tenant"],
+            f"{t['weight']:g}",
+            t["granted"],
+            f"{t['share']:.1%}",
+            f"{t['fair_share']:.1%}",
+            f"{t['mean_wait'] * 1e3:.2f} ms",
+        )
+        for t in fairness["tenants"]
+    ]
+    return card(
+        "Arbiter",
+        summary,
+        table(["tenant", "weight", "granted", "share", "fair share", "mean wait"], rows) if rows else "",
+    )

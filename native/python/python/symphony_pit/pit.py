@@ -88,6 +88,7 @@ class Pit(_native.Pit):
         cache: bool = True,
         concurrency: Mapping[str, int] | None = None,
         cancel: CancelToken | None = None,
+        tenant: str | None = None,
         raise_on_failure: bool = True,
         _reuse: Mapping[str, str] | None = None,
         _resumed_from: str | None = None,
@@ -97,7 +98,10 @@ class Pit(_native.Pit):
         ``inputs`` gives each workflow input a value. ``cache=False`` recomputes every node
         (memoised results are otherwise reused when a node's code and inputs are unchanged).
         ``concurrency`` sets slots per pool (default 1; nodes of pools with more slots run on
-        worker threads, in parallel when they release the GIL). A node failure re-raises the
+        worker threads, in parallel when they release the GIL); in a pool of the Pool Manager
+        the pool's capacity decides instead, through the Arbiter, shared with every concurrent
+        run (``tenant`` names who the run is for, default the workflow's name, for
+        fairness). A node failure re-raises the
         node's original exception (``raise_on_failure=False`` returns the failed run instead);
         Ctrl-C cancels the run and raises KeyboardInterrupt once it has ended Cancelled.
         """
@@ -123,6 +127,7 @@ class Pit(_native.Pit):
             concurrency=dict(concurrency) if concurrency else None,
             cancel=cancel,
             reuse=dict(_reuse) if _reuse else None,
+            tenant=tenant,
         )
         run = WorkflowRun(report, resumed_from=_resumed_from)
         self._remember(run, wf, given)

@@ -120,6 +120,25 @@ def _import_callable(path: str) -> Callable[..., Any]:
     return target  # type: ignore[no-any-return]
 
 
+#: Resource dimensions a node may hold in its pool.
+RESOURCE_DIMENSIONS = ("cpu", "memory_mb", "gpu_memory_mb", "slots")
+
+
+def _resources(node: str, resources: Mapping[str, float] | None) -> dict[str, float] | None:
+    if resources is None:
+        return None
+    if not isinstance(resources, Mapping):
+        raise ValidationError(f"node '{node}': resources must be a dict like {{'slots': 1}}, got {resources!r}")
+    out: dict[str, float] = {}
+    for dim, amount in resources.items():
+        if dim not in RESOURCE_DIMENSIONS:
+            raise ValidationError(f"node '{node}': unknown resource {dim!r} (use {', '.join(RESOURCE_DIMENSIONS)})")
+        if isinstance(amount, bool) or not isinstance(amount, int | float) or not amount >= 0:
+            raise ValidationError(f"node '{node}': resources[{dim!r}] must be a number >= 0, got {amount!r}")
+        out[dim] = float(amount)
+    return out
+
+
 def _priority(value: int | str) -> int:
     if isinstance(value, str):
         try:
@@ -176,6 +195,7 @@ class Node:
     priority: int = 0
     fallback: Callable[..., Any] | dict[str, Any] | None = None
     cache: bool = True
+    resources: dict[str, float] | None = None
 
     def _body(self) -> dict[str, Any]:
         if self.kind == "python":
@@ -202,6 +222,8 @@ class Node:
             entry["fallback"] = _fallback_body(self.fallback)
         if not self.cache:
             entry["cache"] = False
+        if self.resources is not None:
+            entry["resources"] = dict(self.resources)
         return entry
 
 
@@ -268,6 +290,7 @@ class Workflow:
         priority: int | str = "normal",
         fallback: Callable[..., Any] | Mapping[str, Any] | None = None,
         cache: bool = True,
+        resources: Mapping[str, float] | None = None,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]: ...
 
     def node(
@@ -284,6 +307,7 @@ class Workflow:
         priority: int | str = "normal",
         fallback: Callable[..., Any] | Mapping[str, Any] | None = None,
         cache: bool = True,
+        resources: Mapping[str, float] | None = None,
     ) -> Any:
         """Add a Python function as a node (used bare, ``@wf.node``, or with options).
 
@@ -303,6 +327,7 @@ class Workflow:
                 priority=priority,
                 fallback=fallback,
                 cache=cache,
+                resources=resources,
             )
             return f
 
@@ -323,10 +348,15 @@ class Workflow:
         priority: int | str = "normal",
         fallback: Callable[..., Any] | Mapping[str, Any] | None = None,
         cache: bool = True,
+        resources: Mapping[str, float] | None = None,
         **config: Any,
     ) -> Workflow:
         """Add a node: ``kind`` is a callable, a built-in kind name (``"calculator"``, ``"map"``,
-        ...; settings as keyword arguments) or a `Workflow` (a sub-workflow). Returns self."""
+        ...; settings as keyword arguments) or a `Workflow` (a sub-workflow). Returns self.
+
+        ``resources`` (``{"gpu_memory_mb": 8000, "slots": 1}``; default one slot) is what one
+        execution holds while it runs when ``pool`` is a pool of the Pool Manager: Arbitration
+        grants it, all or nothing, against every other run's nodes."""
         if not isinstance(name, str) or not name:
             raise ValidationError("a node needs a non-empty str name")
         if name in self._nodes:
@@ -345,6 +375,7 @@ class Workflow:
             "priority": _priority(priority),
             "fallback": fallback,
             "cache": cache,
+            "resources": _resources(name, resources),
         }
         if fallback is not None:
             _fallback_body(fallback)  # validate now, not at run time
@@ -456,6 +487,7 @@ class Workflow:
                 "pool": entry.get("pool", "default"),
                 "priority": entry.get("priority", 0),
                 "cache": entry.get("cache", True),
+                "resources": entry.get("resources"),
             }
             fallback = entry.get("fallback")
             if fallback is not None:
