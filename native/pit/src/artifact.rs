@@ -4,11 +4,13 @@
 //! nothing. Blobs live in a hot in-memory tier and, for a store opened on a directory, a durable
 //! disk tier written behind the hot path ([`crate::persist`]); reads from disk are verified
 //! against the id. Metadata and lineage are kept in memory for microsecond lookups and persisted
-//! in SQLite.
+//! in SQLite. The Stale Manager may move cold artifacts to an archive tier: compressed (gzip),
+//! out of the hot tier and the blob directory, and still readable through `get`.
 
 use std::any::Any;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
+use std::io::{Read, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -16,7 +18,7 @@ use parking_lot::Mutex;
 
 use crate::error::{PitError, Result};
 use crate::events::{Component, EventLog, Field, Subject};
-use crate::persist::{blob_path, Op, Persister};
+use crate::persist::{archive_path, blob_path, Op, Persister};
 use crate::pool::check_name;
 use crate::value::Value;
 
@@ -133,6 +135,8 @@ pub struct ArtifactMeta {
     pub pinned: bool,
     pub access_count: u64,
     pub last_access: f64,
+    /// Compressed size when the artifact is archived; `None` while it is live.
+    pub archived: Option<u64>,
 }
 
 /// What an artifact's bytes are.
@@ -187,6 +191,12 @@ pub struct StoreStats {
     pub hot_hits: u64,
     pub disk_reads: u64,
     pub pending_writes: u64,
+    pub archived_artifacts: u64,
+    /// Original bytes of archived artifacts.
+    pub archived_bytes: u64,
+    /// What the archive holds after compression.
+    pub archive_stored_bytes: u64,
+    pub archive_reads: u64,
 }
 
 struct HotEntry {
@@ -201,6 +211,9 @@ struct State {
     /// holds the old record (`Arc::make_mut`), which keeps handed-out metadata a snapshot.
     meta: IdMap<Arc<ArtifactMeta>>,
     hot: IdMap<HotEntry>,
+    /// Compressed bytes of archived artifacts: all of them in a memory-only store; in a store
+    /// with a directory only until the archive file is durable.
+    archive: IdMap<Blob>,
     /// Hot ids, least recently used first (lazy: may hold stale or repeated ids).
     lru: VecDeque<ArtifactId>,
     hot_bytes: u64,
@@ -248,6 +261,11 @@ impl ArtifactStore {
         let mut state = State::default();
         for meta in loaded {
             state.total_bytes += meta.size;
+            if let Some(compressed) = meta.archived {
+                state.stats.archived_artifacts += 1;
+                state.stats.archived_bytes += meta.size;
+                state.stats.archive_stored_bytes += compressed;
+            }
             state.meta.insert(meta.id, Arc::new(meta));
         }
         ArtifactStore {
@@ -333,6 +351,7 @@ impl ArtifactStore {
             pinned: false,
             access_count: 0,
             last_access: now,
+            archived: None,
         };
         let blob = make_blob();
         let durable = Arc::new(AtomicBool::new(!self.durable()));
@@ -432,8 +451,15 @@ impl ArtifactStore {
             meta.access_count += 1;
             meta.last_access = now;
             let content = Content::of(&meta.content_type);
+            let archived = meta.archived.is_some();
             if self.durable() {
                 st.dirty.insert(*id);
+            }
+            if archived {
+                st.stats.archive_reads += 1;
+                let in_memory = st.archive.get(id).cloned();
+                drop(st);
+                return Ok((self.read_archived(id, in_memory)?, content));
             }
             if let Some(entry) = st.hot.get(id) {
                 let data = entry.data.clone();
@@ -469,6 +495,114 @@ impl ArtifactStore {
             self.insert_hot(&mut st, *id, data.clone(), Arc::new(AtomicBool::new(true)));
         }
         Ok((data, content))
+    }
+
+    /// Decompress an archived artifact (from memory, else its archive file) and verify it.
+    fn read_archived(&self, id: &ArtifactId, in_memory: Option<Blob>) -> Result<Blob> {
+        let compressed: Blob = match in_memory {
+            Some(c) => c,
+            None => {
+                let dir = self.persister.dir().ok_or_else(|| {
+                    PitError::Internal(format!("archived artifact {id} has no archive copy"))
+                })?;
+                let path = archive_path(dir, id);
+                self.disk_reads.fetch_add(1, Ordering::Relaxed);
+                let bytes = std::fs::read(&path).map_err(|e| {
+                    self.corrupted(
+                        id,
+                        &format!("its archive file {} cannot be read: {e}", path.display()),
+                    )
+                })?;
+                Arc::new(bytes)
+            }
+        };
+        let mut bytes = Vec::new();
+        flate2::read::GzDecoder::new(compressed.bytes())
+            .read_to_end(&mut bytes)
+            .map_err(|e| self.corrupted(id, &format!("its archive does not decompress: {e}")))?;
+        if ArtifactId::of(&bytes) != *id {
+            return Err(self.corrupted(id, "its archive does not match its hash"));
+        }
+        Ok(Arc::new(bytes))
+    }
+
+    /// The live bytes of an artifact without counting an access (hot tier, else disk).
+    fn live_bytes(&self, id: &ArtifactId) -> Result<Blob> {
+        if let Some(entry) = self.state.lock().hot.get(id) {
+            return Ok(entry.data.clone());
+        }
+        let dir = self
+            .persister
+            .dir()
+            .ok_or_else(|| PitError::Internal(format!("artifact {id} has no blob in memory")))?;
+        let bytes = std::fs::read(blob_path(dir, id))
+            .map_err(|e| self.corrupted(id, &format!("its blob file cannot be read: {e}")))?;
+        if ArtifactId::of(&bytes) != *id {
+            return Err(self.corrupted(id, "its blob file does not match its hash"));
+        }
+        Ok(Arc::new(bytes))
+    }
+
+    /// Move artifacts to the archive tier: gzip-compressed, dropped from the hot tier and the
+    /// blob directory, still readable by `get`. Already archived ones are skipped. Returns
+    /// `(id, original bytes, compressed bytes)` for each artifact archived now.
+    pub fn archive(&self, ids: &[ArtifactId]) -> Result<Vec<(ArtifactId, u64, u64)>> {
+        let mut done = Vec::new();
+        for id in ids {
+            let meta = self.metadata(id)?;
+            if meta.archived.is_some() {
+                continue;
+            }
+            let bytes = self.live_bytes(id)?;
+            let mut encoder =
+                flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            encoder.write_all(bytes.bytes())?;
+            let compressed: Blob = Arc::new(encoder.finish()?);
+            let stored = compressed.bytes().len() as u64;
+            let mut st = self.state.lock();
+            let Some(entry) = st.meta.get_mut(id) else {
+                continue; // deleted meanwhile
+            };
+            let meta = Arc::make_mut(entry);
+            if meta.archived.is_some() {
+                continue;
+            }
+            meta.archived = Some(stored);
+            let record = entry.clone();
+            if let Some(hot) = st.hot.remove(id) {
+                st.hot_bytes -= hot.data.bytes().len() as u64;
+            }
+            st.archive.insert(*id, compressed.clone());
+            st.stats.archived_artifacts += 1;
+            st.stats.archived_bytes += record.size;
+            st.stats.archive_stored_bytes += stored;
+            drop(st);
+            if self.durable() {
+                self.persister.send(Op::Archive {
+                    meta: record.clone(),
+                    compressed,
+                })?;
+            }
+            self.events.emit(
+                Component::Artifact,
+                "artifact.archived",
+                Subject::Artifact(*id),
+                &[
+                    ("size", Field::UInt(record.size)),
+                    ("compressed", Field::UInt(stored)),
+                ],
+            );
+            done.push((*id, record.size, stored));
+        }
+        if self.durable() && !done.is_empty() {
+            // Once the archive files are durable, memory need not hold them.
+            self.persister.flush()?;
+            let mut st = self.state.lock();
+            for (id, ..) in &done {
+                st.archive.remove(id);
+            }
+        }
+        Ok(done)
     }
 
     /// Whether the store has a disk tier (otherwise memory is the only tier).
@@ -546,7 +680,13 @@ impl ArtifactStore {
             )));
         }
         let size = meta.size;
+        if let Some(compressed) = meta.archived {
+            st.stats.archived_artifacts -= 1;
+            st.stats.archived_bytes -= size;
+            st.stats.archive_stored_bytes -= compressed;
+        }
         st.meta.remove(id);
+        st.archive.remove(id);
         st.total_bytes -= size;
         st.dirty.remove(id);
         if let Some(entry) = st.hot.remove(id) {

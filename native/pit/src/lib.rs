@@ -25,6 +25,7 @@ pub mod pit;
 pub mod pool;
 pub mod quest;
 pub mod resources;
+pub mod stale;
 pub mod value;
 pub mod workflow;
 
@@ -36,6 +37,7 @@ pub use events::{Event, EventLog};
 pub use pit::{Durability, Pit, PitConfig};
 pub use pool::{ModelSpec, ModelState, PoolManager, TransitionReason};
 pub use resources::{Amount, Capacity, Resources};
+pub use stale::{CleanupReport, StalePolicy};
 pub use value::Value;
 
 /// Seconds since the Unix epoch, as a float (the time base of every timestamp in the Pit).

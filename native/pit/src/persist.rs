@@ -29,7 +29,7 @@ const HIGH_WATER: usize = 4096;
 const BATCH_WINDOW: Duration = Duration::from_millis(5);
 
 /// Version of the on-disk schema; a store written by a newer version is refused.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS pit_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -37,7 +37,7 @@ CREATE TABLE IF NOT EXISTS artifacts(
     id TEXT PRIMARY KEY, size INTEGER NOT NULL, content_type TEXT NOT NULL,
     created_at REAL NOT NULL, created_by TEXT NOT NULL, tags TEXT NOT NULL, custom BLOB NOT NULL,
     producer_run TEXT, producer_node TEXT, pinned INTEGER NOT NULL,
-    access_count INTEGER NOT NULL, last_access REAL NOT NULL);
+    access_count INTEGER NOT NULL, last_access REAL NOT NULL, archived INTEGER);
 CREATE TABLE IF NOT EXISTS lineage(
     artifact_id TEXT NOT NULL, position INTEGER NOT NULL, input_id TEXT NOT NULL,
     PRIMARY KEY(artifact_id, position));
@@ -84,6 +84,12 @@ pub enum Op {
     PutMeta(Arc<ArtifactMeta>),
     UpdateMeta(Arc<ArtifactMeta>),
     Delete(ArtifactId),
+    /// Move an artifact to the archive tier: its compressed bytes are written to
+    /// `archive/`, then its row is marked archived, then its blob file goes.
+    Archive {
+        meta: Arc<ArtifactMeta>,
+        compressed: Blob,
+    },
     PutRun(Box<RunRecord>),
     /// A memoised node result: cache key (hex) → artifact.
     PutMemo(String, ArtifactId),
@@ -135,6 +141,14 @@ pub fn blob_path(dir: &Path, id: &ArtifactId) -> PathBuf {
     dir.join("blobs").join(&hex[..2]).join(hex)
 }
 
+/// Where an archived artifact's compressed bytes live.
+pub fn archive_path(dir: &Path, id: &ArtifactId) -> PathBuf {
+    let hex = id.to_hex();
+    dir.join("archive")
+        .join(&hex[..2])
+        .join(format!("{hex}.gz"))
+}
+
 impl Persister {
     /// Open (or create) the store at `dir`. Without a directory nothing is persisted: every
     /// operation is accepted and dropped, and `flush` returns at once.
@@ -176,11 +190,15 @@ impl Persister {
                     [SCHEMA_VERSION.to_string()],
                 )?;
             }
-            Some(Ok(1)) => {
-                // Version 1 stores lack the node output column; the memo table is created above.
+            Some(Ok(v @ (1 | 2))) => {
+                // Version 1 lacks the node output column (the memo table is created above);
+                // versions 1 and 2 lack the archive column.
+                if v == 1 {
+                    conn.execute_batch("ALTER TABLE node_states ADD COLUMN output TEXT;")?;
+                }
                 conn.execute_batch(
-                    "ALTER TABLE node_states ADD COLUMN output TEXT;
-                     UPDATE pit_meta SET value = '2' WHERE key = 'schema_version';",
+                    "ALTER TABLE artifacts ADD COLUMN archived INTEGER;
+                     UPDATE pit_meta SET value = '3' WHERE key = 'schema_version';",
                 )?;
             }
             Some(Ok(v)) if v <= SCHEMA_VERSION => {}
@@ -339,18 +357,28 @@ impl Writer {
 
     fn apply(&mut self, batch: Vec<Op>, replies: &mut Vec<SyncSender<Result<()>>>) -> Result<()> {
         let mut first_error = None;
-        // Blob files first, so a metadata row never points at a missing file.
-        let blobs: Vec<(&ArtifactId, &Blob, &Arc<AtomicBool>)> = batch
-            .iter()
-            .filter_map(|op| match op {
-                Op::PutBlob { id, data, durable } => Some((id, data, durable)),
-                _ => None,
-            })
-            .collect();
-        if let Err(e) = self.write_blobs(&blobs) {
+        // Blob and archive files first, so a metadata row never points at a missing file.
+        let files: Vec<(PathBuf, &Blob, Option<&Arc<AtomicBool>>)> = match &self.dir {
+            None => Vec::new(),
+            Some(dir) => batch
+                .iter()
+                .filter_map(|op| match op {
+                    Op::PutBlob { id, data, durable } => {
+                        Some((blob_path(dir, id), data, Some(durable)))
+                    }
+                    Op::Archive { meta, compressed } => {
+                        Some((archive_path(dir, &meta.id), compressed, None))
+                    }
+                    _ => None,
+                })
+                .collect(),
+        };
+        if let Err(e) = self.write_files(&files) {
             first_error.get_or_insert(e);
         }
+        drop(files);
         let mut deleted = Vec::new();
+        let mut archived = Vec::new();
         let tx = self.conn.transaction()?;
         for op in batch {
             let outcome = match op {
@@ -361,6 +389,17 @@ impl Writer {
                     let outcome = delete_artifact(&tx, &id);
                     deleted.push(id);
                     outcome
+                }
+                Op::Archive { meta, .. } => {
+                    archived.push(meta.id);
+                    // Only this op moves the archived column, so an access-counter update
+                    // racing with archiving can never un-archive a row.
+                    tx.execute(
+                        "UPDATE artifacts SET archived = ?2 WHERE id = ?1",
+                        params![meta.id.to_hex(), meta.archived.map(|n| n as i64)],
+                    )
+                    .map(|_| ())
+                    .map_err(PitError::from)
                 }
                 Op::PutRun(run) => upsert_run(&tx, &run),
                 Op::PutMemo(key, id) => tx
@@ -390,11 +429,23 @@ impl Writer {
                     |r| r.get(0),
                 )?;
                 if !stored_again {
-                    match fs::remove_file(blob_path(dir, &id)) {
-                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                            first_error.get_or_insert(e.into());
+                    for path in [blob_path(dir, &id), archive_path(dir, &id)] {
+                        if let Err(e) = remove_if_present(&path) {
+                            first_error.get_or_insert(e);
                         }
-                        _ => {}
+                    }
+                }
+            }
+            // An archived artifact's live blob goes once the row says "archived" durably.
+            for id in archived {
+                let still_archived: bool = self.conn.query_row(
+                    "SELECT EXISTS(SELECT 1 FROM artifacts WHERE id = ?1 AND archived IS NOT NULL)",
+                    [id.to_hex()],
+                    |r| r.get(0),
+                )?;
+                if still_archived {
+                    if let Err(e) = remove_if_present(&blob_path(dir, &id)) {
+                        first_error.get_or_insert(e);
                     }
                 }
             }
@@ -402,24 +453,28 @@ impl Writer {
         first_error.map_or(Ok(()), Err)
     }
 
-    /// Write a batch of blobs atomically: every temp file is written, the batch is made durable
-    /// with one sync, the files are renamed into place, and the directories are synced once.
-    /// Each blob is either wholly present under its final name or absent.
-    fn write_blobs(&mut self, blobs: &[(&ArtifactId, &Blob, &Arc<AtomicBool>)]) -> Result<()> {
+    /// Write a batch of files (blobs, archives) atomically: every temp file is written, the batch
+    /// is made durable with one sync, the files are renamed into place, and the directories are
+    /// synced once. Each file is either wholly present under its final name or absent; a
+    /// blob's `durable` flag is raised once it is.
+    fn write_files(&mut self, files: &[(PathBuf, &Blob, Option<&Arc<AtomicBool>>)]) -> Result<()> {
         let Some(dir) = self.dir.clone() else {
             return Ok(());
         };
-        let mut staged = Vec::with_capacity(blobs.len());
-        for &(id, data, durable) in blobs {
-            let target = blob_path(&dir, id);
+        let mut staged = Vec::with_capacity(files.len());
+        for (target, data, durable) in files {
             if target.exists() {
-                durable.store(true, Ordering::Release);
+                if let Some(durable) = durable {
+                    durable.store(true, Ordering::Release);
+                }
                 continue;
             }
             self.tmp_counter += 1;
+            let name = target
+                .file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
             let tmp = dir.join("tmp").join(format!(
-                "{}.{}.{}.tmp",
-                id.to_hex(),
+                "{name}.{}.{}.tmp",
                 std::process::id(),
                 self.tmp_counter
             ));
@@ -430,7 +485,7 @@ impl Writer {
             #[cfg(not(target_os = "linux"))]
             file.sync_all()?;
             drop(file);
-            staged.push((tmp, target, durable));
+            staged.push((tmp, target.clone(), *durable));
         }
         if staged.is_empty() {
             return Ok(());
@@ -447,9 +502,18 @@ impl Writer {
         }
         sync_dirs(&dir, &parents)?;
         for (.., durable) in staged {
-            durable.store(true, Ordering::Release);
+            if let Some(durable) = durable {
+                durable.store(true, Ordering::Release);
+            }
         }
         Ok(())
+    }
+}
+
+fn remove_if_present(path: &Path) -> Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+        _ => Ok(()),
     }
 }
 
@@ -488,8 +552,8 @@ fn tags_json(tags: &[String]) -> String {
 fn insert_artifact(tx: &rusqlite::Transaction<'_>, m: &ArtifactMeta) -> Result<()> {
     tx.execute(
         "INSERT OR REPLACE INTO artifacts(id, size, content_type, created_at, created_by, tags,
-             custom, producer_run, producer_node, pinned, access_count, last_access)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+             custom, producer_run, producer_node, pinned, access_count, last_access, archived)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
         params![
             m.id.to_hex(),
             m.size as i64,
@@ -503,6 +567,7 @@ fn insert_artifact(tx: &rusqlite::Transaction<'_>, m: &ArtifactMeta) -> Result<(
             m.pinned,
             m.access_count as i64,
             m.last_access,
+            m.archived.map(|n| n as i64),
         ],
     )?;
     tx.execute(
@@ -520,8 +585,15 @@ fn insert_artifact(tx: &rusqlite::Transaction<'_>, m: &ArtifactMeta) -> Result<(
 
 fn update_artifact(tx: &rusqlite::Transaction<'_>, m: &ArtifactMeta) -> Result<()> {
     tx.execute(
-        "UPDATE artifacts SET tags = ?2, pinned = ?3, access_count = ?4, last_access = ?5 WHERE id = ?1",
-        params![m.id.to_hex(), tags_json(&m.tags), m.pinned, m.access_count as i64, m.last_access],
+        "UPDATE artifacts SET tags = ?2, pinned = ?3, access_count = ?4, last_access = ?5
+         WHERE id = ?1",
+        params![
+            m.id.to_hex(),
+            tags_json(&m.tags),
+            m.pinned,
+            m.access_count as i64,
+            m.last_access
+        ],
     )?;
     Ok(())
 }
@@ -529,6 +601,7 @@ fn update_artifact(tx: &rusqlite::Transaction<'_>, m: &ArtifactMeta) -> Result<(
 fn delete_artifact(tx: &rusqlite::Transaction<'_>, id: &ArtifactId) -> Result<()> {
     tx.execute("DELETE FROM artifacts WHERE id = ?1", [id.to_hex()])?;
     tx.execute("DELETE FROM lineage WHERE artifact_id = ?1", [id.to_hex()])?;
+    tx.execute("DELETE FROM memo WHERE artifact_id = ?1", [id.to_hex()])?;
     Ok(())
 }
 
@@ -571,7 +644,8 @@ fn load_artifacts(conn: &Connection) -> Result<Vec<ArtifactMeta>> {
     }
     let mut stmt = conn.prepare(
         "SELECT id, size, content_type, created_at, created_by, tags, custom, producer_run,
-                producer_node, pinned, access_count, last_access FROM artifacts ORDER BY created_at",
+                producer_node, pinned, access_count, last_access, archived FROM artifacts
+         ORDER BY created_at",
     )?;
     let rows = stmt.query_map([], |r| {
         Ok((
@@ -587,6 +661,7 @@ fn load_artifacts(conn: &Connection) -> Result<Vec<ArtifactMeta>> {
             r.get::<_, bool>(9)?,
             r.get::<_, i64>(10)?,
             r.get::<_, f64>(11)?,
+            r.get::<_, Option<i64>>(12)?,
         ))
     })?;
     let mut out = Vec::new();
@@ -604,6 +679,7 @@ fn load_artifacts(conn: &Connection) -> Result<Vec<ArtifactMeta>> {
             pinned,
             access_count,
             last_access,
+            archived,
         ) = row?;
         let tags: Vec<String> = serde_json::from_str(&tags).map_err(|e| {
             PitError::Integrity(format!(
@@ -624,6 +700,7 @@ fn load_artifacts(conn: &Connection) -> Result<Vec<ArtifactMeta>> {
             pinned,
             access_count: access_count as u64,
             last_access,
+            archived: archived.map(|n| n as u64),
         });
     }
     Ok(out)

@@ -880,6 +880,16 @@ impl PoolManager {
         outcome.map_err(InvokeError::Model)
     }
 
+    /// Idle warm models unused since `cutoff` (what `cool_idle` would cool).
+    pub fn idle_models(&self, cutoff: f64) -> usize {
+        let st = self.state.lock();
+        st.pools
+            .values()
+            .flat_map(|p| p.idle.values().flatten())
+            .filter(|id| st.models.get(id).is_some_and(|m| m.last_used <= cutoff))
+            .count()
+    }
+
     /// Cool idle models unused for at least `idle_seconds` (the Stale Manager's idle TTL).
     pub fn cool_idle(&self, idle_seconds: f64, reason: TransitionReason) -> Result<usize> {
         let cutoff = crate::now() - idle_seconds.max(0.0);

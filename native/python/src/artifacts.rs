@@ -184,6 +184,26 @@ impl PyArtifactStore {
         run(py, move || pit.artifacts.delete(&id, force))
     }
 
+    /// Move artifacts to the archive tier (gzip-compressed, out of memory and the blob
+    /// directory, still readable by `get`). Returns `{id: (bytes, compressed bytes)}` for those
+    /// archived now; already archived ones are skipped.
+    fn archive(
+        &self,
+        py: Python<'_>,
+        ids: Vec<String>,
+    ) -> PyResult<std::collections::HashMap<String, (u64, u64)>> {
+        let ids = ids
+            .iter()
+            .map(|id| parse_id(py, id))
+            .collect::<PyResult<Vec<_>>>()?;
+        let pit = &self.pit;
+        let done = run(py, move || pit.artifacts.archive(&ids))?;
+        Ok(done
+            .into_iter()
+            .map(|(id, size, stored)| (id.to_hex(), (size, stored)))
+            .collect())
+    }
+
     /// Pin an artifact (pinned artifacts are never cleaned up), or unpin with `pinned=False`.
     #[pyo3(signature = (id, pinned=true))]
     fn pin(&self, py: Python<'_>, id: &str, pinned: bool) -> PyResult<()> {
@@ -213,6 +233,10 @@ impl PyArtifactStore {
         dict.set_item("hot_hits", s.hot_hits)?;
         dict.set_item("disk_reads", s.disk_reads)?;
         dict.set_item("pending_writes", s.pending_writes)?;
+        dict.set_item("archived_artifacts", s.archived_artifacts)?;
+        dict.set_item("archived_bytes", s.archived_bytes)?;
+        dict.set_item("archive_stored_bytes", s.archive_stored_bytes)?;
+        dict.set_item("archive_reads", s.archive_reads)?;
         Ok(dict)
     }
 
@@ -310,6 +334,11 @@ impl PyArtifactMeta {
     fn last_access(&self) -> f64 {
         self.inner.last_access
     }
+    /// Compressed size when archived, else None.
+    #[getter]
+    fn archived(&self) -> Option<u64> {
+        self.inner.archived
+    }
     /// Every field as a dict (handy for `pandas.DataFrame`).
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let d = PyDict::new(py);
@@ -325,6 +354,7 @@ impl PyArtifactMeta {
         d.set_item("pinned", self.pinned())?;
         d.set_item("access_count", self.access_count())?;
         d.set_item("last_access", self.last_access())?;
+        d.set_item("archived", self.archived())?;
         Ok(d)
     }
     fn __repr__(&self) -> String {

@@ -4,14 +4,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyDict, PyList};
 use symphony_pit::events::{Event, Field};
-use symphony_pit::{Durability, Pit, PitConfig};
+use symphony_pit::{Durability, Pit, PitConfig, StalePolicy};
 
 use crate::arbitration::PyArbiter;
 use crate::artifacts::PyArtifactStore;
 use crate::dags::PyDagTracker;
-use crate::errors::{run, validation};
+use crate::errors::{run, to_pyerr, validation};
 use crate::html::render;
 use crate::pools::PyPoolManager;
 use crate::workflows::{execute_workflow, PyCancelToken, PyCompiledWorkflow, PyRunReport};
@@ -147,6 +147,61 @@ impl PyPit {
             reuse,
             tenant,
         )
+    }
+
+    /// Run the Stale Manager with a policy given as JSON (what `symphony_pit.StalePolicy`
+    /// writes): returns the summary and one row per artifact (the engine behind `Pit.cleanup`).
+    fn _cleanup<'py>(
+        &self,
+        py: Python<'py>,
+        policy: &str,
+        dry_run: bool,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let policy = StalePolicy::from_json(policy).map_err(|e| to_pyerr(py, e))?;
+        let pit = self.inner.clone();
+        let report = run(py, move || pit.cleanup(&policy, dry_run))?;
+        let out = PyDict::new(py);
+        out.set_item("dry_run", report.dry_run)?;
+        out.set_item("examined", report.verdicts.len())?;
+        out.set_item("kept", report.kept)?;
+        out.set_item("archived", report.archived)?;
+        out.set_item("deleted", report.deleted)?;
+        out.set_item("bytes_archived", report.bytes_archived)?;
+        out.set_item("bytes_archive_stored", report.bytes_archive_stored)?;
+        out.set_item("bytes_deleted", report.bytes_deleted)?;
+        out.set_item("models_released", report.models_released)?;
+        out.set_item("memo_forgotten", report.memo_forgotten)?;
+        out.set_item("duration", report.duration)?;
+        let rows = PyList::empty(py);
+        for v in &report.verdicts {
+            let row = PyDict::new(py);
+            row.set_item("id", v.id.to_hex())?;
+            row.set_item("action", v.action.as_str())?;
+            row.set_item("reason", &v.reason)?;
+            row.set_item("value", v.value)?;
+            row.set_item("size", v.size)?;
+            row.set_item("age", v.age)?;
+            row.set_item("idle", v.idle)?;
+            row.set_item("access_count", v.access_count)?;
+            row.set_item("tags", &v.tags)?;
+            row.set_item("pinned", v.pinned)?;
+            row.set_item("archived", v.archived)?;
+            row.set_item("recency", v.parts.recency)?;
+            row.set_item("frequency", v.parts.frequency)?;
+            row.set_item("success", v.parts.success)?;
+            row.set_item("tagged", v.parts.tags)?;
+            row.set_item("size_score", v.parts.size)?;
+            row.set_item("lineage", v.parts.lineage)?;
+            rows.append(row)?;
+        }
+        out.set_item("verdicts", rows)?;
+        Ok(out)
+    }
+
+    /// The default Stale Manager policy, as JSON.
+    #[staticmethod]
+    fn _default_stale_policy() -> String {
+        StalePolicy::default().to_json()
     }
 
     /// Memoised node results known to this Pit.

@@ -69,6 +69,18 @@ impl MemoTable {
         }
     }
 
+    /// Forget every entry whose result is one of `gone` (deleted artifacts; their persisted
+    /// rows go with the artifact). Returns how many were forgotten.
+    pub fn forget(&self, gone: &std::collections::HashSet<ArtifactId>) -> usize {
+        if gone.is_empty() {
+            return 0;
+        }
+        let mut entries = self.entries.lock();
+        let before = entries.len();
+        entries.retain(|_, id| !gone.contains(id));
+        before - entries.len()
+    }
+
     pub fn len(&self) -> usize {
         self.entries.lock().len()
     }

@@ -50,6 +50,16 @@ from symphony_pit.errors import (
 from symphony_pit.pipeline import Pipeline, default_pit, set_default_pit
 from symphony_pit.pit import Pit
 from symphony_pit.runs import WorkflowRun
+from symphony_pit.stale import (
+    CleanupReport,
+    KeepTagged,
+    MaxAge,
+    MaxTotalSize,
+    MinAccessCount,
+    PreserveTrainingData,
+    StaleManager,
+    StalePolicy,
+)
 from symphony_pit.workflow import Backoff, Workflow, manifest_schema
 
 __version__ = VERSION
@@ -63,12 +73,17 @@ __all__ = [
     "Backoff",
     "CancelToken",
     "Cancelled",
+    "CleanupReport",
     "CompiledWorkflow",
     "DagTracker",
     "Event",
     "IntegrityError",
     "InternalError",
+    "KeepTagged",
     "Lease",
+    "MaxAge",
+    "MaxTotalSize",
+    "MinAccessCount",
     "ModelHandle",
     "ModelSpec",
     "NotFound",
@@ -76,10 +91,13 @@ __all__ = [
     "Pit",
     "PitError",
     "PoolManager",
+    "PreserveTrainingData",
     "QuestBatch",
     "QuestGame",
     "QuestLevel",
     "ResourceExhausted",
+    "StaleManager",
+    "StalePolicy",
     "StorageError",
     "ValidationError",
     "Workflow",

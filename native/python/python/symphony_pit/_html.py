@@ -267,3 +267,21 @@ def arbiter_html(arbiter: Any) -> str:
         summary,
         table(["tenant", "weight", "granted", "share", "fair share", "mean wait"], rows) if rows else "",
     )
+
+
+def cleanup_html(report: Any) -> str:
+    """Summary of a Stale Manager cleanup and the artifacts it archives or deletes."""
+    mode = "dry run" if report.dry_run else "cleanup"
+    summary = (
+        f"{mode} · {report.examined} examined · {report.kept} kept · {report.archived} archived · "
+        f"{report.deleted} deleted ({report.bytes_deleted:,} bytes) · {report.models_released} models released · "
+        f"{report.duration * 1e3:.1f} ms"
+    )
+    rows = [
+        (row["id"][:12] + "…", row["action"], f"{row['value']:.2f}", row["size"], row["access_count"], row["reason"])
+        for row in report.decisions
+        if row["action"] != "keep"
+    ]
+    return card(
+        "Stale Manager", summary, table(["id", "action", "value", "bytes", "reads", "reason"], rows) if rows else ""
+    )

@@ -16,6 +16,7 @@ from symphony_pit import _native
 from symphony_pit._native import CancelToken, Event
 from symphony_pit.errors import NotFound, ValidationError
 from symphony_pit.runs import WorkflowRun
+from symphony_pit.stale import CleanupReport, StaleManager, StalePolicy
 from symphony_pit.workflow import Workflow
 
 if TYPE_CHECKING:
@@ -70,6 +71,27 @@ class Pit(_native.Pit):
         # The native __new__ has opened the engine with these arguments already.
         self._handlers: list[tuple[str, Handler]] = []
         self._runs: OrderedDict[str, _RunRecord] = OrderedDict()
+        self._stale: StaleManager | None = None
+
+    # -- stale manager ---------------------------------------------------------------------
+
+    @property
+    def stale(self) -> StaleManager:
+        """The Stale Manager: its policy, `cleanup`, and a periodic sweeper (`start`)."""
+        if self._stale is None:
+            self._stale = StaleManager(self)
+        return self._stale
+
+    def cleanup(self, *, dry_run: bool = False, policy: StalePolicy | None = None) -> CleanupReport:
+        """Keep, archive or delete artifacts and release idle models under ``policy`` (default
+        `pit.stale.policy`). ``dry_run=True`` reports what would go and touches nothing."""
+        return self.stale.cleanup(dry_run=dry_run, policy=policy)
+
+    def close(self) -> None:
+        """Stop the Stale Manager's sweeper, flush, and close the store."""
+        if self._stale is not None:
+            self._stale.stop()
+        super().close()
 
     def __enter__(self) -> Pit:
         return self
