@@ -117,7 +117,7 @@ class FunctionQuestEnv(gym.Env[Observation, np.int64]):
         if not isinstance(index, int) or not 0 <= index < len(self.levels):
             raise ValidationError(f"options['level'] must be an index below {len(self.levels)}, got {index!r}")
         if self.physics is not None and not self._needs_reset:
-            self.physics.end()
+            self.physics.end(won=self._game.won)
         if self.levels[index] is self.level and self._fixed:
             self._game.reset()  # same level again: its fixed observation parts are already known
         else:
@@ -155,7 +155,7 @@ class FunctionQuestEnv(gym.Env[Observation, np.int64]):
         if self.physics is not None:
             self.physics.call(index, outcome, self._game.message)
             if self._needs_reset:
-                self.physics.end()
+                self.physics.end(won=self._game.won)
         # Fresh arrays every step (users keep observations); the fixed parts are copied, not shared.
         obs: Observation = {"facts": facts, "resources": resources, "progress": progress}
         for key, value in self._fixed.items():

@@ -1,11 +1,13 @@
-"""Infrastructure as physics: an episode mirrored into a real Pit.
+"""Infrastructure as physics: an episode mirrored, live, into a real Pit.
 
-The engine decides every call (it is exact and fast); with a Pit attached, each successful call
-also allocates its cost in the Pit's Pool Manager (released after its steps), stores what it
-``produces`` in the Artifact Store with lineage, and the episode is recorded as a DAG Tracker run
-whose nodes are the calls, linked by the facts one call made true for the next. If the Pit ever
-disagrees with the engine (refuses capacity the engine granted), that is a bug and raises
-`InternalError` rather than silently diverging.
+The engine decides every call (it is exact and fast); with a Pit attached, as each call happens
+it becomes a node of the episode's DAG Tracker run (appended live, depending on the calls that
+made its required facts true; the run's ``episode`` node stays running until the episode ends,
+succeeding when the goal was reached). A successful call allocates its cost in the Pit's Pool
+Manager (released after its steps), stores what it ``produces`` in the Artifact Store with
+lineage, and the Stale Manager releases models left idle longer than ``idle_ttl`` seconds. If the
+Pit ever disagrees with the engine (refuses capacity the engine granted), that is a bug and
+raises `InternalError` rather than silently diverging.
 """
 
 from __future__ import annotations
@@ -14,14 +16,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from symphony_pit import InternalError, ModelHandle, ModelSpec, Pit, QuestLevel, ResourceExhausted
-
-
-@dataclass
-class _Call:
-    node: str
-    succeeded: bool
-    message: str
-    deps: list[str]
 
 
 @dataclass
@@ -34,8 +28,11 @@ class PitPhysics:
     episode: int = 0
     step: int = 0
     run_id: str | None = None
+    #: Seconds a released model may stay warm before the Stale Manager cools it.
+    idle_ttl: float = 0.0
+    calls: int = 0
+    _open: bool = False
     _holds: list[tuple[ModelHandle, int]] = field(default_factory=list)
-    _calls: list[_Call] = field(default_factory=list)
     _made_by: dict[str, str] = field(default_factory=dict)
     _artifacts: dict[str, str] = field(default_factory=dict)
     _pools: list[str] = field(default_factory=list)
@@ -44,25 +41,36 @@ class PitPhysics:
         return f"{self.prefix}/{pool}"
 
     def begin(self, level: QuestLevel) -> None:
-        """Close the previous episode and create this level's pools."""
+        """Close the previous episode, create this level's pools and start the episode's run."""
         self.close()
-        self.level, self.step, self.episode = level, 0, self.episode + 1
-        self._calls, self._made_by, self._artifacts = [], {}, {}
+        self.level, self.step, self.episode, self.calls = level, 0, self.episode + 1, 0
+        self._made_by, self._artifacts = {}, {}
         for name, dims in level.pools.items():
             self.pit.pools.add_pool(self.pool_name(name), **dims)
             self._pools.append(self.pool_name(name))
+        dags = self.pit.dags
+        self.run_id = dags.start({"name": f"quest:{level.id}", "nodes": [{"name": "episode", "deps": []}]})
+        dags.set_state(self.run_id, "episode", "running")
+        self._open = True
 
     def call(self, action: int, outcome: str, message: str) -> None:
         """Mirror one call the engine has decided (``outcome``: succeeded / failed / exhausted)."""
-        assert self.level is not None, "begin() first"
+        assert self.level is not None and self.run_id is not None, "begin() first"
         self._release_expired()
         self.step += 1
+        self.calls += 1
+        dags = self.pit.dags
         if action >= len(self.level):  # an empty slot of the action space: time passes
-            self._calls.append(_Call(f"{self.step:03d} (empty slot {action})", False, message, []))
+            node = f"{self.step:03d} (empty slot {action})"
+            dags.append(self.run_id, node)
+            dags.set_state(self.run_id, node, "running")
+            dags.set_state(self.run_id, node, "failed", message)
             return
         call = self.level.calls[action]
         node = f"{self.step:03d} {call['label']}"
         deps = sorted({self._made_by[f] for f in call["requires"] if f in self._made_by})
+        dags.append(self.run_id, node, deps, kind=call["function"])
+        dags.set_state(self.run_id, node, "running")
         succeeded = outcome == "succeeded"
         if succeeded:
             cost = call["cost"]
@@ -89,37 +97,32 @@ class PitPhysics:
                     tags=["function-quest", self.level.id, call["produces"]],
                     inputs=inputs,
                 )
-        self._calls.append(_Call(node, succeeded, message, deps))
+        dags.set_state(self.run_id, node, "succeeded" if succeeded else "failed", None if succeeded else message)
 
-    def end(self) -> str | None:
-        """Record the finished episode as a DAG run (calls as nodes); returns its run id."""
-        if self.level is None or not self._calls:
+    def end(self, won: bool = False) -> str | None:
+        """Finish the episode's run: its ``episode`` node succeeds when the goal was reached.
+        Returns the run id (None when no episode is open)."""
+        if not self._open or self.run_id is None:
             return None
-        graph = {
-            "name": f"quest:{self.level.id}",
-            "nodes": [{"name": c.node, "deps": c.deps} for c in self._calls],
-        }
-        dags = self.pit.dags
-        run = dags.start(graph)
-        for c in self._calls:  # declaration order is a topological order (deps point back)
-            if dags.state(run, c.node) in ("skipped", "cancelled"):
-                continue
-            dags.set_state(run, c.node, "running")
-            dags.set_state(run, c.node, "succeeded" if c.succeeded else "failed", None if c.succeeded else c.message)
-        self.run_id = run
-        return run
+        self._open = False
+        self.pit.dags.set_state(
+            self.run_id, "episode", "succeeded" if won else "failed", None if won else "the goal was not reached"
+        )
+        return self.run_id
 
     def _release_expired(self) -> None:
         keep = []
         for handle, until in self._holds:
             if until <= self.step:
-                handle.release()
+                handle.release()  # the model stays warm, holding capacity, until it is idle too long
             else:
                 keep.append((handle, until))
         self._holds = keep
+        self.pit.stale.release_idle(self.idle_ttl, self._pools)
 
     def close(self) -> None:
-        """Release every allocation and remove this environment's pools."""
+        """End an open episode, release every allocation and remove this environment's pools."""
+        self.end()
         for handle, _ in self._holds:
             handle.release(unload=True)
         self._holds = []

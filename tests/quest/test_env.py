@@ -158,6 +158,33 @@ def test_the_pit_is_the_physics_and_agrees_with_the_engine() -> None:
     assert not [p for p in pit.pools.pools() if p["name"].startswith("quest-")]
 
 
+def test_each_call_is_a_live_node_and_idle_models_are_released() -> None:
+    pit = Pit()
+    level = campaign([8])[0]
+    env = FunctionQuestEnv(level=level, pit=pit)
+    env.reset(seed=0)
+    physics = env.physics
+    assert physics is not None
+    run = physics.run_id
+    assert run is not None
+    assert pit.dags.state(run, "episode") == "running"
+    done = False
+    for step, action in enumerate(level.plan_actions, start=1):
+        _, _, terminated, truncated, info = env.step(action)
+        done = terminated or truncated
+        node = f"{step:03d} {level.calls[action]['label']}"
+        # There as soon as the call happened (a plan may wait out a busy pool with a failing call).
+        assert pit.dags.state(run, node) == ("succeeded" if info["outcome"] == "succeeded" else "failed")
+        held = sum(1 for _ in physics._holds)
+        models = sum(p["models"] for p in physics.pools())
+        assert models == held  # released models were cooled by the Stale Manager, not left warm
+    assert done
+    assert pit.dags.state(run, "episode") == "succeeded"
+    added = [e for e in pit.poll_events(100_000) if e.kind == "node.added"]
+    assert len(added) == len(level.plan_actions)
+    env.close()
+
+
 def test_baselines_rank_solver_over_greedy_over_random() -> None:
     levels = campaign()
     solver = evaluate(SolverPolicy(), levels)

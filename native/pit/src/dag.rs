@@ -784,6 +784,69 @@ impl DagTracker {
         Ok(id.to_string())
     }
 
+    /// Add a node to a run that is still going (a graph that grows as work is decided, like a
+    /// Function Quest episode). Its dependencies must be nodes of the run; it becomes Ready when
+    /// they have all succeeded, Skipped if one has failed, been skipped or cancelled. Returns
+    /// the state it starts in.
+    pub fn append(&self, run_id: &str, node: NodeSpec) -> Result<NodeState> {
+        let mut st = self.state.lock();
+        let run = st.runs.get_mut(run_id).ok_or_else(|| unknown_run(run_id))?;
+        if run.status.is_finished() {
+            return Err(PitError::validation(format!(
+                "run '{run_id}' is {}; nodes can only be added while it runs",
+                run.status.as_str()
+            )));
+        }
+        let mut spec = run.graph.spec().clone();
+        spec.nodes.push(node);
+        let graph = Arc::new(WorkflowGraph::build(spec)?);
+        let i = graph.len() - 1;
+        run.graph = graph;
+        run.states.push(NodeState::Pending);
+        run.attempts.push(0);
+        run.errors.push(None);
+        run.started.push(None);
+        run.durations.push(None);
+        run.outputs.push(None);
+        run.counts[NodeState::Pending.slot()] += 1;
+        let preds = run.graph.predecessors(i);
+        let blocked = preds.iter().any(|&p| {
+            matches!(
+                run.states[p],
+                NodeState::Failed | NodeState::Skipped | NodeState::Cancelled
+            )
+        });
+        let waiting = preds
+            .iter()
+            .filter(|&&p| run.states[p] != NodeState::Succeeded)
+            .count();
+        run.waiting.push(waiting);
+        // Ranks may have shifted: the ready set is keyed by rank.
+        run.ready = (0..i)
+            .filter(|&k| run.states[k] == NodeState::Ready)
+            .map(|k| run.graph.rank[k])
+            .collect();
+        self.events.emit(
+            Component::Dag,
+            "node.added",
+            Subject::Pair(run.id.clone(), run.graph.names[i].clone()),
+            &[("deps", Field::UInt(preds.len() as u64))],
+        );
+        if blocked {
+            self.move_node(run, i, NodeState::Skipped);
+        } else if waiting == 0 {
+            self.move_node(run, i, NodeState::Ready);
+        }
+        let state = run.states[i];
+        self.update_status(run)?;
+        let record = self.persists().then(|| run.record());
+        drop(st);
+        if let Some(record) = record {
+            self.persister.send(Op::PutRun(Box::new(record)))?;
+        }
+        Ok(state)
+    }
+
     fn move_node(&self, run: &mut Run, i: usize, to: NodeState) {
         let from = run.states[i];
         run.counts[from.slot()] -= 1;
@@ -1132,6 +1195,52 @@ mod tests {
         for state in NodeState::ALL {
             assert_eq!(NodeState::parse(state.as_str()).unwrap(), state);
         }
+    }
+
+    #[test]
+    fn a_running_run_grows_node_by_node() {
+        let events = Arc::new(EventLog::new(1000));
+        let (persister, _) = Persister::open(None).unwrap();
+        let dags = DagTracker::new(events, Arc::new(persister), Vec::new());
+        let graph = WorkflowGraph::build(GraphSpec {
+            name: "live".into(),
+            nodes: vec![NodeSpec::task("root", &[]), NodeSpec::task("z", &[])],
+        })
+        .unwrap();
+        let run = dags.start(Arc::new(graph)).unwrap();
+        dags.set_state(&run, "root", NodeState::Running, None)
+            .unwrap();
+        // A dependency still running: the new node waits.
+        assert_eq!(
+            dags.append(&run, NodeSpec::task("a", &["root"])).unwrap(),
+            NodeState::Pending
+        );
+        assert_eq!(
+            dags.append(&run, NodeSpec::task("b", &[])).unwrap(),
+            NodeState::Ready
+        );
+        // Ready nodes keep their order after the ranks shift: z (declared first), then b.
+        assert_eq!(dags.ready(&run).unwrap(), ["z", "b"]);
+        dags.set_state(&run, "root", NodeState::Succeeded, None)
+            .unwrap();
+        assert_eq!(dags.node_state(&run, "a").unwrap(), NodeState::Ready);
+        dags.set_state(&run, "b", NodeState::Running, None).unwrap();
+        dags.set_state(&run, "b", NodeState::Failed, Some("no".into()))
+            .unwrap();
+        assert_eq!(
+            dags.append(&run, NodeSpec::task("c", &["b"])).unwrap(),
+            NodeState::Skipped
+        );
+        assert!(dags.append(&run, NodeSpec::task("d", &["ghost"])).is_err());
+        assert!(
+            dags.append(&run, NodeSpec::task("a", &[])).is_err(),
+            "duplicate"
+        );
+        dags.cancel(&run).unwrap();
+        assert!(
+            dags.append(&run, NodeSpec::task("e", &[])).is_err(),
+            "finished"
+        );
     }
 
     #[test]

@@ -892,11 +892,21 @@ impl PoolManager {
 
     /// Cool idle models unused for at least `idle_seconds` (the Stale Manager's idle TTL).
     pub fn cool_idle(&self, idle_seconds: f64, reason: TransitionReason) -> Result<usize> {
+        self.cool_idle_in(idle_seconds, reason, |_| true)
+    }
+
+    /// [`cool_idle`](Self::cool_idle) in the pools `which` accepts.
+    pub fn cool_idle_in(
+        &self,
+        idle_seconds: f64,
+        reason: TransitionReason,
+        which: impl Fn(&str) -> bool,
+    ) -> Result<usize> {
         let cutoff = crate::now() - idle_seconds.max(0.0);
         let mut guard = self.state.lock();
         let st = &mut *guard;
         let mut cooled = 0;
-        for pool in st.pools.values_mut() {
+        for pool in st.pools.values_mut().filter(|p| which(&p.name)) {
             let idle: Vec<([u8; 16], u64)> = pool
                 .idle
                 .iter()

@@ -145,6 +145,35 @@ impl PyDagTracker {
         run(py, move || pit.dags.start(graph))
     }
 
+    /// Add a node (depending on existing nodes) to a run that is still going; returns the
+    /// state it starts in: "ready", "pending" (waiting on unfinished dependencies) or
+    /// "skipped" (a dependency failed).
+    #[pyo3(signature = (run_id, name, deps=Vec::new(), *, kind="task", weight=1.0))]
+    fn append(
+        &self,
+        py: Python<'_>,
+        run_id: &str,
+        name: &str,
+        deps: Vec<String>,
+        kind: &str,
+        weight: f64,
+    ) -> PyResult<&'static str> {
+        if !(weight.is_finite() && weight >= 0.0) {
+            return Err(crate::errors::validation(
+                py,
+                format!("weight must be a finite number >= 0, got {weight}"),
+            ));
+        }
+        let node = symphony_pit::dag::NodeSpec {
+            kind: kind.to_owned(),
+            weight,
+            deps,
+            ..symphony_pit::dag::NodeSpec::task(name, &[])
+        };
+        let pit = &self.pit;
+        run(py, move || pit.dags.append(run_id, node)).map(NodeState::as_str)
+    }
+
     /// Move a node to `state` ("ready", "running", "succeeded", "failed", "skipped",
     /// "cancelled"). Failing a node with retries left sends it back to "ready"; returns the state
     /// the node ended in.

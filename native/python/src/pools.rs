@@ -273,13 +273,21 @@ impl PyPoolManager {
         run(py, move || pit.pools.prewarm(pool, spec, count))
     }
 
-    /// Cool idle models unused for `idle_seconds` or more; returns how many were cooled.
-    #[pyo3(signature = (idle_seconds=0.0))]
-    fn cool_idle(&self, py: Python<'_>, idle_seconds: f64) -> PyResult<usize> {
+    /// Cool idle models unused for `idle_seconds` or more (in `pools`, default all); returns
+    /// how many were cooled.
+    #[pyo3(signature = (idle_seconds=0.0, pools=None))]
+    fn cool_idle(
+        &self,
+        py: Python<'_>,
+        idle_seconds: f64,
+        pools: Option<Vec<String>>,
+    ) -> PyResult<usize> {
         let pit = &self.pit;
         run(py, move || {
             pit.pools
-                .cool_idle(idle_seconds, TransitionReason::Cooldown)
+                .cool_idle_in(idle_seconds, TransitionReason::Cooldown, |name| {
+                    pools.as_ref().is_none_or(|p| p.iter().any(|x| x == name))
+                })
         })
     }
 

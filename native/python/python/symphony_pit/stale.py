@@ -288,6 +288,15 @@ class StaleManager:
         self.history.append(report)
         return report
 
+    def release_idle(self, ttl: float | None = None, pools: list[str] | None = None) -> int:
+        """Cool warm models idle for ``ttl`` seconds or more (default the policy's
+        ``idle_model_ttl``) in ``pools`` (default all) without examining artifacts: the cheap
+        part of a cleanup, for hot loops. Returns how many were released."""
+        chosen = self.policy.idle_model_ttl if ttl is None else ttl
+        if chosen is None:
+            return 0
+        return self._pit.pools.cool_idle(chosen, pools)
+
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
