@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from symphony_pit import InternalError, ModelHandle, ModelSpec, Pit, QuestLevel, ResourceExhausted
+from symphony_pit import InternalError, ModelHandle, ModelSpec, Pit, QuestLevel, ResourceExhausted, ValidationError
 
 
 @dataclass
@@ -55,7 +55,8 @@ class PitPhysics:
 
     def call(self, action: int, outcome: str, message: str) -> None:
         """Mirror one call the engine has decided (``outcome``: succeeded / failed / exhausted)."""
-        assert self.level is not None and self.run_id is not None, "begin() first"
+        if self.level is None or self.run_id is None:
+            raise ValidationError("PitPhysics.call before begin()")
         self._release_expired()
         self.step += 1
         self.calls += 1
