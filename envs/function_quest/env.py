@@ -15,13 +15,9 @@ from symphony_pit import Pit, QuestGame, QuestLevel, ValidationError, quest_tier
 
 from function_quest.generator import generate
 from function_quest.observation import (
-    FIXED,
     MAX_CALLS,
-    MAX_FACTS,
-    OBS_KEYS,
     OUTCOMES,
     Observation,
-    empty_observation,
     observation_space,
 )
 from function_quest.packs import LevelSource, load_level, load_pack
@@ -98,7 +94,7 @@ class FunctionQuestEnv(gym.Env[Observation, np.int64]):
         self.action_space = spaces.Discrete(MAX_CALLS)
         self.level = self.levels[0]
         self._game = QuestGame(self.level)
-        self._fixed: Observation = {}
+        self._started = False
         self._mask = np.zeros(MAX_CALLS, dtype=bool)
         self._last: tuple[str, str] | None = None  # (call label, outcome)
         self._labels: list[str] = []
@@ -118,22 +114,16 @@ class FunctionQuestEnv(gym.Env[Observation, np.int64]):
             raise ValidationError(f"options['level'] must be an index below {len(self.levels)}, got {index!r}")
         if self.physics is not None and not self._needs_reset:
             self.physics.end(won=self._game.won)
-        if self.levels[index] is self.level and self._fixed:
-            self._game.reset()  # same level again: its fixed observation parts are already known
+        if self.levels[index] is self.level and self._started:
+            self._game.reset()  # same level again: the game keeps its fixed observation parts
         else:
             self.level = self.levels[index]
             self._game = QuestGame(self.level)
-            first = empty_observation()
-            self._game.observe(*(first[k] for k in OBS_KEYS))
-            self._fixed = {key: first[key] for key in FIXED}
             self._labels = [call["label"] for call in self.level.calls]
             self._mask[:] = False
             self._mask[: len(self.level)] = True
-        obs = {key: value.copy() for key, value in self._fixed.items()}
-        obs["facts"] = np.empty(MAX_FACTS, np.int8)
-        obs["resources"] = np.empty(self._fixed["costs"].shape, np.float32)
-        obs["progress"] = np.empty(1, np.float32)
-        self._game.observe_changing(obs["facts"], obs["resources"], obs["progress"])
+            self._started = True
+        obs = self._game.observation()
         self._last = None
         self._needs_reset = False
         if self.physics is not None:
@@ -144,10 +134,9 @@ class FunctionQuestEnv(gym.Env[Observation, np.int64]):
         if self._needs_reset:
             raise ValidationError("call reset() before step() (the episode has ended or never started)")
         index = action_index(action)
-        facts = np.empty(self._fixed["goal"].shape, np.int8)
-        resources = np.empty(self._fixed["costs"].shape, np.float32)
-        progress = np.empty(1, np.float32)
-        reward, terminated, truncated, code, score = self._game.step(index, facts, resources, progress)
+        # One native call: the step and a fresh observation (new arrays every step, since users
+        # keep observations).
+        obs, reward, terminated, truncated, code, score = self._game.step_obs(index)
         outcome = OUTCOMES[code]
         self._last = (self._labels[index] if index < len(self._labels) else f"(empty slot {index})", outcome)
         if terminated or truncated:
@@ -156,10 +145,6 @@ class FunctionQuestEnv(gym.Env[Observation, np.int64]):
             self.physics.call(index, outcome, self._game.message)
             if self._needs_reset:
                 self.physics.end(won=self._game.won)
-        # Fresh arrays every step (users keep observations); the fixed parts are copied, not shared.
-        obs: Observation = {"facts": facts, "resources": resources, "progress": progress}
-        for key, value in self._fixed.items():
-            obs[key] = value.copy()
         return obs, reward, terminated, truncated, self._info(score, outcome)
 
     def _info(self, score: float, outcome: str) -> dict[str, Any]:

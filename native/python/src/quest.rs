@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use numpy::{PyReadonlyArrayDyn, PyReadwriteArrayDyn};
+use numpy::ndarray::IxDyn;
+use numpy::{Element, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyReadwriteArrayDyn};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use symphony_pit::quest::engine::{ObsBuffers, StepBuffers, CALL_FEATURES};
@@ -214,6 +215,33 @@ pub struct PyQuestGame {
     level: Arc<CompiledLevel>,
     episode: Episode,
     last_message: String,
+    /// The observation parts a level fixes (goal, preconditions, effects, costs), computed once.
+    fixed: Option<FixedObs>,
+}
+
+struct FixedObs {
+    goal: Vec<i8>,
+    preconditions: Vec<i8>,
+    effects: Vec<i8>,
+    costs: Vec<f32>,
+}
+
+/// A new C-contiguous array of `shape`, filled with `data` (or left for the caller to fill).
+fn fresh<'py, T: Element + Copy>(
+    py: Python<'py>,
+    shape: &[usize],
+    data: Option<&[T]>,
+) -> Bound<'py, PyArrayDyn<T>> {
+    // SAFETY: the array is new and C-contiguous; every element is written before Python sees
+    // it (here from `data`, or by the engine's `write_dynamic_into` right after).
+    let array = unsafe { PyArrayDyn::<T>::new(py, IxDyn(shape), false) };
+    if let Some(data) = data {
+        // SAFETY: nothing else holds the new array.
+        unsafe { array.as_slice_mut() }
+            .expect("a new array is contiguous")
+            .copy_from_slice(data);
+    }
+    array
 }
 
 type ObsArg<'py, T> = PyReadwriteArrayDyn<'py, T>;
@@ -254,6 +282,35 @@ fn obs_buffers<'a>(
     })
 }
 
+impl PyQuestGame {
+    /// Check `action`, step the episode, remember its message.
+    fn advance(&mut self, py: Python<'_>, action: i64) -> PyResult<(f64, bool, bool, u8, f64)> {
+        if action < 0 || action as usize >= OBS_CALLS {
+            return Err(validation(
+                py,
+                format!(
+                    "action {action} is out of range: actions are call slots 0..{OBS_CALLS} (level '{}' uses the first {})",
+                    self.level.level.id,
+                    self.level.level.calls.len()
+                ),
+            ));
+        }
+        let result = self
+            .episode
+            .step(&self.level, action as usize)
+            .map_err(|e| crate::errors::to_pyerr(py, e))?;
+        let code = symphony_pit::quest::engine::outcome_code(&result.outcome);
+        self.last_message = result.outcome.message;
+        Ok((
+            result.reward,
+            result.terminated,
+            result.truncated,
+            code,
+            self.episode.score.total(),
+        ))
+    }
+}
+
 #[pymethods]
 impl PyQuestGame {
     #[new]
@@ -263,6 +320,7 @@ impl PyQuestGame {
             level: level.inner.clone(),
             episode: Episode::new(&levels, 0),
             last_message: String::new(),
+            fixed: None,
         }
     }
     /// Start a new episode.
@@ -283,35 +341,104 @@ impl PyQuestGame {
         mut resources: ObsArg<'_, f32>,
         mut progress: ObsArg<'_, f32>,
     ) -> PyResult<(f64, bool, bool, u8, f64)> {
-        if action < 0 || action as usize >= OBS_CALLS {
-            return Err(validation(
-                py,
-                format!(
-                    "action {action} is out of range: actions are call slots 0..{OBS_CALLS} (level '{}' uses the first {})",
-                    self.level.level.id,
-                    self.level.level.calls.len()
-                ),
-            ));
-        }
-        let result = self
-            .episode
-            .step(&self.level, action as usize)
-            .map_err(|e| crate::errors::to_pyerr(py, e))?;
+        let outcome = self.advance(py, action)?;
         let facts = slice(py, "facts", &mut facts)?;
         let resources = slice(py, "resources", &mut resources)?;
         let progress = slice(py, "progress", &mut progress)?;
         self.level
             .write_dynamic_into(&self.episode.state, facts, resources, progress)
             .map_err(|e| crate::errors::to_pyerr(py, e))?;
-        let code = symphony_pit::quest::engine::outcome_code(&result.outcome);
-        self.last_message = result.outcome.message;
+        Ok(outcome)
+    }
+
+    /// Make call `action` and return a fresh observation dict (new arrays, so a kept
+    /// observation never changes) with `(reward, terminated, truncated, outcome, score)`: the
+    /// fast path of `FunctionQuestEnv.step`, one native call and no Python-side copies.
+    #[allow(clippy::type_complexity)]
+    fn step_obs<'py>(
+        &mut self,
+        py: Python<'py>,
+        action: i64,
+    ) -> PyResult<(Bound<'py, PyDict>, f64, bool, bool, u8, f64)> {
+        let (reward, terminated, truncated, code, score) = self.advance(py, action)?;
         Ok((
-            result.reward,
-            result.terminated,
-            result.truncated,
+            self.observation(py)?,
+            reward,
+            terminated,
+            truncated,
             code,
-            self.episode.score.total(),
+            score,
         ))
+    }
+
+    /// The whole observation of the current state as a dict of new arrays.
+    fn observation<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        if self.fixed.is_none() {
+            let mut facts = vec![0i8; OBS_FACTS];
+            let mut goal = vec![0i8; OBS_FACTS];
+            let mut preconditions = vec![0i8; OBS_CALLS * OBS_FACTS];
+            let mut effects = vec![0i8; OBS_CALLS * OBS_FACTS];
+            let mut costs = vec![0f32; OBS_CALLS * CALL_FEATURES];
+            let mut resources = vec![0f32; OBS_CALLS * CALL_FEATURES];
+            let mut progress = vec![0f32; 1];
+            let mut obs = ObsBuffers {
+                facts: &mut facts,
+                goal: &mut goal,
+                preconditions: &mut preconditions,
+                effects: &mut effects,
+                costs: &mut costs,
+                resources: &mut resources,
+                progress: &mut progress,
+            };
+            symphony_pit::quest::engine::observe(&self.level, &self.episode.state, &mut obs)
+                .map_err(|e| crate::errors::to_pyerr(py, e))?;
+            self.fixed = Some(FixedObs {
+                goal,
+                preconditions,
+                effects,
+                costs,
+            });
+        }
+        let fixed = self.fixed.as_ref().expect("computed above");
+        let calls = [OBS_CALLS, OBS_FACTS];
+        let features = [OBS_CALLS, CALL_FEATURES];
+        let facts = fresh::<i8>(py, &[OBS_FACTS], None);
+        let resources = fresh::<f32>(py, &features, None);
+        let progress = fresh::<f32>(py, &[1], None);
+        {
+            // SAFETY: the arrays are new and not yet shared.
+            let (f, r, p) = unsafe {
+                (
+                    facts.as_slice_mut().expect("contiguous"),
+                    resources.as_slice_mut().expect("contiguous"),
+                    progress.as_slice_mut().expect("contiguous"),
+                )
+            };
+            self.level
+                .write_dynamic_into(&self.episode.state, f, r, p)
+                .map_err(|e| crate::errors::to_pyerr(py, e))?;
+        }
+        let dict = PyDict::new(py);
+        dict.set_item(pyo3::intern!(py, "facts"), facts)?;
+        dict.set_item(
+            pyo3::intern!(py, "goal"),
+            fresh(py, &[OBS_FACTS], Some(&fixed.goal)),
+        )?;
+        dict.set_item(
+            pyo3::intern!(py, "preconditions"),
+            fresh(py, &calls, Some(&fixed.preconditions)),
+        )?;
+        dict.set_item(
+            pyo3::intern!(py, "effects"),
+            fresh(py, &calls, Some(&fixed.effects)),
+        )?;
+        dict.set_item(
+            pyo3::intern!(py, "costs"),
+            fresh(py, &features, Some(&fixed.costs)),
+        )?;
+        dict.set_item(pyo3::intern!(py, "resources"), resources)?;
+        dict.set_item(pyo3::intern!(py, "progress"), progress)?;
+        Ok(dict)
     }
     /// Write the whole observation of the current state into single-environment buffers.
     #[allow(clippy::too_many_arguments)]
