@@ -83,6 +83,7 @@ bench: setup
 	$(UV) pip install --quiet --python $(PY) --group bench
 	$(PY) benchmarks/bench_ffi.py --record
 	$(PY) benchmarks/bench_quest.py --record
+	$(PY) benchmarks/bench_dag.py --record
 
 clean:
 	rm -rf $(VENV) native/target
