@@ -155,8 +155,9 @@ pub enum Grant {
     Queued(u64),
 }
 
-/// Called with the lease when a queued request is granted (outside every lock).
-pub type Notify = Box<dyn FnOnce(Lease) + Send>;
+/// Called when a queued request is decided (outside every lock): with the lease when granted,
+/// or with the error when it can no longer be (its pool was removed while it waited).
+pub type Notify = Box<dyn FnOnce(Result<Lease>) + Send>;
 
 struct Waiting {
     ticket: u64,
@@ -259,8 +260,9 @@ impl fmt::Debug for Arbiter {
 /// A decision made while resolving, reported after: (label, decision, tenant, ticket, why).
 type Decision = (Arc<str>, &'static str, Arc<str>, u64, String);
 
-/// A grant made while resolving, delivered after the lock is dropped.
-type Delivery = (Option<Notify>, Lease);
+/// A decision made while resolving, delivered after the lock is dropped: (ticket, its notify,
+/// the lease or why it was denied).
+type Delivery = (u64, Option<Notify>, Result<Lease>);
 
 impl Arbiter {
     /// An arbiter over `pools`; it re-examines the queue whenever the pools give capacity back.
@@ -334,17 +336,17 @@ impl Arbiter {
         let deliveries = self.resolve(&mut st);
         drop(st);
         let mut mine = None;
-        for (notify, lease) in deliveries {
-            if lease.ticket == ticket {
-                mine = Some(lease); // its own notify is dropped unused
+        for (decided, notify, outcome) in deliveries {
+            if decided == ticket {
+                mine = Some(outcome); // its own notify is dropped unused
             } else if let Some(notify) = notify {
-                notify(lease);
+                notify(outcome);
             }
         }
-        Ok(match mine {
-            Some(lease) => Grant::Now(lease),
-            None => Grant::Queued(ticket),
-        })
+        match mine {
+            Some(outcome) => outcome.map(Grant::Now),
+            None => Ok(Grant::Queued(ticket)),
+        }
     }
 
     /// Block until `request` is granted, `timeout` passes, or `cancelled()` says stop.
@@ -355,11 +357,11 @@ impl Arbiter {
         cancelled: &dyn Fn() -> bool,
     ) -> Result<Lease> {
         let label = request.label.clone();
-        let (tx, rx) = channel();
+        let (tx, rx) = channel::<Result<Lease>>();
         let ticket = match self.request(
             request,
-            Box::new(move |lease| {
-                let _ = tx.send(lease);
+            Box::new(move |outcome| {
+                let _ = tx.send(outcome);
             }),
         )? {
             Grant::Now(lease) => return Ok(lease),
@@ -368,7 +370,7 @@ impl Arbiter {
         let deadline = timeout.map(|t| Instant::now() + t);
         loop {
             match rx.recv_timeout(Duration::from_millis(20)) {
-                Ok(lease) => return Ok(lease),
+                Ok(outcome) => return outcome,
                 Err(RecvTimeoutError::Disconnected) => {
                     return Err(PitError::Cancelled(format!(
                         "request {ticket} ({label}) was withdrawn"
@@ -380,8 +382,8 @@ impl Arbiter {
             if timed_out || cancelled() {
                 if !self.withdraw(ticket) {
                     // Granted in the meantime: the lease is in the channel.
-                    if let Ok(lease) = rx.recv_timeout(Duration::from_secs(1)) {
-                        return Ok(lease);
+                    if let Ok(outcome) = rx.recv_timeout(Duration::from_secs(1)) {
+                        return outcome;
                     }
                 }
                 return Err(if timed_out {
@@ -417,9 +419,9 @@ impl Arbiter {
         }
         let deliveries = self.resolve(&mut st);
         drop(st);
-        for (notify, lease) in deliveries {
+        for (_, notify, outcome) in deliveries {
             if let Some(notify) = notify {
-                notify(lease);
+                notify(outcome);
             }
         }
     }
@@ -440,6 +442,7 @@ impl Arbiter {
         let queued = order.len();
         let mut held: HashMap<Arc<str>, Arc<str>> = HashMap::new();
         let mut granted: HashSet<usize> = HashSet::new();
+        let mut denied: HashMap<usize, PitError> = HashMap::new();
         let mut deliveries = Vec::new();
         let mut events: Vec<Decision> = Vec::new();
         for (place, &(_, ticket, k)) in order.iter().enumerate() {
@@ -459,7 +462,18 @@ impl Arbiter {
                     Ok(Reservation::Busy { pool, reason }) => {
                         Err(format!("pool '{pool}' is full: {reason}"))
                     }
-                    Err(e) => Err(e.to_string()),
+                    Err(e) => {
+                        // A pool it names is gone: it can never be granted.
+                        events.push((
+                            w.request.label.clone(),
+                            "denied",
+                            w.request.tenant.clone(),
+                            ticket,
+                            e.to_string(),
+                        ));
+                        denied.insert(k, e);
+                        continue;
+                    }
                 },
             };
             match outcome {
@@ -494,9 +508,15 @@ impl Arbiter {
                 }
             }
         }
-        if !granted.is_empty() {
+        if !granted.is_empty() || !denied.is_empty() {
             let waiting = std::mem::take(&mut st.waiting);
             for (k, mut w) in waiting.into_iter().enumerate() {
+                if let Some(e) = denied.remove(&k) {
+                    st.denials += 1;
+                    st.tenant(&w.request.tenant).denied += 1;
+                    deliveries.push((w.ticket, w.notify.take(), Err(e)));
+                    continue;
+                }
                 if !granted.contains(&k) {
                     st.waiting.push(w);
                     continue;
@@ -515,7 +535,7 @@ impl Arbiter {
                     needs: std::mem::take(&mut w.request.needs),
                     released: false,
                 };
-                deliveries.push((w.notify.take(), lease));
+                deliveries.push((w.ticket, w.notify.take(), Ok(lease)));
             }
         }
         st.resolutions += 1;

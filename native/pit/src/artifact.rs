@@ -471,25 +471,7 @@ impl ArtifactStore {
             }
             content
         };
-        let dir = self
-            .persister
-            .dir()
-            .ok_or_else(|| PitError::Internal(format!("artifact {id} has no blob in memory")))?;
-        let path = blob_path(dir, id);
-        self.disk_reads.fetch_add(1, Ordering::Relaxed);
-        let bytes = std::fs::read(&path).map_err(|e| {
-            self.corrupted(
-                id,
-                &format!("its blob file {} cannot be read: {e}", path.display()),
-            )
-        })?;
-        if ArtifactId::of(&bytes) != *id {
-            return Err(self.corrupted(
-                id,
-                &format!("its blob file {} does not match its hash", path.display()),
-            ));
-        }
-        let data: Blob = Arc::new(bytes);
+        let data = self.read_blob_file(id)?;
         let mut st = self.state.lock();
         if st.meta.contains_key(id) && !st.hot.contains_key(id) {
             self.insert_hot(&mut st, *id, data.clone(), Arc::new(AtomicBool::new(true)));
@@ -497,24 +479,38 @@ impl ArtifactStore {
         Ok((data, content))
     }
 
+    /// Read one of an artifact's files (`what`: "blob", "archive"), counting the disk read.
+    fn read_file(&self, id: &ArtifactId, what: &str) -> Result<Vec<u8>> {
+        let dir = self.persister.dir().ok_or_else(|| {
+            PitError::Internal(format!("artifact {id} has no {what} in memory or on disk"))
+        })?;
+        let path = match what {
+            "archive" => archive_path(dir, id),
+            _ => blob_path(dir, id),
+        };
+        self.disk_reads.fetch_add(1, Ordering::Relaxed);
+        std::fs::read(&path).map_err(|e| {
+            self.corrupted(
+                id,
+                &format!("its {what} file {} cannot be read: {e}", path.display()),
+            )
+        })
+    }
+
+    /// Read an artifact's blob file and check it against its id.
+    fn read_blob_file(&self, id: &ArtifactId) -> Result<Blob> {
+        let bytes = self.read_file(id, "blob")?;
+        if ArtifactId::of(&bytes) != *id {
+            return Err(self.corrupted(id, "its blob file does not match its hash"));
+        }
+        Ok(Arc::new(bytes))
+    }
+
     /// Decompress an archived artifact (from memory, else its archive file) and verify it.
     fn read_archived(&self, id: &ArtifactId, in_memory: Option<Blob>) -> Result<Blob> {
         let compressed: Blob = match in_memory {
             Some(c) => c,
-            None => {
-                let dir = self.persister.dir().ok_or_else(|| {
-                    PitError::Internal(format!("archived artifact {id} has no archive copy"))
-                })?;
-                let path = archive_path(dir, id);
-                self.disk_reads.fetch_add(1, Ordering::Relaxed);
-                let bytes = std::fs::read(&path).map_err(|e| {
-                    self.corrupted(
-                        id,
-                        &format!("its archive file {} cannot be read: {e}", path.display()),
-                    )
-                })?;
-                Arc::new(bytes)
-            }
+            None => Arc::new(self.read_file(id, "archive")?),
         };
         let mut bytes = Vec::new();
         flate2::read::GzDecoder::new(compressed.bytes())
@@ -531,16 +527,7 @@ impl ArtifactStore {
         if let Some(entry) = self.state.lock().hot.get(id) {
             return Ok(entry.data.clone());
         }
-        let dir = self
-            .persister
-            .dir()
-            .ok_or_else(|| PitError::Internal(format!("artifact {id} has no blob in memory")))?;
-        let bytes = std::fs::read(blob_path(dir, id))
-            .map_err(|e| self.corrupted(id, &format!("its blob file cannot be read: {e}")))?;
-        if ArtifactId::of(&bytes) != *id {
-            return Err(self.corrupted(id, "its blob file does not match its hash"));
-        }
-        Ok(Arc::new(bytes))
+        self.read_blob_file(id)
     }
 
     /// Move artifacts to the archive tier: gzip-compressed, dropped from the hot tier and the

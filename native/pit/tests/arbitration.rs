@@ -50,7 +50,7 @@ fn queue(pit: &Pit, request: Request, log: &Arc<Mutex<Vec<(String, Lease)>>>) ->
         .arbiter
         .request(
             request,
-            Box::new(move |lease| log.lock().unwrap().push((label, lease))),
+            Box::new(move |outcome| log.lock().unwrap().push((label, outcome.unwrap()))),
         )
         .unwrap()
     {
@@ -421,4 +421,30 @@ fn a_node_asking_more_than_its_pool_has_fails_with_the_reason() {
         "{}",
         error.message
     );
+}
+
+#[test]
+fn a_waiting_request_whose_pool_is_removed_is_denied_not_stranded() {
+    let pit = pit_with(&[("x", 1), ("y", 1)]);
+    let holder = pit
+        .arbiter
+        .acquire(req("h", 0, &[("x", 1)]), None, &|| false)
+        .unwrap();
+    let (tx, rx) = channel();
+    let queued = pit
+        .arbiter
+        .request(
+            req("a", 0, &[("x", 1), ("y", 1)]),
+            Box::new(move |outcome| tx.send(outcome).unwrap()),
+        )
+        .unwrap();
+    assert!(matches!(queued, Grant::Queued(_)));
+    pit.pools.remove_pool("y").unwrap(); // nothing holds y: removable
+    drop(holder);
+    let outcome = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    let err = outcome.unwrap_err();
+    assert!(matches!(err, PitError::NotFound(_)), "{err:?}");
+    assert_eq!(pit.arbiter.waiting(), 0);
+    assert_eq!(pit.arbiter.stats().denials, 1);
+    assert_eq!(used_slots(&pit, "x"), 0);
 }

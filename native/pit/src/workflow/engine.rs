@@ -200,8 +200,8 @@ type Completion<D> = (usize, u64, std::result::Result<(D, Value), NodeError>);
 enum Message<D> {
     /// A worker finished an attempt.
     Done(Completion<D>),
-    /// Arbitration granted a queued node its capacity.
-    Granted(usize, Lease),
+    /// Arbitration decided a queued node's request: its capacity, or why it never will be.
+    Granted(usize, Result<Lease>),
 }
 
 struct Flight {
@@ -388,9 +388,9 @@ impl<H: Host> Exec<'_, H> {
             needs: vec![(node.pool.clone(), node.resources)],
         };
         let tx = self.tx.clone();
-        let notify = Box::new(move |lease: Lease| {
+        let notify = Box::new(move |outcome: Result<Lease>| {
             // If the run is gone the lease comes back in the error and is dropped: released.
-            let _ = tx.send(Message::Granted(i, lease));
+            let _ = tx.send(Message::Granted(i, outcome));
         });
         match self.pit.arbiter.request(request, notify) {
             Ok(Grant::Now(lease)) => {
@@ -402,15 +402,20 @@ impl<H: Host> Exec<'_, H> {
                 false
             }
             Err(e) => {
-                let exception = match e {
-                    PitError::NotFound(_) => "NotFound",
-                    _ => "ResourceExhausted",
-                };
-                self.denied
-                    .insert(i, NodeError::new(exception, e.to_string()));
+                self.deny(i, e);
                 true
             }
         }
+    }
+
+    /// Arbitration will never grant node `i`: it fails with the reason when it starts.
+    fn deny(&mut self, i: usize, e: PitError) {
+        let exception = match e {
+            PitError::NotFound(_) => "NotFound",
+            _ => "ResourceExhausted",
+        };
+        self.denied
+            .insert(i, NodeError::new(exception, e.to_string()));
     }
 
     fn cancelled(&self) -> bool {
@@ -887,11 +892,14 @@ impl<H: Host> Exec<'_, H> {
     fn receive(&mut self, message: Message<H::Data>) -> Result<()> {
         match message {
             Message::Done(done) => self.arrive(done),
-            Message::Granted(i, lease) => {
+            Message::Granted(i, outcome) => {
                 if self.cancelled() || self.tickets.remove(&i).is_none() {
                     return Ok(()); // not wanted any more: dropping the lease releases it
                 }
-                self.leases[i] = Some(lease);
+                match outcome {
+                    Ok(lease) => self.leases[i] = Some(lease),
+                    Err(e) => self.deny(i, e),
+                }
                 self.start(i)
             }
         }
