@@ -95,6 +95,7 @@ class FunctionQuestEnv(gym.Env[Observation, np.int64]):
         self.level = self.levels[0]
         self._game = QuestGame(self.level)
         self._started = False
+        self._level_id, self._optimal_steps = self.level.id, self.level.optimal_steps
         self._mask = np.zeros(MAX_CALLS, dtype=bool)
         self._last: tuple[str, str] | None = None  # (call label, outcome)
         self._labels: list[str] = []
@@ -120,6 +121,7 @@ class FunctionQuestEnv(gym.Env[Observation, np.int64]):
             self.level = self.levels[index]
             self._game = QuestGame(self.level)
             self._labels = [call["label"] for call in self.level.calls]
+            self._level_id, self._optimal_steps = self.level.id, self.level.optimal_steps  # read once
             self._mask[:] = False
             self._mask[: len(self.level)] = True
             self._started = True
@@ -149,11 +151,11 @@ class FunctionQuestEnv(gym.Env[Observation, np.int64]):
 
     def _info(self, score: float, outcome: str) -> dict[str, Any]:
         return {
-            "level": self.level.id,
+            "level": self._level_id,
             "message": self._game.message,
             "outcome": outcome,
             "steps": self._game.steps,
-            "optimal_steps": self.level.optimal_steps,
+            "optimal_steps": self._optimal_steps,
             "score": score,
             "tier": quest_tier(score),
             "won": self._game.won,
