@@ -138,7 +138,7 @@ class FunctionQuestEnv(gym.Env[Observation, np.int64]):
         index = action_index(action)
         # One native call: the step and a fresh observation (new arrays every step, since users
         # keep observations).
-        obs, reward, terminated, truncated, code, score = self._game.step_obs(index)
+        obs, reward, terminated, truncated, code, score = self._game.step(index)
         outcome = OUTCOMES[code]
         self._last = (self._labels[index] if index < len(self._labels) else f"(empty slot {index})", outcome)
         if terminated or truncated:

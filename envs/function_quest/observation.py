@@ -25,13 +25,6 @@ from symphony_pit import quest_layout
 
 MAX_FACTS, MAX_CALLS, CALL_FEATURES = quest_layout()
 
-#: Observation keys in the order the native engine takes its buffers.
-OBS_KEYS = ("facts", "goal", "preconditions", "effects", "costs", "resources", "progress")
-#: Observation keys that change during an episode (the others are fixed per level).
-CHANGING = ("facts", "resources", "progress")
-#: Observation keys fixed for a level.
-FIXED = ("goal", "preconditions", "effects", "costs")
-
 Observation = dict[str, np.ndarray]
 
 

@@ -17,9 +17,8 @@ FORMAT_EXAMPLE = LEVELS_DIR / "campaign" / "01-locked-study.yaml"
 
 def play(level: QuestLevel, actions: list[int]) -> QuestGame:
     game = QuestGame(level)
-    facts, resources, progress = np.zeros(64, np.int8), np.zeros((64, 4), np.float32), np.zeros(1, np.float32)
     for a in actions:
-        game.step(a, facts, resources, progress)
+        game.step(a)
     return game
 
 

@@ -215,8 +215,8 @@ pub struct PyQuestGame {
     level: Arc<CompiledLevel>,
     episode: Episode,
     last_message: String,
-    /// The observation parts a level fixes (goal, preconditions, effects, costs), computed once.
-    fixed: Option<FixedObs>,
+    /// The observation parts the level fixes (goal, preconditions, effects, costs).
+    fixed: FixedObs,
 }
 
 struct FixedObs {
@@ -224,6 +224,38 @@ struct FixedObs {
     preconditions: Vec<i8>,
     effects: Vec<i8>,
     costs: Vec<f32>,
+}
+
+impl FixedObs {
+    /// Observe a fresh episode of `level` once and keep the parts that never change.
+    fn of(level: &CompiledLevel, episode: &Episode) -> Result<FixedObs, PitError> {
+        let mut facts = vec![0i8; OBS_FACTS];
+        let mut goal = vec![0i8; OBS_FACTS];
+        let mut preconditions = vec![0i8; OBS_CALLS * OBS_FACTS];
+        let mut effects = vec![0i8; OBS_CALLS * OBS_FACTS];
+        let mut costs = vec![0f32; OBS_CALLS * CALL_FEATURES];
+        let mut resources = vec![0f32; OBS_CALLS * CALL_FEATURES];
+        let mut progress = vec![0f32; 1];
+        symphony_pit::quest::engine::observe(
+            level,
+            &episode.state,
+            &mut ObsBuffers {
+                facts: &mut facts,
+                goal: &mut goal,
+                preconditions: &mut preconditions,
+                effects: &mut effects,
+                costs: &mut costs,
+                resources: &mut resources,
+                progress: &mut progress,
+            },
+        )?;
+        Ok(FixedObs {
+            goal,
+            preconditions,
+            effects,
+            costs,
+        })
+    }
 }
 
 /// A new C-contiguous array of `shape`, filled with `data` (or left for the caller to fill).
@@ -314,14 +346,17 @@ impl PyQuestGame {
 #[pymethods]
 impl PyQuestGame {
     #[new]
-    fn new(level: &PyQuestLevel) -> Self {
+    fn new(py: Python<'_>, level: &PyQuestLevel) -> PyResult<Self> {
         let levels = [level.inner.clone()];
-        PyQuestGame {
+        let episode = Episode::new(&levels, 0);
+        let fixed =
+            FixedObs::of(&level.inner, &episode).map_err(|e| crate::errors::to_pyerr(py, e))?;
+        Ok(PyQuestGame {
             level: level.inner.clone(),
-            episode: Episode::new(&levels, 0),
+            episode,
             last_message: String::new(),
-            fixed: None,
-        }
+            fixed,
+        })
     }
     /// Start a new episode.
     fn reset(&mut self) {
@@ -329,33 +364,11 @@ impl PyQuestGame {
         self.episode = Episode::new(&levels, 0);
         self.last_message.clear();
     }
-    /// Make call `action`; write the changing observation parts into `facts`, `resources` and
-    /// `progress`. Returns `(reward, terminated, truncated, outcome, score)`: outcome 1 succeeded,
-    /// 2 failed, 3 resource exhausted; score is the episode's total so far.
-    #[allow(clippy::too_many_arguments)]
-    fn step(
-        &mut self,
-        py: Python<'_>,
-        action: i64,
-        mut facts: ObsArg<'_, i8>,
-        mut resources: ObsArg<'_, f32>,
-        mut progress: ObsArg<'_, f32>,
-    ) -> PyResult<(f64, bool, bool, u8, f64)> {
-        let outcome = self.advance(py, action)?;
-        let facts = slice(py, "facts", &mut facts)?;
-        let resources = slice(py, "resources", &mut resources)?;
-        let progress = slice(py, "progress", &mut progress)?;
-        self.level
-            .write_dynamic_into(&self.episode.state, facts, resources, progress)
-            .map_err(|e| crate::errors::to_pyerr(py, e))?;
-        Ok(outcome)
-    }
-
-    /// Make call `action` and return a fresh observation dict (new arrays, so a kept
-    /// observation never changes) with `(reward, terminated, truncated, outcome, score)`: the
-    /// fast path of `FunctionQuestEnv.step`, one native call and no Python-side copies.
+    /// Make call `action`; return a fresh observation dict (new arrays, so a kept observation
+    /// never changes) with `(reward, terminated, truncated, outcome, score)`: outcome 1
+    /// succeeded, 2 failed, 3 resource exhausted; score is the episode's total so far.
     #[allow(clippy::type_complexity)]
-    fn step_obs<'py>(
+    fn step<'py>(
         &mut self,
         py: Python<'py>,
         action: i64,
@@ -372,34 +385,8 @@ impl PyQuestGame {
     }
 
     /// The whole observation of the current state as a dict of new arrays.
-    fn observation<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        if self.fixed.is_none() {
-            let mut facts = vec![0i8; OBS_FACTS];
-            let mut goal = vec![0i8; OBS_FACTS];
-            let mut preconditions = vec![0i8; OBS_CALLS * OBS_FACTS];
-            let mut effects = vec![0i8; OBS_CALLS * OBS_FACTS];
-            let mut costs = vec![0f32; OBS_CALLS * CALL_FEATURES];
-            let mut resources = vec![0f32; OBS_CALLS * CALL_FEATURES];
-            let mut progress = vec![0f32; 1];
-            let mut obs = ObsBuffers {
-                facts: &mut facts,
-                goal: &mut goal,
-                preconditions: &mut preconditions,
-                effects: &mut effects,
-                costs: &mut costs,
-                resources: &mut resources,
-                progress: &mut progress,
-            };
-            symphony_pit::quest::engine::observe(&self.level, &self.episode.state, &mut obs)
-                .map_err(|e| crate::errors::to_pyerr(py, e))?;
-            self.fixed = Some(FixedObs {
-                goal,
-                preconditions,
-                effects,
-                costs,
-            });
-        }
-        let fixed = self.fixed.as_ref().expect("computed above");
+    fn observation<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let fixed = &self.fixed;
         let calls = [OBS_CALLS, OBS_FACTS];
         let features = [OBS_CALLS, CALL_FEATURES];
         let facts = fresh::<i8>(py, &[OBS_FACTS], None);
@@ -439,47 +426,6 @@ impl PyQuestGame {
         dict.set_item(pyo3::intern!(py, "resources"), resources)?;
         dict.set_item(pyo3::intern!(py, "progress"), progress)?;
         Ok(dict)
-    }
-    /// Write the whole observation of the current state into single-environment buffers.
-    #[allow(clippy::too_many_arguments)]
-    fn observe(
-        &self,
-        py: Python<'_>,
-        mut facts: ObsArg<'_, i8>,
-        mut goal: ObsArg<'_, i8>,
-        mut preconditions: ObsArg<'_, i8>,
-        mut effects: ObsArg<'_, i8>,
-        mut costs: ObsArg<'_, f32>,
-        mut resources: ObsArg<'_, f32>,
-        mut progress: ObsArg<'_, f32>,
-    ) -> PyResult<()> {
-        let mut obs = obs_buffers(
-            py,
-            &mut facts,
-            &mut goal,
-            &mut preconditions,
-            &mut effects,
-            &mut costs,
-            &mut resources,
-            &mut progress,
-        )?;
-        symphony_pit::quest::engine::observe(&self.level, &self.episode.state, &mut obs)
-            .map_err(|e| crate::errors::to_pyerr(py, e))
-    }
-    /// Write only the changing parts (`facts`, `resources`, `progress`) of the observation.
-    fn observe_changing(
-        &self,
-        py: Python<'_>,
-        mut facts: ObsArg<'_, i8>,
-        mut resources: ObsArg<'_, f32>,
-        mut progress: ObsArg<'_, f32>,
-    ) -> PyResult<()> {
-        let facts = slice(py, "facts", &mut facts)?;
-        let resources = slice(py, "resources", &mut resources)?;
-        let progress = slice(py, "progress", &mut progress)?;
-        self.level
-            .write_dynamic_into(&self.episode.state, facts, resources, progress)
-            .map_err(|e| crate::errors::to_pyerr(py, e))
     }
     /// The episode's total score so far.
     #[getter]
