@@ -30,7 +30,6 @@ class PitPhysics:
     run_id: str | None = None
     #: Seconds a released model may stay warm before the Stale Manager cools it.
     idle_ttl: float = 0.0
-    calls: int = 0
     _open: bool = False
     _holds: list[tuple[ModelHandle, int]] = field(default_factory=list)
     _made_by: dict[str, str] = field(default_factory=dict)
@@ -43,7 +42,7 @@ class PitPhysics:
     def begin(self, level: QuestLevel) -> None:
         """Close the previous episode, create this level's pools and start the episode's run."""
         self.close()
-        self.level, self.step, self.episode, self.calls = level, 0, self.episode + 1, 0
+        self.level, self.step, self.episode = level, 0, self.episode + 1
         self._made_by, self._artifacts = {}, {}
         for name, dims in level.pools.items():
             self.pit.pools.add_pool(self.pool_name(name), **dims)
@@ -59,7 +58,6 @@ class PitPhysics:
             raise ValidationError("PitPhysics.call before begin()")
         self._release_expired()
         self.step += 1
-        self.calls += 1
         dags = self.pit.dags
         if action >= len(self.level):  # an empty slot of the action space: time passes
             node = f"{self.step:03d} (empty slot {action})"

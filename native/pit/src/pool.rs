@@ -1092,31 +1092,19 @@ fn make_room(
     let Some(dim) = pool.capacity.overflow(&pool.used, request) else {
         return Ok(());
     };
-    let mut idle: Vec<(f64, [u8; 16], u64)> = pool
-        .idle
-        .iter()
-        .flat_map(|(k, ids)| ids.iter().map(move |&id| (*k, id)))
-        .filter_map(|(k, id)| models.get(&id).map(|m| (m.last_used, k, id)))
-        .collect();
-    let mut reclaimable = Resources::ZERO;
-    for (_, _, id) in &idle {
-        if let Some(m) = models.get(id) {
-            reclaimable = reclaimable
-                .checked_add(&m.spec.requirements)
-                .unwrap_or(reclaimable);
-        }
-    }
-    let floor = pool
-        .used
-        .checked_sub(&reclaimable)
-        .unwrap_or(Resources::ZERO);
-    if pool.capacity.overflow(&floor, request).is_some() {
+    if !can_make_room(pool, models, request) {
         return Err(PitError::ResourceExhausted(format!(
             "pool '{}' cannot fit {what}: {}",
             pool.name,
             pool.capacity.shortfall(dim, &pool.used, request)
         )));
     }
+    let mut idle: Vec<(f64, [u8; 16], u64)> = pool
+        .idle
+        .iter()
+        .flat_map(|(k, ids)| ids.iter().map(move |&id| (*k, id)))
+        .filter_map(|(k, id)| models.get(&id).map(|m| (m.last_used, k, id)))
+        .collect();
     idle.sort_by(|a, b| a.0.total_cmp(&b.0));
     for (_, key, id) in idle {
         if pool.capacity.overflow(&pool.used, request).is_none() {

@@ -193,7 +193,7 @@ class StalePolicy:
 
     def to_json(self) -> str:
         for rule in self.rules:
-            if not isinstance(rule, MaxAge | MinAccessCount | MaxTotalSize | KeepTagged | PreserveTrainingData):
+            if not isinstance(rule, Rule):
                 raise ValidationError(f"not a stale rule: {rule!r}")
         return json.dumps(self.to_dict())
 
