@@ -11,15 +11,10 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
-from symphony_pit import Pit, QuestGame, QuestLevel, ValidationError, quest_tier
+from symphony_pit import Pit, QuestGame, QuestLevel, ValidationError
 
 from function_quest.generator import generate
-from function_quest.observation import (
-    MAX_CALLS,
-    OUTCOMES,
-    Observation,
-    observation_space,
-)
+from function_quest.observation import MAX_CALLS, Observation, observation_space
 from function_quest.packs import LevelSource, load_level, load_pack
 from function_quest.physics import PitPhysics
 
@@ -95,10 +90,8 @@ class FunctionQuestEnv(gym.Env[Observation, np.int64]):
         self.level = self.levels[0]
         self._game = QuestGame(self.level)
         self._started = False
-        self._level_id, self._optimal_steps = self.level.id, self.level.optimal_steps
         self._mask = np.zeros(MAX_CALLS, dtype=bool)
-        self._last: tuple[str, str] | None = None  # (call label, outcome)
-        self._labels: list[str] = []
+        self._last_action: int | None = None  # for render()
         self._needs_reset = True
         self.physics = PitPhysics(pit, prefix=f"quest-{id(self):x}") if pit is not None else None
 
@@ -120,46 +113,30 @@ class FunctionQuestEnv(gym.Env[Observation, np.int64]):
         else:
             self.level = self.levels[index]
             self._game = QuestGame(self.level)
-            self._labels = [call["label"] for call in self.level.calls]
-            self._level_id, self._optimal_steps = self.level.id, self.level.optimal_steps  # read once
             self._mask[:] = False
             self._mask[: len(self.level)] = True
             self._started = True
-        obs = self._game.observation()
-        self._last = None
+        self._last_action = None
         self._needs_reset = False
         if self.physics is not None:
             self.physics.begin(self.level)
-        return obs, self._info(score=self._game.score_total, outcome="reset")
+        return self._game.observation(), self._game.info()
 
     def step(self, action: object) -> tuple[Observation, float, bool, bool, dict[str, Any]]:
         if self._needs_reset:
             raise ValidationError("call reset() before step() (the episode has ended or never started)")
         index = action_index(action)
-        # One native call: the step and a fresh observation (new arrays every step, since users
-        # keep observations).
-        obs, reward, terminated, truncated, code, score = self._game.step(index)
-        outcome = OUTCOMES[code]
-        self._last = (self._labels[index] if index < len(self._labels) else f"(empty slot {index})", outcome)
+        # One native call steps the game and builds the observation (fresh arrays: users keep
+        # observations) and the info dict.
+        obs, reward, terminated, truncated, info = self._game.step(index)
+        self._last_action = index
         if terminated or truncated:
             self._needs_reset = True
         if self.physics is not None:
-            self.physics.call(index, outcome, self._game.message)
+            self.physics.call(index, info["outcome"], info["message"])
             if self._needs_reset:
-                self.physics.end(won=self._game.won)
-        return obs, reward, terminated, truncated, self._info(score, outcome)
-
-    def _info(self, score: float, outcome: str) -> dict[str, Any]:
-        return {
-            "level": self._level_id,
-            "message": self._game.message,
-            "outcome": outcome,
-            "steps": self._game.steps,
-            "optimal_steps": self._optimal_steps,
-            "score": score,
-            "tier": quest_tier(score),
-            "won": self._game.won,
-        }
+                self.physics.end(won=info["won"])
+        return obs, reward, terminated, truncated, info
 
     def action_masks(self) -> np.ndarray:
         """True for the level's calls, False for padding slots."""
@@ -173,7 +150,7 @@ class FunctionQuestEnv(gym.Env[Observation, np.int64]):
     def render(self) -> str | None:
         if self.render_mode != "ansi":
             return None
-        return render_text(self.level, self._game, self._last)
+        return render_text(self.level, self._game, self._last_action)
 
     def close(self) -> None:
         if self.physics is not None:
@@ -181,16 +158,16 @@ class FunctionQuestEnv(gym.Env[Observation, np.int64]):
         super().close()
 
 
-def render_text(level: QuestLevel, game: QuestGame, last: tuple[str, str] | None) -> str:
+def render_text(level: QuestLevel, game: QuestGame, last_action: int | None) -> str:
     """The story (before the first call), the state, and the last call with its result."""
     wrap = textwrap.TextWrapper(width=88)
     lines = [f"== {level.title} (band {level.band}) — step {game.steps}/{level.max_steps}"]
-    if last is None:
+    if last_action is None:
         lines += [*wrap.wrap(level.story), ""]
         lines.append("Goal: " + ", ".join(level.goal))
     else:
-        label, outcome = last
-        lines.append(f"> {label}  [{outcome}]")
+        label = level.calls[last_action]["label"] if last_action < len(level) else f"(empty slot {last_action})"
+        lines.append(f"> {label}  [{game.outcome}]")
         lines += ["  " + line for line in wrap.wrap(game.message)]
     lines.append("Facts: " + (", ".join(game.facts) or "(none)"))
     if level.visibility != "hidden" and game.holds:

@@ -57,6 +57,35 @@ def test_make_plays_a_level_to_a_win_with_story_and_score() -> None:
         env.step(0)
 
 
+def test_kept_observations_never_change_whatever_the_caller_does_with_them() -> None:
+    env = FunctionQuestEnv(level="locked-study")
+    first, _ = env.reset(seed=0)
+    kept = {key: value.copy() for key, value in first.items()}
+    facts_view = first["facts"][:8]  # a view keeps its base array alive
+    del first
+    expected = []
+    for action in (0, 2, 1):  # drop some observations, damage others before dropping them
+        obs, *_ = env.step(action)
+        expected.append({key: value.copy() for key, value in obs.items()})
+        obs["goal"][:] = 1
+        obs["costs"].shape = (obs["costs"].size,)
+        obs["preconditions"].flags.writeable = False
+        del obs
+    np.testing.assert_array_equal(facts_view, kept["facts"][:8])
+    # The same moves again from a reset replay the same observations, undamaged.
+    again = FunctionQuestEnv(level="locked-study")
+    held = [again.reset(seed=0)[0]]
+    for action, want in zip((0, 2, 1), expected, strict=True):
+        obs, *_ = again.step(action)
+        held.append(obs)
+        for key, value in want.items():
+            np.testing.assert_array_equal(obs[key], value, err_msg=key)
+    assert len({id(obs["facts"]) for obs in held}) == len(held), "arrays still held are never reused"
+    first_again = FunctionQuestEnv(level="locked-study").reset(seed=0)[0]
+    for key, value in held[0].items():
+        np.testing.assert_array_equal(value, first_again[key], err_msg=key)
+
+
 def test_bad_actions_and_arguments_get_clear_errors() -> None:
     env = FunctionQuestEnv(level="locked-study")
     env.reset(seed=1)

@@ -5,9 +5,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use numpy::ndarray::IxDyn;
-use numpy::{Element, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyReadwriteArrayDyn};
+use numpy::{
+    Element, PyArrayDescrMethods, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn,
+    PyReadwriteArrayDyn, PyUntypedArrayMethods,
+};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList};
+use pyo3::types::{PyDict, PyList, PyString};
 use symphony_pit::quest::engine::{ObsBuffers, StepBuffers, CALL_FEATURES};
 use symphony_pit::quest::score::tier;
 use symphony_pit::quest::{CompiledLevel, Episode, Level, QuestBatch, Score, OBS_CALLS, OBS_FACTS};
@@ -208,15 +211,21 @@ impl PyQuestLevel {
     }
 }
 
-/// One episode of a level, for a single environment: the whole observation is written on
-/// `observe`, the changing part on every `step`.
+/// One episode of a level, for a single environment: `step` returns the Gymnasium 5-tuple with a
+/// fresh observation and the info dict, built in one native call.
 #[pyclass(name = "QuestGame", module = "symphony_pit._native")]
 pub struct PyQuestGame {
     level: Arc<CompiledLevel>,
     episode: Episode,
     last_message: String,
+    /// What the last call did: 0 reset, 1 succeeded, 2 failed, 3 resource exhausted.
+    last_outcome: u8,
     /// The observation parts the level fixes (goal, preconditions, effects, costs).
     fixed: FixedObs,
+    /// Observation arrays handed out before, kept for reuse once Python holds them no more.
+    spare: Vec<ObsArrays>,
+    /// The level id as a Python string, made once (it goes into every info dict).
+    level_id: Py<PyString>,
 }
 
 struct FixedObs {
@@ -258,22 +267,120 @@ impl FixedObs {
     }
 }
 
-/// A new C-contiguous array of `shape`, filled with `data` (or left for the caller to fill).
-fn fresh<'py, T: Element + Copy>(
-    py: Python<'py>,
-    shape: &[usize],
-    data: Option<&[T]>,
-) -> Bound<'py, PyArrayDyn<T>> {
-    // SAFETY: the array is new and C-contiguous; every element is written before Python sees
-    // it (here from `data`, or by the engine's `write_dynamic_into` right after).
-    let array = unsafe { PyArrayDyn::<T>::new(py, IxDyn(shape), false) };
-    if let Some(data) = data {
-        // SAFETY: nothing else holds the new array.
-        unsafe { array.as_slice_mut() }
-            .expect("a new array is contiguous")
-            .copy_from_slice(data);
+/// How many sets of observation arrays a game keeps for reuse: the caller usually still holds
+/// the previous observation while asking for the next, so two sets alternate; more cover a
+/// caller that keeps a few.
+const SPARE_SETS: usize = 4;
+const FACTS_SHAPE: [usize; 1] = [OBS_FACTS];
+const CALLS_SHAPE: [usize; 2] = [OBS_CALLS, OBS_FACTS];
+const FEATURES_SHAPE: [usize; 2] = [OBS_CALLS, CALL_FEATURES];
+const PROGRESS_SHAPE: [usize; 1] = [1];
+
+/// One observation's seven arrays.
+struct ObsArrays {
+    facts: Py<PyArrayDyn<i8>>,
+    goal: Py<PyArrayDyn<i8>>,
+    preconditions: Py<PyArrayDyn<i8>>,
+    effects: Py<PyArrayDyn<i8>>,
+    costs: Py<PyArrayDyn<f32>>,
+    resources: Py<PyArrayDyn<f32>>,
+    progress: Py<PyArrayDyn<f32>>,
+}
+
+impl ObsArrays {
+    fn new(py: Python<'_>) -> ObsArrays {
+        ObsArrays {
+            facts: fresh::<i8>(py, &FACTS_SHAPE).unbind(),
+            goal: fresh::<i8>(py, &FACTS_SHAPE).unbind(),
+            preconditions: fresh::<i8>(py, &CALLS_SHAPE).unbind(),
+            effects: fresh::<i8>(py, &CALLS_SHAPE).unbind(),
+            costs: fresh::<f32>(py, &FEATURES_SHAPE).unbind(),
+            resources: fresh::<f32>(py, &FEATURES_SHAPE).unbind(),
+            progress: fresh::<f32>(py, &PROGRESS_SHAPE).unbind(),
+        }
     }
-    array
+
+    /// True when nothing but this set refers to any of its arrays (no observation dict, view,
+    /// memoryview or tensor), and Python has not reshaped, retyped or frozen them: then they
+    /// can be overwritten without any kept observation changing.
+    fn unshared(&self, py: Python<'_>) -> bool {
+        untouched(py, &self.facts, &FACTS_SHAPE)
+            && untouched(py, &self.goal, &FACTS_SHAPE)
+            && untouched(py, &self.preconditions, &CALLS_SHAPE)
+            && untouched(py, &self.effects, &CALLS_SHAPE)
+            && untouched(py, &self.costs, &FEATURES_SHAPE)
+            && untouched(py, &self.resources, &FEATURES_SHAPE)
+            && untouched(py, &self.progress, &PROGRESS_SHAPE)
+    }
+
+    /// Fill every array: the level's fixed parts, then the state's changing parts.
+    fn write(&self, py: Python<'_>, game: &PyQuestGame) -> PyResult<()> {
+        let fixed = &game.fixed;
+        // SAFETY: the arrays were made here and are either new or `unshared` (only this set
+        // refers to them, shape, dtype, contiguity and writeability as made), and the GIL is
+        // held, so no other code can read or write them while these slices live.
+        unsafe {
+            data(py, &self.goal).copy_from_slice(&fixed.goal);
+            data(py, &self.preconditions).copy_from_slice(&fixed.preconditions);
+            data(py, &self.effects).copy_from_slice(&fixed.effects);
+            data(py, &self.costs).copy_from_slice(&fixed.costs);
+            game.level
+                .write_dynamic_into(
+                    &game.episode.state,
+                    data(py, &self.facts),
+                    data(py, &self.resources),
+                    data(py, &self.progress),
+                )
+                .map_err(|e| crate::errors::to_pyerr(py, e))
+        }
+    }
+
+    fn dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let dict = PyDict::new(py);
+        dict.set_item(pyo3::intern!(py, "facts"), self.facts.bind(py))?;
+        dict.set_item(pyo3::intern!(py, "goal"), self.goal.bind(py))?;
+        dict.set_item(
+            pyo3::intern!(py, "preconditions"),
+            self.preconditions.bind(py),
+        )?;
+        dict.set_item(pyo3::intern!(py, "effects"), self.effects.bind(py))?;
+        dict.set_item(pyo3::intern!(py, "costs"), self.costs.bind(py))?;
+        dict.set_item(pyo3::intern!(py, "resources"), self.resources.bind(py))?;
+        dict.set_item(pyo3::intern!(py, "progress"), self.progress.bind(py))?;
+        Ok(dict)
+    }
+}
+
+/// Only the holder refers to `array`, and it still has the shape, dtype and flags it was made with.
+fn untouched<T: Element>(py: Python<'_>, array: &Py<PyArrayDyn<T>>, shape: &[usize]) -> bool {
+    let bound = array.bind(py);
+    // SAFETY: reading the reference count of a live object with the GIL held.
+    let refs = unsafe { pyo3::ffi::Py_REFCNT(array.as_ptr()) };
+    if refs != 1 || bound.shape() != shape || !bound.is_c_contiguous() {
+        return false;
+    }
+    // SAFETY: `bound` is a live numpy array; its flags are a plain field.
+    let flags = unsafe { (*numpy::npyffi::_PyArray_GET_ITEM_DATA(bound.as_array_ptr())).flags };
+    flags & numpy::npyffi::NPY_ARRAY_WRITEABLE != 0
+        && flags & numpy::npyffi::NPY_ARRAY_OWNDATA != 0
+        && bound.dtype().num() == T::get_dtype(py).num()
+}
+
+/// The elements of an array made by `fresh`, for writing.
+///
+/// # Safety
+/// Nothing else may read or write the array while the slice lives.
+#[allow(clippy::mut_from_ref)]
+unsafe fn data<'a, T: Element>(py: Python<'_>, array: &'a Py<PyArrayDyn<T>>) -> &'a mut [T] {
+    let bound = array.bind(py);
+    let (ptr, len) = (bound.data(), PyUntypedArrayMethods::len(bound));
+    std::slice::from_raw_parts_mut(ptr, len)
+}
+
+/// A new C-contiguous array of `shape`, zero-filled (every element is written again before
+/// Python sees it).
+fn fresh<'py, T: Element>(py: Python<'py>, shape: &[usize]) -> Bound<'py, PyArrayDyn<T>> {
+    PyArrayDyn::<T>::zeros(py, IxDyn(shape), false)
 }
 
 type ObsArg<'py, T> = PyReadwriteArrayDyn<'py, T>;
@@ -315,8 +422,8 @@ fn obs_buffers<'a>(
 }
 
 impl PyQuestGame {
-    /// Check `action`, step the episode, remember its message.
-    fn advance(&mut self, py: Python<'_>, action: i64) -> PyResult<(f64, bool, bool, u8, f64)> {
+    /// Check `action`, step the episode, remember its message and outcome.
+    fn advance(&mut self, py: Python<'_>, action: i64) -> PyResult<(f64, bool, bool)> {
         if action < 0 || action as usize >= OBS_CALLS {
             return Err(validation(
                 py,
@@ -331,17 +438,14 @@ impl PyQuestGame {
             .episode
             .step(&self.level, action as usize)
             .map_err(|e| crate::errors::to_pyerr(py, e))?;
-        let code = symphony_pit::quest::engine::outcome_code(&result.outcome);
+        self.last_outcome = symphony_pit::quest::engine::outcome_code(&result.outcome);
         self.last_message = result.outcome.message;
-        Ok((
-            result.reward,
-            result.terminated,
-            result.truncated,
-            code,
-            self.episode.score.total(),
-        ))
+        Ok((result.reward, result.terminated, result.truncated))
     }
 }
+
+/// Outcome names by code, as the info dict spells them.
+const OUTCOME_NAMES: [&str; 4] = ["reset", "succeeded", "failed", "exhausted"];
 
 #[pymethods]
 impl PyQuestGame {
@@ -355,7 +459,10 @@ impl PyQuestGame {
             level: level.inner.clone(),
             episode,
             last_message: String::new(),
+            last_outcome: 0,
             fixed,
+            spare: Vec::new(),
+            level_id: PyString::new(py, &level.inner.level.id).unbind(),
         })
     }
     /// Start a new episode.
@@ -363,69 +470,68 @@ impl PyQuestGame {
         let levels = [self.level.clone()];
         self.episode = Episode::new(&levels, 0);
         self.last_message.clear();
+        self.last_outcome = 0;
     }
-    /// Make call `action`; return a fresh observation dict (new arrays, so a kept observation
-    /// never changes) with `(reward, terminated, truncated, outcome, score)`: outcome 1
-    /// succeeded, 2 failed, 3 resource exhausted; score is the episode's total so far.
+    /// Make call `action` and return Gymnasium's `(observation, reward, terminated, truncated,
+    /// info)`: a fresh observation (a kept observation never changes) and the `info` dict.
     #[allow(clippy::type_complexity)]
     fn step<'py>(
         &mut self,
         py: Python<'py>,
         action: i64,
-    ) -> PyResult<(Bound<'py, PyDict>, f64, bool, bool, u8, f64)> {
-        let (reward, terminated, truncated, code, score) = self.advance(py, action)?;
+    ) -> PyResult<(Bound<'py, PyDict>, f64, bool, bool, Bound<'py, PyDict>)> {
+        let (reward, terminated, truncated) = self.advance(py, action)?;
         Ok((
             self.observation(py)?,
             reward,
             terminated,
             truncated,
-            code,
-            score,
+            self.info(py)?,
         ))
     }
 
-    /// The whole observation of the current state as a dict of new arrays.
-    fn observation<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let fixed = &self.fixed;
-        let calls = [OBS_CALLS, OBS_FACTS];
-        let features = [OBS_CALLS, CALL_FEATURES];
-        let facts = fresh::<i8>(py, &[OBS_FACTS], None);
-        let resources = fresh::<f32>(py, &features, None);
-        let progress = fresh::<f32>(py, &[1], None);
-        {
-            // SAFETY: the arrays are new and not yet shared.
-            let (f, r, p) = unsafe {
-                (
-                    facts.as_slice_mut().expect("contiguous"),
-                    resources.as_slice_mut().expect("contiguous"),
-                    progress.as_slice_mut().expect("contiguous"),
-                )
-            };
-            self.level
-                .write_dynamic_into(&self.episode.state, f, r, p)
-                .map_err(|e| crate::errors::to_pyerr(py, e))?;
-        }
-        let dict = PyDict::new(py);
-        dict.set_item(pyo3::intern!(py, "facts"), facts)?;
-        dict.set_item(
-            pyo3::intern!(py, "goal"),
-            fresh(py, &[OBS_FACTS], Some(&fixed.goal)),
+    /// The whole observation of the current state as a dict of arrays no observation handed
+    /// out before shares: arrays whose every earlier reference Python has dropped are reused,
+    /// others are left alone and new ones made.
+    fn observation<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let index = match self.spare.iter().position(|set| set.unshared(py)) {
+            Some(index) => index,
+            None => {
+                if self.spare.len() == SPARE_SETS {
+                    self.spare.remove(0);
+                }
+                self.spare.push(ObsArrays::new(py));
+                self.spare.len() - 1
+            }
+        };
+        let set = &self.spare[index];
+        set.write(py, self)?;
+        set.dict(py)
+    }
+
+    /// Gymnasium's `info` for the state now: `level`, `message`, `outcome` (of the last call:
+    /// `reset`, `succeeded`, `failed` or `exhausted`), `steps`, `optimal_steps`, `score` (the
+    /// episode's total so far), `tier` and `won`.
+    fn info<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let score = self.episode.score.total();
+        let info = PyDict::new(py);
+        info.set_item(pyo3::intern!(py, "level"), self.level_id.bind(py))?;
+        info.set_item(pyo3::intern!(py, "message"), &self.last_message)?;
+        info.set_item(
+            pyo3::intern!(py, "outcome"),
+            OUTCOME_NAMES[usize::from(self.last_outcome)],
         )?;
-        dict.set_item(
-            pyo3::intern!(py, "preconditions"),
-            fresh(py, &calls, Some(&fixed.preconditions)),
-        )?;
-        dict.set_item(
-            pyo3::intern!(py, "effects"),
-            fresh(py, &calls, Some(&fixed.effects)),
-        )?;
-        dict.set_item(
-            pyo3::intern!(py, "costs"),
-            fresh(py, &features, Some(&fixed.costs)),
-        )?;
-        dict.set_item(pyo3::intern!(py, "resources"), resources)?;
-        dict.set_item(pyo3::intern!(py, "progress"), progress)?;
-        Ok(dict)
+        info.set_item(pyo3::intern!(py, "steps"), self.episode.stats.steps)?;
+        info.set_item(pyo3::intern!(py, "optimal_steps"), self.level.plan.len())?;
+        info.set_item(pyo3::intern!(py, "score"), score)?;
+        info.set_item(pyo3::intern!(py, "tier"), tier(score))?;
+        info.set_item(pyo3::intern!(py, "won"), self.episode.stats.won)?;
+        Ok(info)
+    }
+    /// What the last call did: `reset` (none yet), `succeeded`, `failed` or `exhausted`.
+    #[getter]
+    fn outcome(&self) -> &'static str {
+        OUTCOME_NAMES[usize::from(self.last_outcome)]
     }
     /// The episode's total score so far.
     #[getter]
