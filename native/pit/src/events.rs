@@ -5,7 +5,6 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -96,7 +95,7 @@ impl Field {
 }
 
 /// Event details, inline for the usual handful.
-pub type Fields = SmallVec<[(&'static str, Field); 4]>;
+pub type Fields = SmallVec<[(&'static str, Field); 3]>;
 
 /// One thing that happened. `seq` is strictly increasing across all components.
 #[derive(Clone, Debug, PartialEq)]
@@ -114,18 +113,25 @@ pub struct Event {
 /// Bounded, ordered, multi-producer event log.
 #[derive(Debug)]
 pub struct EventLog {
-    queue: Mutex<VecDeque<Event>>,
-    next_seq: AtomicU64,
-    dropped: AtomicU64,
+    inner: Mutex<Ring>,
     capacity: usize,
+}
+
+#[derive(Debug)]
+struct Ring {
+    queue: VecDeque<Event>,
+    next_seq: u64,
+    dropped: u64,
 }
 
 impl EventLog {
     pub fn new(capacity: usize) -> Self {
         EventLog {
-            queue: Mutex::new(VecDeque::with_capacity(capacity.min(4096))),
-            next_seq: AtomicU64::new(1),
-            dropped: AtomicU64::new(0),
+            inner: Mutex::new(Ring {
+                queue: VecDeque::with_capacity(capacity.min(4096)),
+                next_seq: 1,
+                dropped: 0,
+            }),
             capacity: capacity.max(1),
         }
     }
@@ -138,38 +144,58 @@ impl EventLog {
         subject: Subject,
         data: &[(&'static str, Field)],
     ) {
-        let data: Fields = data.iter().cloned().collect();
-        let time = crate::now();
-        let mut queue = self.queue.lock();
-        if queue.len() >= self.capacity {
-            queue.pop_front();
-            self.dropped.fetch_add(1, Ordering::Relaxed);
-        }
-        let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
-        queue.push_back(Event {
-            seq,
+        self.emit_at(crate::now(), component, kind, subject, data);
+    }
+
+    /// [`emit`](Self::emit) with a timestamp the caller already took.
+    pub fn emit_at(
+        &self,
+        time: f64,
+        component: Component,
+        kind: &'static str,
+        subject: Subject,
+        data: &[(&'static str, Field)],
+    ) {
+        let event = Event {
+            seq: 0,
             time,
             component,
             kind,
             subject,
-            data,
-        });
+            data: Fields::from(data),
+        };
+        // The oldest event, when the log is full, is dropped after the lock is released.
+        let _evicted = self.push(event);
+    }
+
+    fn push(&self, mut event: Event) -> Option<Event> {
+        let mut ring = self.inner.lock();
+        let evicted = if ring.queue.len() >= self.capacity {
+            ring.dropped += 1;
+            ring.queue.pop_front()
+        } else {
+            None
+        };
+        event.seq = ring.next_seq;
+        ring.next_seq += 1;
+        ring.queue.push_back(event);
+        evicted
     }
 
     /// Remove and return up to `max` of the oldest events.
     pub fn poll(&self, max: usize) -> Vec<Event> {
-        let mut queue = self.queue.lock();
-        let n = max.min(queue.len());
-        queue.drain(..n).collect()
+        let mut ring = self.inner.lock();
+        let n = max.min(ring.queue.len());
+        ring.queue.drain(..n).collect()
     }
 
     pub fn pending(&self) -> usize {
-        self.queue.lock().len()
+        self.inner.lock().queue.len()
     }
 
     /// Events discarded because the log was full.
     pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
+        self.inner.lock().dropped
     }
 
     pub fn capacity(&self) -> usize {

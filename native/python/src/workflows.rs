@@ -219,7 +219,8 @@ impl PyCancelToken {
 #[pyclass(frozen, name = "RunReport", module = "symphony_pit._native")]
 pub struct PyRunReport {
     inner: RunReport<Data>,
-    index: HashMap<String, usize>,
+    /// The workflow that ran: its graph finds nodes by name (report nodes are in its order).
+    workflow: Arc<CompiledWorkflow>,
 }
 
 fn object_of(py: Python<'_>, output: &Output<Data>) -> PyResult<Py<PyAny>> {
@@ -231,7 +232,7 @@ fn object_of(py: Python<'_>, output: &Output<Data>) -> PyResult<Py<PyAny>> {
 
 impl PyRunReport {
     fn node(&self, name: &str) -> PyResult<usize> {
-        self.index.get(name).copied().ok_or_else(|| {
+        self.workflow.graph.index_of(name).ok_or_else(|| {
             pyo3::exceptions::PyKeyError::new_err(format!(
                 "run '{}' has no node '{name}'",
                 self.inner.run_id
@@ -461,14 +462,8 @@ pub fn execute_workflow(
         Ok(Err(e)) => return Err(to_pyerr(py, e)),
         Err(payload) => return Err(panic_to_pyerr(py, payload)),
     };
-    let index = report
-        .nodes
-        .iter()
-        .enumerate()
-        .map(|(i, n)| (n.name.to_string(), i))
-        .collect();
     Ok(PyRunReport {
         inner: report,
-        index,
+        workflow: wf,
     })
 }

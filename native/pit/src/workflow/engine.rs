@@ -225,11 +225,9 @@ struct Exec<'a, H: Host> {
     delayed: Vec<(Instant, usize)>,
     /// Ready nodes whose pool was full (this run's own `concurrency`).
     blocked: Vec<usize>,
-    /// Nodes started or waiting for a grant, per pool.
-    running: HashMap<Arc<str>, usize>,
+    /// The run's pools, by index (looked up by name once, not per node).
+    pools: RunPools,
     in_flight: HashMap<usize, Flight>,
-    /// Pools registered with the Pool Manager: their capacity is granted by Arbitration.
-    arbitrated: HashMap<Arc<str>, bool>,
     /// Capacity held by running nodes.
     leases: Vec<Option<Lease>>,
     /// Nodes waiting for a grant, and their tickets.
@@ -244,6 +242,51 @@ struct Exec<'a, H: Host> {
     failed_node: Option<usize>,
     interrupt: Option<NodeError>,
     last_interrupt_check: Instant,
+}
+
+/// The pools a run's nodes use, by index.
+struct RunPools {
+    of_node: Vec<usize>,
+    /// Nodes started or waiting for a grant, per pool.
+    running: Vec<usize>,
+    /// Registered with the Pool Manager: the pool's capacity is granted by Arbitration.
+    arbitrated: Vec<bool>,
+    /// This run's own cap per pool: `concurrency` if given, else one for a pool the Pool
+    /// Manager does not know, unbounded for an arbitrated pool (its capacity decides).
+    limit: Vec<usize>,
+}
+
+impl RunPools {
+    fn new(pit: &Pit, wf: &CompiledWorkflow, opts: &RunOptions) -> RunPools {
+        let mut names: Vec<&Arc<str>> = Vec::new();
+        let of_node = wf
+            .nodes
+            .iter()
+            .map(|n| match names.iter().position(|p| **p == n.pool) {
+                Some(k) => k,
+                None => {
+                    names.push(&n.pool);
+                    names.len() - 1
+                }
+            })
+            .collect();
+        let arbitrated: Vec<bool> = names.iter().map(|p| pit.pools.has_pool(p)).collect();
+        let limit = names
+            .iter()
+            .zip(&arbitrated)
+            .map(|(p, &arb)| match opts.concurrency.get(&***p) {
+                Some(&n) => n.max(1),
+                None if arb => usize::MAX,
+                None => 1,
+            })
+            .collect();
+        RunPools {
+            of_node,
+            running: vec![0; names.len()],
+            arbitrated,
+            limit,
+        }
+    }
 }
 
 /// Run `wf` with `inputs` (one per declared input, in order: the value and, optionally, the
@@ -318,9 +361,8 @@ pub fn execute<H: Host>(
         ready: BinaryHeap::new(),
         delayed: Vec::new(),
         blocked: Vec::new(),
-        running: HashMap::new(),
+        pools: RunPools::new(pit, wf, opts),
         in_flight: HashMap::new(),
-        arbitrated: HashMap::new(),
         leases: (0..wf.len()).map(|_| None).collect(),
         tickets: HashMap::new(),
         denied: HashMap::new(),
@@ -357,25 +399,6 @@ impl<H: Host> Exec<'_, H> {
         let rank = self.wf.graph.rank_of(i);
         self.ready
             .push((self.wf.nodes[i].priority, Reverse(rank), i));
-    }
-
-    /// This run's own cap on nodes in `pool`: `concurrency` if given, else one for a pool the
-    /// Pool Manager does not know, unbounded for an arbitrated pool (its capacity decides).
-    fn limit(&self, pool: &str) -> usize {
-        match self.opts.concurrency.get(pool) {
-            Some(&n) => n.max(1),
-            None if self.arbitrated.get(pool).copied().unwrap_or(false) => usize::MAX,
-            None => 1,
-        }
-    }
-
-    fn is_arbitrated(&mut self, pool: &Arc<str>) -> bool {
-        if let Some(&known) = self.arbitrated.get(pool) {
-            return known;
-        }
-        let known = self.pit.pools.has_pool(pool);
-        self.arbitrated.insert(pool.clone(), known);
-        known
     }
 
     /// Ask Arbitration for node `i`'s capacity: true when it may start now.
@@ -493,14 +516,13 @@ impl<H: Host> Exec<'_, H> {
     /// arbitrated pools wait for their grant.
     fn pop_startable(&mut self) -> Option<usize> {
         while let Some((_, _, i)) = self.ready.pop() {
-            let pool = self.wf.nodes[i].pool.clone();
-            let arbitrated = self.is_arbitrated(&pool);
-            let used = self.running.get(&pool).copied().unwrap_or(0);
-            if used >= self.limit(&pool) {
+            let pool = self.pools.of_node[i];
+            if self.pools.running[pool] >= self.pools.limit[pool] {
                 self.blocked.push(i);
                 continue;
             }
-            *self.running.entry(pool).or_insert(0) += 1;
+            self.pools.running[pool] += 1;
+            let arbitrated = self.pools.arbitrated[pool];
             // A sub-workflow's own nodes ask for capacity; the container holds none (holding it
             // while they wait would be hold-and-wait).
             let container = matches!(self.wf.nodes[i].body, Body::Workflow(_));
@@ -513,15 +535,13 @@ impl<H: Host> Exec<'_, H> {
 
     fn free_slot(&mut self, i: usize) {
         self.leases[i] = None; // dropping the lease gives its capacity back
-        let pool = self.wf.nodes[i].pool.clone();
-        if let Some(n) = self.running.get_mut(&pool) {
-            *n = n.saturating_sub(1);
-        }
+        let pool = self.pools.of_node[i];
+        self.pools.running[pool] = self.pools.running[pool].saturating_sub(1);
         // Nodes waiting for this pool may go now.
         let mut k = 0;
         while k < self.blocked.len() {
             let j = self.blocked[k];
-            if self.wf.nodes[j].pool == pool {
+            if self.pools.of_node[j] == pool {
                 self.blocked.swap_remove(k);
                 let at = self.nodes[j].ready_at.unwrap_or_else(crate::now);
                 self.push_ready(j, at);
@@ -643,7 +663,7 @@ impl<H: Host> Exec<'_, H> {
             }
             Body::Host { slot } => {
                 let slot = *slot;
-                let inline = node.timeout.is_none() && self.limit(&node.pool) == 1;
+                let inline = node.timeout.is_none() && self.pools.limit[self.pools.of_node[i]] == 1;
                 if inline {
                     let outcome = self.host.call(slot, &inputs).map(|(d, v)| (Some(d), v));
                     return self.complete(i, fallback, outcome, inputs);
