@@ -15,6 +15,11 @@ mod workflows;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
+/// The engine allocates small objects on every node, event and artifact; mimalloc serves them
+/// several times faster than the system allocator (measured on the workflow and manifest paths).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Panic on purpose inside the guarded engine call path (used by tests to prove that a Rust
 /// panic becomes `InternalError` and the interpreter lives on).
 #[pyfunction]
