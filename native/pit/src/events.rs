@@ -144,21 +144,9 @@ impl EventLog {
         subject: Subject,
         data: &[(&'static str, Field)],
     ) {
-        self.emit_at(crate::now(), component, kind, subject, data);
-    }
-
-    /// [`emit`](Self::emit) with a timestamp the caller already took.
-    pub fn emit_at(
-        &self,
-        time: f64,
-        component: Component,
-        kind: &'static str,
-        subject: Subject,
-        data: &[(&'static str, Field)],
-    ) {
         let event = Event {
-            seq: 0,
-            time,
+            seq: 0, // assigned under the lock
+            time: crate::now(),
             component,
             kind,
             subject,
