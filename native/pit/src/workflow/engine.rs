@@ -259,15 +259,15 @@ struct RunPools {
 impl RunPools {
     fn new(pit: &Pit, wf: &CompiledWorkflow, opts: &RunOptions) -> RunPools {
         let mut names: Vec<&Arc<str>> = Vec::new();
+        let mut index: HashMap<&str, usize> = HashMap::new();
         let of_node = wf
             .nodes
             .iter()
-            .map(|n| match names.iter().position(|p| **p == n.pool) {
-                Some(k) => k,
-                None => {
+            .map(|n| {
+                *index.entry(&n.pool).or_insert_with(|| {
                     names.push(&n.pool);
                     names.len() - 1
-                }
+                })
             })
             .collect();
         let arbitrated: Vec<bool> = names.iter().map(|p| pit.pools.has_pool(p)).collect();
