@@ -126,8 +126,8 @@ class FunctionQuestEnv(gym.Env[Observation, np.int64]):
         if self._needs_reset:
             raise ValidationError("call reset() before step() (the episode has ended or never started)")
         index = action_index(action)
-        # One native call steps the game and builds the observation (fresh arrays: users keep
-        # observations) and the info dict.
+        # One native call steps the game and builds the observation (in arrays no observation
+        # the caller still holds shares) and the info dict.
         obs, reward, terminated, truncated, info = self._game.step(index)
         self._last_action = index
         if terminated or truncated:
