@@ -14,10 +14,10 @@ use std::io::{Read, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, MutexGuard};
 
 use crate::error::{PitError, Result};
-use crate::events::{Component, EventLog, Field, Subject};
+use crate::events::{Component, EventBatch, EventLog, Field, Subject};
 use crate::persist::{archive_path, blob_path, Op, Persister};
 use crate::pool::check_name;
 use crate::value::Value;
@@ -241,6 +241,101 @@ impl fmt::Debug for ArtifactStore {
     }
 }
 
+/// Every lineage input must be a stored artifact.
+fn check_lineage(st: &State, inputs: &[ArtifactId]) -> Result<()> {
+    match inputs.iter().find(|input| !st.meta.contains_key(*input)) {
+        Some(input) => Err(PitError::not_found(format!(
+            "lineage input artifact {input} does not exist"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Bytes and their id, hashed before any lock is taken.
+pub struct Hashed<'a> {
+    bytes: &'a [u8],
+    id: ArtifactId,
+}
+
+impl<'a> Hashed<'a> {
+    pub fn new(bytes: &'a [u8]) -> Self {
+        Hashed {
+            bytes,
+            id: ArtifactId::of(bytes),
+        }
+    }
+
+    pub fn id(&self) -> ArtifactId {
+        self.id
+    }
+}
+
+/// The store held for results stored together (see [`ArtifactStore::batch`]).
+pub struct StoreBatch<'a> {
+    store: &'a ArtifactStore,
+    st: MutexGuard<'a, State>,
+    ops: Vec<Op>,
+    added: bool,
+}
+
+impl StoreBatch<'_> {
+    /// Store an encoded [`Value`] made by `producer` from `inputs` (its lineage) at `time`;
+    /// `artifact.stored` goes to `ev`. Returns whether the bytes were already there.
+    pub fn put_value(
+        &mut self,
+        data: &Hashed<'_>,
+        inputs: &[ArtifactId],
+        producer: impl FnOnce() -> Producer,
+        time: f64,
+        ev: &mut EventBatch,
+    ) -> Result<bool> {
+        check_lineage(&self.st, inputs)?;
+        let bytes = data.bytes;
+        let dedup = self
+            .store
+            .insert(&mut self.st, data.id, Vec::new(), &mut self.ops, |tags| {
+                let meta = ArtifactMeta {
+                    id: data.id,
+                    size: bytes.len() as u64,
+                    content_type: crate::value::VALUE_CONTENT_TYPE.into(),
+                    created_at: time,
+                    created_by: "workflow".into(),
+                    tags,
+                    custom: Value::None,
+                    producer: Some(producer()),
+                    inputs: inputs.to_vec(),
+                    pinned: false,
+                    access_count: 0,
+                    last_access: time,
+                    archived: None,
+                };
+                (meta, Arc::new(bytes.to_vec()) as Blob)
+            });
+        self.added |= !dedup;
+        ev.stored(time, data.id, bytes.len(), dedup);
+        Ok(dedup)
+    }
+
+    /// Release the store and send what must reach the disk (waiting for it with synchronous
+    /// durability).
+    pub fn finish(self) -> Result<()> {
+        let StoreBatch {
+            store,
+            st,
+            ops,
+            added,
+        } = self;
+        drop(st);
+        for op in ops {
+            store.persister.send(op)?;
+        }
+        if store.sync_writes && added {
+            store.persister.flush()?;
+        }
+        Ok(())
+    }
+}
+
 fn check_tags(tags: &[String]) -> Result<()> {
     for tag in tags {
         check_name("tag", tag)?;
@@ -311,81 +406,98 @@ impl ArtifactStore {
             check_name("producer node", &p.node)?;
         }
         let id = ArtifactId::of(data);
+        let mut ops = Vec::new();
         let mut st = self.state.lock();
-        for input in &opts.inputs {
-            if !st.meta.contains_key(input) {
-                return Err(PitError::not_found(format!(
-                    "lineage input artifact {input} does not exist"
-                )));
-            }
+        check_lineage(&st, &opts.inputs)?;
+        let dedup = self.insert(&mut st, id, opts.tags, &mut ops, |tags| {
+            let now = crate::now();
+            let meta = ArtifactMeta {
+                id,
+                size: data.len() as u64,
+                content_type,
+                created_at: now,
+                created_by,
+                tags,
+                custom: opts.custom,
+                producer: opts.producer,
+                inputs: opts.inputs,
+                pinned: false,
+                access_count: 0,
+                last_access: now,
+                archived: None,
+            };
+            (meta, make_blob())
+        });
+        drop(st);
+        for op in ops {
+            self.persister.send(op)?;
         }
+        if self.sync_writes && !dedup {
+            self.persister.flush()?;
+        }
+        self.events.stored(id, data.len(), dedup);
+        Ok(id)
+    }
+
+    /// Under the lock: a known `id` gains `tags` (returns true: deduplicated); a new one gets the
+    /// metadata and blob `make` gives and joins the hot tier. What must reach the disk is added to
+    /// `ops`, to be sent once the lock is released.
+    fn insert(
+        &self,
+        st: &mut State,
+        id: ArtifactId,
+        tags: Vec<String>,
+        ops: &mut Vec<Op>,
+        make: impl FnOnce(Vec<String>) -> (ArtifactMeta, Blob),
+    ) -> bool {
         st.stats.puts += 1;
         if let Some(entry) = st.meta.get_mut(&id) {
+            st.stats.dedup_hits += 1;
+            if tags.is_empty() {
+                return true;
+            }
             let existing = Arc::make_mut(entry);
             let before = existing.tags.len();
-            for tag in opts.tags {
+            for tag in tags {
                 if !existing.tags.contains(&tag) {
                     existing.tags.push(tag);
                 }
             }
-            let update = (existing.tags.len() != before).then(|| entry.clone());
-            st.stats.dedup_hits += 1;
-            drop(st);
-            if let Some(meta) = update {
-                self.persister.send(Op::UpdateMeta(meta))?;
+            if existing.tags.len() != before {
+                ops.push(Op::UpdateMeta(entry.clone()));
             }
-            self.emit_stored(&id, data.len(), true);
-            return Ok(id);
+            return true;
         }
-        let now = crate::now();
-        let meta = ArtifactMeta {
-            id,
-            size: data.len() as u64,
-            content_type,
-            created_at: now,
-            created_by,
-            tags: opts.tags,
-            custom: opts.custom,
-            producer: opts.producer,
-            inputs: opts.inputs,
-            pinned: false,
-            access_count: 0,
-            last_access: now,
-            archived: None,
-        };
-        let blob = make_blob();
+        let (meta, blob) = make(tags);
         let durable = Arc::new(AtomicBool::new(!self.durable()));
         st.total_bytes += meta.size;
         let meta = Arc::new(meta);
-        let record = self.durable().then(|| meta.clone());
-        st.meta.insert(id, meta);
-        self.insert_hot(&mut st, id, blob.clone(), durable.clone());
-        drop(st);
-        if let Some(record) = record {
-            self.persister.send(Op::PutBlob {
+        if self.durable() {
+            ops.push(Op::PutBlob {
                 id,
-                data: blob,
-                durable,
-            })?;
-            self.persister.send(Op::PutMeta(record))?;
+                data: blob.clone(),
+                durable: durable.clone(),
+            });
+            ops.push(Op::PutMeta(meta.clone()));
         }
-        if self.sync_writes {
-            self.persister.flush()?;
-        }
-        self.emit_stored(&id, data.len(), false);
-        Ok(id)
+        st.meta.insert(id, meta);
+        self.insert_hot(st, id, blob, durable);
+        false
     }
 
-    fn emit_stored(&self, id: &ArtifactId, size: usize, dedup: bool) {
-        self.events.emit(
-            Component::Artifact,
-            "artifact.stored",
-            Subject::Artifact(*id),
-            &[
-                ("size", Field::UInt(size as u64)),
-                ("dedup", Field::Bool(dedup)),
-            ],
-        );
+    /// Hold the store for a series of workflow results stored together (a wave of built-in
+    /// nodes): one lock for all of them. Call [`StoreBatch::finish`] to release it and send what
+    /// must reach the disk.
+    pub fn batch(&self) -> Result<StoreBatch<'_>> {
+        if self.persister.is_closed() {
+            return Err(PitError::validation("the Pit is closed"));
+        }
+        Ok(StoreBatch {
+            store: self,
+            st: self.state.lock(),
+            ops: Vec::new(),
+            added: false,
+        })
     }
 
     fn insert_hot(&self, st: &mut State, id: ArtifactId, data: Blob, durable: Arc<AtomicBool>) {

@@ -10,12 +10,12 @@ use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::sync::Arc;
 
-use parking_lot::Mutex;
+use parking_lot::{MappedMutexGuard, Mutex, MutexGuard};
 use serde::Serialize;
 
 use crate::artifact::ArtifactId;
 use crate::error::{PitError, Result};
-use crate::events::{Component, EventLog, Field, Subject};
+use crate::events::{Component, EventBatch, EventLog, Field, NamesSlot, RunNames, Subject};
 use crate::persist::{NodeRow, Op, Persister, RunRecord};
 use crate::pool::check_name;
 use crate::value::Value;
@@ -388,6 +388,10 @@ impl WorkflowGraph {
     pub fn rank_of(&self, i: usize) -> usize {
         self.rank[i]
     }
+    /// Name of node `i`, shared (events hold it without copying).
+    pub fn name_of(&self, i: usize) -> &Arc<str> {
+        &self.names[i]
+    }
     /// Edges as (from, to) node indices, in topological order of `to`.
     pub fn edges(&self) -> Vec<(usize, usize)> {
         self.topo
@@ -579,9 +583,40 @@ pub struct RunSummary {
     pub failed: usize,
 }
 
+/// Ready nodes by topological rank, a bit per rank: O(1) to add and remove, listed in order.
+#[derive(Default)]
+struct RankSet(Vec<u64>);
+
+impl RankSet {
+    fn insert(&mut self, rank: usize) {
+        let word = rank / 64;
+        if word >= self.0.len() {
+            self.0.resize(word + 1, 0);
+        }
+        self.0[word] |= 1 << (rank % 64);
+    }
+
+    fn remove(&mut self, rank: usize) {
+        if let Some(word) = self.0.get_mut(rank / 64) {
+            *word &= !(1 << (rank % 64));
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        self.0.iter().enumerate().flat_map(|(w, &bits)| {
+            (0..64)
+                .filter(move |b| bits & (1 << b) != 0)
+                .map(move |b| w * 64 + b)
+        })
+    }
+}
+
 struct Run {
     id: Arc<str>,
     graph: Arc<WorkflowGraph>,
+    /// The run's names, registered with the event log for its node events (renewed when the
+    /// graph grows; let go when the run finishes).
+    names: NamesSlot,
     states: Vec<NodeState>,
     attempts: Vec<u32>,
     errors: Vec<Option<String>>,
@@ -591,7 +626,7 @@ struct Run {
     /// Unfinished predecessors of each node.
     waiting: Vec<usize>,
     /// Ready nodes by topological rank.
-    ready: BTreeSet<usize>,
+    ready: RankSet,
     counts: [usize; 7],
     paused: bool,
     cancelled: bool,
@@ -628,6 +663,114 @@ impl Run {
         } else {
             RunStatus::Pending
         }
+    }
+
+    /// Move node `i` to `to` at `now`, counting and recording the change.
+    fn move_node(&mut self, i: usize, to: NodeState, now: f64, ev: &mut EventBatch) {
+        let from = self.states[i];
+        self.counts[from.slot()] -= 1;
+        self.counts[to.slot()] += 1;
+        self.states[i] = to;
+        let rank = self.graph.rank[i];
+        if from == NodeState::Ready {
+            self.ready.remove(rank);
+        }
+        if to == NodeState::Ready {
+            self.ready.insert(rank);
+        }
+        if to == NodeState::Running {
+            self.started_any = true;
+            self.attempts[i] += 1;
+            self.started[i] = Some(now);
+        } else if from == NodeState::Running {
+            self.durations[i] = self.started[i].map(|s| now - s);
+        }
+        ev.node_state(now, self.names, i, from, to, self.attempts[i]);
+    }
+
+    /// Mark every non-terminal descendant of `i` with `to` (Skipped or Cancelled).
+    fn close_downstream(&mut self, i: usize, to: NodeState, now: f64, ev: &mut EventBatch) {
+        let mut stack: Vec<usize> = self.graph.successors(i).to_vec();
+        while let Some(j) = stack.pop() {
+            if !self.states[j].is_terminal() {
+                self.move_node(j, to, now, ev);
+                stack.extend_from_slice(self.graph.successors(j));
+            }
+        }
+    }
+
+    /// Node `i` succeeded with `output`: its successors whose inputs are now all there become
+    /// Ready (and are appended to `newly_ready`).
+    fn succeed(
+        &mut self,
+        i: usize,
+        output: Option<ArtifactId>,
+        now: f64,
+        ev: &mut EventBatch,
+        newly_ready: &mut Vec<usize>,
+    ) {
+        self.errors[i] = None;
+        self.outputs[i] = output;
+        self.move_node(i, NodeState::Succeeded, now, ev);
+        let first = newly_ready.len();
+        for &s in self.graph.successors(i) {
+            self.waiting[s] -= 1;
+            if self.waiting[s] == 0 && self.states[s] == NodeState::Pending {
+                newly_ready.push(s);
+            }
+        }
+        for &s in &newly_ready[first..] {
+            self.move_node(s, NodeState::Ready, now, ev);
+        }
+    }
+
+    /// Recompute the run's status; returns whether this change finished the run.
+    fn update_status(&mut self, ev: &mut EventBatch) -> bool {
+        let status = self.compute_status();
+        if status == self.status {
+            return false;
+        }
+        let from = self.status;
+        self.status = status;
+        if status.is_finished() {
+            self.finished_at = Some(crate::now());
+        }
+        ev.emit(
+            Component::Dag,
+            "run.status",
+            Subject::Name(self.id.clone()),
+            &[
+                ("from", Field::Word(from.as_str())),
+                ("to", Field::Word(status.as_str())),
+            ],
+        );
+        status.is_finished()
+    }
+
+    /// Why node `i` may not start now, if it may not.
+    fn refuse_start(&self, i: usize) -> Option<PitError> {
+        let name = &self.graph.names[i];
+        if self.status.is_finished() {
+            return Some(PitError::validation(format!(
+                "run '{}' is {}; node '{name}' can no longer change",
+                self.id,
+                self.status.as_str()
+            )));
+        }
+        if self.paused {
+            return Some(PitError::validation(format!(
+                "run '{}' is paused; node '{name}' cannot start until it is resumed",
+                self.id
+            )));
+        }
+        if self.states[i] != NodeState::Ready {
+            return Some(PitError::validation(format!(
+                "node '{name}' of run '{}' cannot go from {} to running",
+                self.id,
+                self.states[i].as_str()
+            )));
+        }
+        None
     }
 
     fn record(&self) -> RunRecord {
@@ -672,6 +815,8 @@ struct State {
     /// Node outputs of the runs found in the store, for resuming them.
     past_outputs: HashMap<String, Vec<(String, ArtifactId)>>,
     next_run: u64,
+    /// Events of the operation in progress, appended before the lock is released.
+    pending: EventBatch,
 }
 
 /// Tracks workflow runs. Thread-safe.
@@ -723,6 +868,7 @@ impl DagTracker {
                 past,
                 past_outputs,
                 next_run,
+                pending: EventBatch::new(),
             }),
             events,
             persister,
@@ -737,12 +883,18 @@ impl DagTracker {
     /// Start tracking a run of `graph`; nodes without dependencies become Ready. Returns the run id.
     pub fn start(&self, graph: Arc<WorkflowGraph>) -> Result<String> {
         let n = graph.len();
-        let mut st = self.state.lock();
+        let mut guard = self.state.lock();
+        let st = &mut *guard;
         st.next_run += 1;
         let id: Arc<str> = Arc::from(format!("{}-{}", graph.name(), st.next_run));
+        let now = crate::now();
         let mut run = Run {
             id: id.clone(),
             graph: graph.clone(),
+            names: self.events.open_names(Arc::new(RunNames {
+                run: id.clone(),
+                graph: graph.clone(),
+            })),
             states: vec![NodeState::Pending; n],
             attempts: vec![0; n],
             errors: vec![None; n],
@@ -750,17 +902,18 @@ impl DagTracker {
             durations: vec![None; n],
             outputs: vec![None; n],
             waiting: (0..n).map(|i| graph.predecessors(i).len()).collect(),
-            ready: BTreeSet::new(),
+            ready: RankSet::default(),
             counts: [0; 7],
             paused: false,
             cancelled: false,
             started_any: false,
             status: RunStatus::Pending,
-            created_at: crate::now(),
+            created_at: now,
             finished_at: None,
         };
         run.counts[NodeState::Pending.slot()] = n;
-        self.events.emit(
+        let ev = &mut st.pending;
+        ev.emit(
             Component::Dag,
             "run.started",
             Subject::Name(id.clone()),
@@ -771,13 +924,17 @@ impl DagTracker {
         );
         for &i in graph.topological_order() {
             if run.waiting[i] == 0 {
-                self.move_node(&mut run, i, NodeState::Ready);
+                run.move_node(i, NodeState::Ready, now, ev);
             }
         }
-        self.update_status(&mut run)?;
+        let finished = run.update_status(ev); // a graph without nodes is done at once
+        self.events.append(ev);
+        if finished {
+            self.events.close_names(run.names);
+        }
         let record = self.persists().then(|| run.record());
         st.runs.insert(id.clone(), run);
-        drop(st);
+        drop(guard);
         if let Some(record) = record {
             self.persister.send(Op::PutRun(Box::new(record)))?;
         }
@@ -789,8 +946,9 @@ impl DagTracker {
     /// they have all succeeded, Skipped if one has failed, been skipped or cancelled. Returns
     /// the state it starts in.
     pub fn append(&self, run_id: &str, node: NodeSpec) -> Result<NodeState> {
-        let mut st = self.state.lock();
-        let run = st.runs.get_mut(run_id).ok_or_else(|| unknown_run(run_id))?;
+        let mut guard = self.state.lock();
+        let State { runs, pending, .. } = &mut *guard;
+        let run = runs.get_mut(run_id).ok_or_else(|| unknown_run(run_id))?;
         if run.status.is_finished() {
             return Err(PitError::validation(format!(
                 "run '{run_id}' is {}; nodes can only be added while it runs",
@@ -801,6 +959,13 @@ impl DagTracker {
         spec.nodes.push(node);
         let graph = Arc::new(WorkflowGraph::build(spec)?);
         let i = graph.len() - 1;
+        let old_names = std::mem::replace(
+            &mut run.names,
+            self.events.open_names(Arc::new(RunNames {
+                run: run.id.clone(),
+                graph: graph.clone(),
+            })),
+        );
         run.graph = graph;
         run.states.push(NodeState::Pending);
         run.attempts.push(0);
@@ -822,94 +987,33 @@ impl DagTracker {
             .count();
         run.waiting.push(waiting);
         // Ranks may have shifted: the ready set is keyed by rank.
-        run.ready = (0..i)
-            .filter(|&k| run.states[k] == NodeState::Ready)
-            .map(|k| run.graph.rank[k])
-            .collect();
-        self.events.emit(
+        let mut ready = RankSet::default();
+        for k in (0..i).filter(|&k| run.states[k] == NodeState::Ready) {
+            ready.insert(run.graph.rank[k]);
+        }
+        run.ready = ready;
+        pending.emit(
             Component::Dag,
             "node.added",
             Subject::Pair(run.id.clone(), run.graph.names[i].clone()),
             &[("deps", Field::UInt(preds.len() as u64))],
         );
+        let now = crate::now();
         if blocked {
-            self.move_node(run, i, NodeState::Skipped);
+            run.move_node(i, NodeState::Skipped, now, pending);
         } else if waiting == 0 {
-            self.move_node(run, i, NodeState::Ready);
+            run.move_node(i, NodeState::Ready, now, pending);
         }
         let state = run.states[i];
-        self.update_status(run)?;
+        run.update_status(pending);
+        self.events.append(pending);
+        self.events.close_names(old_names);
         let record = self.persists().then(|| run.record());
-        drop(st);
+        drop(guard);
         if let Some(record) = record {
             self.persister.send(Op::PutRun(Box::new(record)))?;
         }
         Ok(state)
-    }
-
-    fn move_node(&self, run: &mut Run, i: usize, to: NodeState) {
-        let from = run.states[i];
-        run.counts[from.slot()] -= 1;
-        run.counts[to.slot()] += 1;
-        run.states[i] = to;
-        let rank = run.graph.rank[i];
-        if from == NodeState::Ready {
-            run.ready.remove(&rank);
-        }
-        if to == NodeState::Ready {
-            run.ready.insert(rank);
-        }
-        let now = crate::now();
-        if to == NodeState::Running {
-            run.started_any = true;
-            run.attempts[i] += 1;
-            run.started[i] = Some(now);
-        } else if from == NodeState::Running {
-            run.durations[i] = run.started[i].map(|s| now - s);
-        }
-        self.events.emit(
-            Component::Dag,
-            "node.state",
-            Subject::Pair(run.id.clone(), run.graph.names[i].clone()),
-            &[
-                ("from", Field::Word(from.as_str())),
-                ("to", Field::Word(to.as_str())),
-                ("attempt", Field::UInt(u64::from(run.attempts[i]))),
-            ],
-        );
-    }
-
-    /// Mark every non-terminal descendant of `i` with `to` (Skipped or Cancelled).
-    fn close_downstream(&self, run: &mut Run, i: usize, to: NodeState) {
-        let mut stack: Vec<usize> = run.graph.successors(i).to_vec();
-        while let Some(j) = stack.pop() {
-            if !run.states[j].is_terminal() {
-                self.move_node(run, j, to);
-                stack.extend_from_slice(run.graph.successors(j));
-            }
-        }
-    }
-
-    fn update_status(&self, run: &mut Run) -> Result<bool> {
-        let status = run.compute_status();
-        if status == run.status {
-            return Ok(false);
-        }
-        let from = run.status;
-        run.status = status;
-        if status.is_finished() {
-            run.finished_at = Some(crate::now());
-        }
-        self.events.emit(
-            Component::Dag,
-            "run.status",
-            Subject::Name(run.id.clone()),
-            &[
-                ("from", Field::Word(from.as_str())),
-                ("to", Field::Word(status.as_str())),
-            ],
-        );
-        Ok(status.is_finished())
     }
 
     /// Move `node` of `run` to `to`. Failing a Running node with retries left sends it back to
@@ -939,8 +1043,9 @@ impl DagTracker {
         output: Option<ArtifactId>,
         newly_ready: &mut Vec<usize>,
     ) -> Result<NodeState> {
-        let mut st = self.state.lock();
-        let run = st.runs.get_mut(run_id).ok_or_else(|| unknown_run(run_id))?;
+        let mut guard = self.state.lock();
+        let State { runs, pending, .. } = &mut *guard;
+        let run = runs.get_mut(run_id).ok_or_else(|| unknown_run(run_id))?;
         if i >= run.states.len() {
             return Err(PitError::not_found(format!(
                 "run '{run_id}' has no node #{i}"
@@ -983,45 +1088,56 @@ impl DagTracker {
             }
             other => other,
         };
-        if error.is_some() || end == NodeState::Succeeded {
-            run.errors[i] = error;
-        }
+        let now = crate::now();
         if end == NodeState::Succeeded {
-            run.outputs[i] = output;
-        }
-        if end == NodeState::Ready && from == NodeState::Running {
-            self.events.emit(
-                Component::Dag,
-                "node.retry",
-                Subject::Pair(run.id.clone(), run.graph.names[i].clone()),
-                &[("attempt", Field::UInt(u64::from(run.attempts[i])))],
-            );
-            newly_ready.push(i);
-        }
-        self.move_node(run, i, end);
-        match end {
-            NodeState::Succeeded => {
-                let graph = run.graph.clone();
-                for &s in graph.successors(i) {
-                    run.waiting[s] -= 1;
-                    if run.waiting[s] == 0 && run.states[s] == NodeState::Pending {
-                        self.move_node(run, s, NodeState::Ready);
-                        newly_ready.push(s);
-                    }
+            run.succeed(i, output, now, pending, newly_ready);
+        } else {
+            if error.is_some() {
+                run.errors[i] = error;
+            }
+            if end == NodeState::Ready && from == NodeState::Running {
+                pending.emit(
+                    Component::Dag,
+                    "node.retry",
+                    Subject::Pair(run.id.clone(), run.graph.names[i].clone()),
+                    &[("attempt", Field::UInt(u64::from(run.attempts[i])))],
+                );
+                newly_ready.push(i);
+            }
+            run.move_node(i, end, now, pending);
+            match end {
+                NodeState::Failed | NodeState::Skipped => {
+                    run.close_downstream(i, NodeState::Skipped, now, pending)
                 }
+                NodeState::Cancelled => run.close_downstream(i, NodeState::Cancelled, now, pending),
+                _ => {}
             }
-            NodeState::Failed | NodeState::Skipped => {
-                self.close_downstream(run, i, NodeState::Skipped)
-            }
-            NodeState::Cancelled => self.close_downstream(run, i, NodeState::Cancelled),
-            _ => {}
         }
-        if self.update_status(run)? && self.persists() {
+        let finished = run.update_status(pending);
+        self.events.append(pending);
+        if finished {
+            self.events.close_names(run.names);
+        }
+        if finished && self.persists() {
             let record = run.record();
-            drop(st);
+            drop(guard);
             self.persister.send(Op::PutRun(Box::new(record)))?;
         }
         Ok(end)
+    }
+
+    /// Hold run `run_id` for a series of inline node attempts recorded together (a wave of
+    /// built-in workflow nodes): one lock for all of them; their events go to the caller's batch.
+    /// Call [`RunGuard::finish`] to append the events and persist a run that finished.
+    pub fn lock_run(&self, run_id: &str) -> Result<RunGuard<'_>> {
+        let guard = self.state.lock();
+        let run = MutexGuard::try_map(guard, |st| st.runs.get_mut(run_id))
+            .map_err(|_| unknown_run(run_id))?;
+        Ok(RunGuard {
+            run,
+            tracker: self,
+            finished: false,
+        })
     }
 
     /// Outputs of the nodes that succeeded in `run_id` (this process's runs and the store's).
@@ -1052,7 +1168,7 @@ impl DagTracker {
         self.with_run(run_id, |run| {
             run.ready
                 .iter()
-                .map(|&r| run.graph.node(run.graph.topo[r]).name.clone())
+                .map(|r| run.graph.node(run.graph.topo[r]).name.clone())
                 .collect()
         })
     }
@@ -1082,6 +1198,11 @@ impl DagTracker {
                 })
                 .collect()
         })
+    }
+
+    /// Every node's state, by node index.
+    pub fn states(&self, run_id: &str) -> Result<Vec<NodeState>> {
+        self.with_run(run_id, |run| run.states.clone())
     }
 
     pub fn status(&self, run_id: &str) -> Result<RunStatus> {
@@ -1117,8 +1238,9 @@ impl DagTracker {
     }
 
     fn set_paused(&self, run_id: &str, paused: bool) -> Result<()> {
-        let mut st = self.state.lock();
-        let run = st.runs.get_mut(run_id).ok_or_else(|| unknown_run(run_id))?;
+        let mut guard = self.state.lock();
+        let State { runs, pending, .. } = &mut *guard;
+        let run = runs.get_mut(run_id).ok_or_else(|| unknown_run(run_id))?;
         if run.status.is_finished() {
             return Err(PitError::validation(format!(
                 "run '{run_id}' is {} and cannot be {}",
@@ -1127,30 +1249,35 @@ impl DagTracker {
             )));
         }
         run.paused = paused;
-        self.update_status(run)?;
+        run.update_status(pending);
+        self.events.append(pending);
         Ok(())
     }
 
     /// Cancel a run: every unfinished node becomes Cancelled.
     pub fn cancel(&self, run_id: &str) -> Result<()> {
-        let mut st = self.state.lock();
-        let run = st.runs.get_mut(run_id).ok_or_else(|| unknown_run(run_id))?;
+        let mut guard = self.state.lock();
+        let State { runs, pending, .. } = &mut *guard;
+        let run = runs.get_mut(run_id).ok_or_else(|| unknown_run(run_id))?;
         if run.status.is_finished() {
             return Err(PitError::validation(format!(
                 "run '{run_id}' is already {}",
                 run.status.as_str()
             )));
         }
-        let order = run.graph.topological_order().to_vec();
-        for i in order {
+        let order = run.graph.clone();
+        let now = crate::now();
+        for &i in order.topological_order() {
             if !run.states[i].is_terminal() {
-                self.move_node(run, i, NodeState::Cancelled);
+                run.move_node(i, NodeState::Cancelled, now, pending);
             }
         }
         run.cancelled = true;
-        self.update_status(run)?;
+        run.update_status(pending);
+        self.events.append(pending);
+        self.events.close_names(run.names);
         let record = run.record();
-        drop(st);
+        drop(guard);
         self.persister.send(Op::PutRun(Box::new(record)))
     }
 
@@ -1177,6 +1304,62 @@ impl DagTracker {
         let mut all = self.state.lock().past.clone();
         all.extend(self.runs());
         all
+    }
+}
+
+/// A run held for inline node attempts (see [`DagTracker::lock_run`]). While it is held no other
+/// thread reads or changes any run, so hold it only to record work already done.
+pub struct RunGuard<'a> {
+    run: MappedMutexGuard<'a, Run>,
+    tracker: &'a DagTracker,
+    finished: bool,
+}
+
+impl RunGuard<'_> {
+    /// Why node `i` cannot start now (the run is paused or over, or the node is not Ready).
+    pub fn refuse_start(&self, i: usize) -> Option<PitError> {
+        self.run.refuse_start(i)
+    }
+
+    /// Node `i` (Ready, see [`refuse_start`](Self::refuse_start)) started at `started` and
+    /// succeeded with `output` at `finished`; its successors that became Ready are appended to
+    /// `newly_ready`.
+    /// Node `i` (Ready, see [`refuse_start`](Self::refuse_start)) started at `started`.
+    pub fn record_start(&mut self, i: usize, started: f64, ev: &mut EventBatch) {
+        let run = &mut *self.run;
+        run.move_node(i, NodeState::Running, started, ev);
+        self.finished |= run.update_status(ev);
+    }
+
+    /// Node `i` (Running) succeeded with `output` at `finished`; its successors that became
+    /// Ready are appended to `newly_ready`.
+    pub fn record_success(
+        &mut self,
+        i: usize,
+        finished: f64,
+        output: ArtifactId,
+        ev: &mut EventBatch,
+        newly_ready: &mut Vec<usize>,
+    ) {
+        let run = &mut *self.run;
+        run.succeed(i, Some(output), finished, ev, newly_ready);
+        self.finished |= run.update_status(ev);
+    }
+
+    /// Append `ev` to the event log (before anything else of this run can happen), release the
+    /// run, and persist it if it finished.
+    pub fn finish(self, ev: &mut EventBatch) -> Result<()> {
+        self.tracker.events.append(ev);
+        if self.finished {
+            self.tracker.events.close_names(self.run.names);
+        }
+        let record = (self.finished && self.tracker.persists()).then(|| self.run.record());
+        let tracker = self.tracker;
+        drop(self.run);
+        if let Some(record) = record {
+            tracker.persister.send(Op::PutRun(Box::new(record)))?;
+        }
+        Ok(())
     }
 }
 

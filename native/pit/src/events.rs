@@ -1,7 +1,9 @@
 //! One ordered event stream shared by every component, drained by a pull call.
 //!
 //! Appending is a short critical section; nothing calls back into Python. When nobody drains the
-//! log it keeps the newest `capacity` events and counts what it dropped.
+//! log it keeps the newest `capacity` events and counts what it dropped. Work that makes many
+//! events at once (a wave of workflow nodes) gathers them in an [`EventBatch`] and appends them
+//! under one lock; the per-node kinds are kept compact and made into [`Event`]s when polled.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -11,6 +13,7 @@ use parking_lot::Mutex;
 use smallvec::SmallVec;
 
 use crate::artifact::ArtifactId;
+use crate::dag::{NodeState, WorkflowGraph};
 
 /// The component an event comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,6 +113,114 @@ pub struct Event {
     pub data: Fields,
 }
 
+/// A run's names as its node events see them: the run id and its graph (node names by index),
+/// registered with the log once per run (see [`EventLog::open_names`]), so a node event is a
+/// few plain numbers and costs no reference counting.
+#[derive(Debug)]
+pub struct RunNames {
+    pub run: Arc<str>,
+    pub graph: Arc<WorkflowGraph>,
+}
+
+/// A run's registration of its [`RunNames`] with the log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NamesSlot(u32);
+
+/// What the log keeps per event: plain data, one cache line at most. The two kinds a workflow
+/// emits for every node are kept whole; any other event is a marker for the next of the log's
+/// `others`. Sequence numbers are implicit (the log holds a gap-free run of them).
+#[derive(Clone, Copy, Debug)]
+enum Record {
+    /// `node.state` of `run/node`, the run's names in `slot`.
+    NodeState {
+        time: f64,
+        slot: NamesSlot,
+        node: u32,
+        attempt: u32,
+        from: NodeState,
+        to: NodeState,
+    },
+    /// `artifact.stored`.
+    Stored {
+        time: f64,
+        id: ArtifactId,
+        size: u64,
+        dedup: bool,
+    },
+    Other,
+}
+
+/// Events gathered by one piece of work and appended to the log together (one lock for all of
+/// them, and no other event in between).
+#[derive(Debug, Default)]
+pub struct EventBatch {
+    records: Vec<Record>,
+    others: Vec<Event>,
+}
+
+impl EventBatch {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Node `node` of the run registered in `slot` moved from `from` to `to` at `time`.
+    pub fn node_state(
+        &mut self,
+        time: f64,
+        slot: NamesSlot,
+        node: usize,
+        from: NodeState,
+        to: NodeState,
+        attempt: u32,
+    ) {
+        self.records.push(Record::NodeState {
+            time,
+            slot,
+            node: node as u32,
+            attempt,
+            from,
+            to,
+        });
+    }
+
+    /// An artifact was stored (`dedup`: its bytes were already there) at `time`.
+    pub fn stored(&mut self, time: f64, id: ArtifactId, size: usize, dedup: bool) {
+        self.records.push(Record::Stored {
+            time,
+            id,
+            size: size as u64,
+            dedup,
+        });
+    }
+
+    /// Any other event, stamped now.
+    pub fn emit(
+        &mut self,
+        component: Component,
+        kind: &'static str,
+        subject: Subject,
+        data: &[(&'static str, Field)],
+    ) {
+        self.records.push(Record::Other);
+        self.others.push(Event {
+            seq: 0, // assigned when appended
+            time: crate::now(),
+            component,
+            kind,
+            subject,
+            data: Fields::from(data),
+        });
+    }
+
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+}
+
 /// Bounded, ordered, multi-producer event log.
 #[derive(Debug)]
 pub struct EventLog {
@@ -119,9 +230,41 @@ pub struct EventLog {
 
 #[derive(Debug)]
 struct Ring {
-    queue: VecDeque<Event>,
+    queue: VecDeque<Record>,
+    /// The events behind the queue's `Other` markers, in order, with their sequence numbers.
+    others: VecDeque<Event>,
+    /// Sequence number of the next event appended; the queue holds the `queue.len()` before it.
     next_seq: u64,
     dropped: u64,
+    /// Registered run names by slot (`None`: free).
+    names: Vec<Option<Arc<RunNames>>>,
+    free: Vec<u32>,
+    /// Closed slots and the last sequence number that may refer to them: freed once the log
+    /// no longer holds that event.
+    closing: VecDeque<(u64, NamesSlot)>,
+}
+
+impl Ring {
+    fn first_seq(&self) -> u64 {
+        self.next_seq - self.queue.len() as u64
+    }
+
+    /// Forget what no kept event refers to any more: others before the first kept event, and
+    /// closed name slots whose last event is gone.
+    fn trim(&mut self) {
+        let first = self.first_seq();
+        while self.others.front().is_some_and(|e| e.seq < first) {
+            self.others.pop_front();
+        }
+        while let Some(&(last, NamesSlot(slot))) = self.closing.front() {
+            if last >= first {
+                break;
+            }
+            self.closing.pop_front();
+            self.names[slot as usize] = None;
+            self.free.push(slot);
+        }
+    }
 }
 
 impl EventLog {
@@ -129,14 +272,43 @@ impl EventLog {
         EventLog {
             inner: Mutex::new(Ring {
                 queue: VecDeque::with_capacity(capacity.min(4096)),
+                others: VecDeque::new(),
                 next_seq: 1,
                 dropped: 0,
+                names: Vec::new(),
+                free: Vec::new(),
+                closing: VecDeque::new(),
             }),
             capacity: capacity.max(1),
         }
     }
 
-    /// Append an event; the sequence number is assigned under the lock so order matches seq.
+    /// Register a run's names for its node events; [`close_names`](Self::close_names) once the
+    /// run emits no more.
+    pub fn open_names(&self, names: Arc<RunNames>) -> NamesSlot {
+        let mut ring = self.inner.lock();
+        match ring.free.pop() {
+            Some(slot) => {
+                ring.names[slot as usize] = Some(names);
+                NamesSlot(slot)
+            }
+            None => {
+                ring.names.push(Some(names));
+                NamesSlot(ring.names.len() as u32 - 1)
+            }
+        }
+    }
+
+    /// The run of `slot` emits no more node events: its names are let go once the log holds
+    /// none of them.
+    pub fn close_names(&self, slot: NamesSlot) {
+        let mut ring = self.inner.lock();
+        let last = ring.next_seq - 1;
+        ring.closing.push_back((last, slot));
+        ring.trim();
+    }
+
+    /// Append an event stamped now.
     pub fn emit(
         &self,
         component: Component,
@@ -144,37 +316,117 @@ impl EventLog {
         subject: Subject,
         data: &[(&'static str, Field)],
     ) {
-        let event = Event {
-            seq: 0, // assigned under the lock
-            time: crate::now(),
-            component,
-            kind,
-            subject,
-            data: Fields::from(data),
-        };
-        // The oldest event, when the log is full, is dropped after the lock is released.
-        let _evicted = self.push(event);
+        let mut batch = EventBatch::new();
+        batch.emit(component, kind, subject, data);
+        self.append(&mut batch);
     }
 
-    fn push(&self, mut event: Event) -> Option<Event> {
+    /// Append `artifact.stored` for `id` (`dedup`: its bytes were already there), stamped now.
+    pub fn stored(&self, id: ArtifactId, size: usize, dedup: bool) {
+        let mut batch = EventBatch::new();
+        batch.stored(crate::now(), id, size, dedup);
+        self.append(&mut batch);
+    }
+
+    /// Append every event of `batch`, in order, leaving it empty (its buffers are kept for
+    /// reuse). When the log is full the oldest events make room and are counted as dropped.
+    pub fn append(&self, batch: &mut EventBatch) {
+        if batch.is_empty() {
+            return;
+        }
         let mut ring = self.inner.lock();
-        let evicted = if ring.queue.len() >= self.capacity {
-            ring.dropped += 1;
-            ring.queue.pop_front()
-        } else {
-            None
-        };
-        event.seq = ring.next_seq;
-        ring.next_seq += 1;
-        ring.queue.push_back(event);
-        evicted
+        let incoming = batch.records.len();
+        let overflow = (ring.queue.len() + incoming).saturating_sub(self.capacity);
+        if overflow > 0 {
+            let evict = overflow.min(ring.queue.len());
+            ring.queue.drain(..evict);
+            ring.dropped += overflow as u64;
+        }
+        // A batch larger than the whole log keeps only its newest events.
+        let skip = incoming.saturating_sub(self.capacity);
+        let mut seq = ring.next_seq;
+        let mut others = batch.others.drain(..);
+        for record in batch.records.drain(..) {
+            if let Record::Other = record {
+                let mut event = others.next().expect("one event per Other marker");
+                event.seq = seq;
+                ring.others.push_back(event);
+            }
+            if seq - ring.next_seq >= skip as u64 {
+                ring.queue.push_back(record);
+            }
+            seq += 1;
+        }
+        drop(others);
+        ring.next_seq = seq;
+        ring.trim();
     }
 
     /// Remove and return up to `max` of the oldest events.
     pub fn poll(&self, max: usize) -> Vec<Event> {
         let mut ring = self.inner.lock();
         let n = max.min(ring.queue.len());
-        ring.queue.drain(..n).collect()
+        let first = ring.first_seq();
+        let mut events = Vec::with_capacity(n);
+        for k in 0..n {
+            let seq = first + k as u64;
+            let record = ring.queue[k];
+            let event = match record {
+                Record::NodeState {
+                    time,
+                    slot,
+                    node,
+                    attempt,
+                    from,
+                    to,
+                } => {
+                    let names = ring.names[slot.0 as usize]
+                        .as_ref()
+                        .expect("a run's names stay while the log holds its events");
+                    Event {
+                        seq,
+                        time,
+                        component: Component::Dag,
+                        kind: "node.state",
+                        subject: Subject::Pair(
+                            names.run.clone(),
+                            names.graph.name_of(node as usize).clone(),
+                        ),
+                        data: Fields::from_buf([
+                            ("from", Field::Word(from.as_str())),
+                            ("to", Field::Word(to.as_str())),
+                            ("attempt", Field::UInt(u64::from(attempt))),
+                        ]),
+                    }
+                }
+                Record::Stored {
+                    time,
+                    id,
+                    size,
+                    dedup,
+                } => Event {
+                    seq,
+                    time,
+                    component: Component::Artifact,
+                    kind: "artifact.stored",
+                    subject: Subject::Artifact(id),
+                    data: Fields::from_iter([
+                        ("size", Field::UInt(size)),
+                        ("dedup", Field::Bool(dedup)),
+                    ]),
+                },
+                Record::Other => {
+                    // Others before the first kept event were trimmed: the front is this one.
+                    let event = ring.others.pop_front().expect("an event per Other marker");
+                    debug_assert_eq!(event.seq, seq);
+                    event
+                }
+            };
+            events.push(event);
+        }
+        ring.queue.drain(..n);
+        ring.trim();
+        events
     }
 
     pub fn pending(&self) -> usize {

@@ -63,6 +63,12 @@ impl Value {
         rmp_serde::to_vec(self).expect("Value always serialises")
     }
 
+    /// Append the MessagePack encoding to `out` (no allocation when `out` has room).
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        // Serialising an in-memory enum into a Vec cannot fail.
+        rmp_serde::encode::write(out, self).expect("Value always serialises")
+    }
+
     /// Decode bytes written by [`Value::encode`]; malformed bytes give `Integrity`.
     pub fn decode(bytes: &[u8]) -> Result<Value> {
         let value: Value = rmp_serde::from_slice(bytes)

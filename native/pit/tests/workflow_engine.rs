@@ -43,7 +43,7 @@ fn pit() -> Pit {
 }
 
 fn output(report: &symphony_pit::workflow::RunReport<()>, name: &str) -> Value {
-    let node = report.nodes.iter().find(|n| &*n.name == name).unwrap();
+    let node = report.node(name).unwrap();
     (*node.output.as_ref().unwrap().value).clone()
 }
 
@@ -147,7 +147,7 @@ fn retries_back_off_then_succeed_and_final_failures_skip_downstream() {
         started.elapsed()
     );
     assert_eq!(report.status, RunStatus::Failed);
-    let state = |name: &str| report.nodes.iter().find(|n| &*n.name == name).unwrap();
+    let state = |name: &str| report.node(name).unwrap();
     assert_eq!(state("flaky").state, NodeState::Succeeded);
     assert_eq!(state("flaky").attempts, 3);
     assert_eq!(output(&report, "after"), Value::from("ok"));

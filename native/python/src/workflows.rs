@@ -269,7 +269,7 @@ impl PyRunReport {
     fn failed_node(&self) -> Option<String> {
         self.inner
             .failed_node
-            .map(|i| self.inner.nodes[i].name.to_string())
+            .map(|i| self.inner.name_of(i).to_owned())
     }
     /// Whether a KeyboardInterrupt cancelled the run.
     #[getter]
@@ -282,16 +282,14 @@ impl PyRunReport {
         self.inner
             .outputs
             .iter()
-            .map(|&i| self.inner.nodes[i].name.to_string())
+            .map(|&i| self.inner.name_of(i).to_owned())
             .collect()
     }
     /// Node names in manifest order.
     #[getter]
     fn node_names(&self) -> Vec<String> {
-        self.inner
-            .nodes
-            .iter()
-            .map(|n| n.name.to_string())
+        (0..self.inner.nodes.len())
+            .map(|i| self.inner.name_of(i).to_owned())
             .collect()
     }
 
@@ -345,16 +343,16 @@ impl PyRunReport {
     /// pool, error, exception type, traceback, artifact, times, sub-run.
     fn node_rows<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let rows = PyList::empty(py);
-        for n in &self.inner.nodes {
+        for (i, n) in self.inner.nodes.iter().enumerate() {
             let d = PyDict::new(py);
-            d.set_item("node", &*n.name)?;
+            d.set_item("node", self.inner.name_of(i))?;
             d.set_item("state", n.state.as_str())?;
             d.set_item("attempts", n.attempts)?;
             d.set_item("cached", n.cached)?;
             d.set_item("reused", n.reused)?;
             d.set_item("fallback", n.fallback)?;
             d.set_item("worker", n.worker)?;
-            d.set_item("pool", &*n.pool)?;
+            d.set_item("pool", &*self.workflow.nodes[i].pool)?;
             d.set_item("exception", n.error.as_ref().map(|e| e.exception.as_str()))?;
             d.set_item("error", n.error.as_ref().map(|e| e.message.as_str()))?;
             d.set_item(

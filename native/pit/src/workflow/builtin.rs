@@ -285,6 +285,12 @@ impl Builtin {
         }
     }
 
+    /// Whether the result depends on the inputs alone (no model, nothing else of the Pit used):
+    /// such nodes may run in a wave (see the engine).
+    pub fn is_pure(&self) -> bool {
+        !matches!(self, Builtin::Model { .. })
+    }
+
     /// Compute the node's result from its inputs.
     pub fn apply(&self, pit: &Pit, inputs: &[&Value]) -> Result<Value, NodeError> {
         match self {

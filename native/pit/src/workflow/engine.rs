@@ -21,11 +21,13 @@ use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use smallvec::SmallVec;
+
 use crate::arbitration::{Grant, Lease, Request};
-use crate::artifact::{ArtifactId, Content, Producer, PutOptions};
-use crate::dag::{NodeState, RunStatus};
+use crate::artifact::{ArtifactId, Content, Hashed, Producer, PutOptions};
+use crate::dag::{NodeState, RunStatus, WorkflowGraph};
 use crate::error::{PitError, Result};
-use crate::events::{Component, Field, Subject};
+use crate::events::{Component, EventBatch, Field, Subject};
 use crate::pit::Pit;
 use crate::value::{Value, VALUE_CONTENT_TYPE};
 use crate::workflow::manifest::{Body, CompiledWorkflow, Source};
@@ -34,6 +36,9 @@ use crate::workflow::workers;
 
 /// How often the scheduler asks the host whether the user interrupted (Ctrl-C).
 const INTERRUPT_POLL: Duration = Duration::from_millis(50);
+
+/// Most nodes one wave records at once (bounds how long the run and the store are held).
+const WAVE_MAX: usize = 256;
 
 /// Why a node attempt failed, in the host language's terms.
 #[derive(Clone)]
@@ -150,10 +155,8 @@ impl Default for RunOptions {
     }
 }
 
-/// What happened to one node.
+/// What happened to one node (its name and pool are the workflow's: [`RunReport::name_of`]).
 pub struct NodeReport<D> {
-    pub name: Arc<str>,
-    pub pool: Arc<str>,
     pub state: NodeState,
     pub attempts: u32,
     /// Served from the memo table.
@@ -178,6 +181,8 @@ pub struct NodeReport<D> {
 pub struct RunReport<D> {
     pub run_id: String,
     pub workflow: String,
+    /// The graph that ran: node names by index.
+    pub graph: Arc<WorkflowGraph>,
     pub status: RunStatus,
     pub nodes: Vec<NodeReport<D>>,
     /// Indices of the output nodes.
@@ -191,6 +196,18 @@ pub struct RunReport<D> {
     pub finished_at: f64,
 }
 
+impl<D> RunReport<D> {
+    /// Name of node `i`.
+    pub fn name_of(&self, i: usize) -> &str {
+        self.graph.name_of(i)
+    }
+
+    /// Node `name`'s report.
+    pub fn node(&self, name: &str) -> Option<&NodeReport<D>> {
+        self.graph.index_of(name).map(|i| &self.nodes[i])
+    }
+}
+
 /// What running a body gave: the host's object (if it made one) and the value, or the error.
 type Outcome<D> = std::result::Result<(Option<D>, Value), NodeError>;
 
@@ -202,6 +219,16 @@ enum Message<D> {
     Done(Completion<D>),
     /// Arbitration decided a queued node's request: its capacity, or why it never will be.
     Granted(usize, Result<Lease>),
+}
+
+/// A wave node computed and waiting to be recorded.
+struct Staged {
+    node: usize,
+    value: Value,
+    /// Its encoding, in the wave's byte buffer.
+    bytes: std::ops::Range<usize>,
+    started: f64,
+    finished: f64,
 }
 
 struct Flight {
@@ -239,6 +266,13 @@ struct Exec<'a, H: Host> {
     rx: Receiver<Message<H::Data>>,
     next_token: u64,
     newly_ready: Vec<usize>,
+    /// Nodes that may run in a wave: pure built-ins of pools outside Arbitration, not reused
+    /// or memoised. A node whose wave attempt fails loses the flag and goes the single way.
+    wave_ok: Vec<bool>,
+    wave: Vec<usize>,
+    staged: Vec<Staged>,
+    wave_bytes: Vec<u8>,
+    events: EventBatch,
     failed_node: Option<usize>,
     interrupt: Option<NodeError>,
     last_interrupt_check: Instant,
@@ -258,31 +292,20 @@ struct RunPools {
 
 impl RunPools {
     fn new(pit: &Pit, wf: &CompiledWorkflow, opts: &RunOptions) -> RunPools {
-        let mut names: Vec<&Arc<str>> = Vec::new();
-        let mut index: HashMap<&str, usize> = HashMap::new();
-        let of_node = wf
-            .nodes
-            .iter()
-            .map(|n| {
-                *index.entry(&n.pool).or_insert_with(|| {
-                    names.push(&n.pool);
-                    names.len() - 1
-                })
-            })
-            .collect();
-        let arbitrated: Vec<bool> = names.iter().map(|p| pit.pools.has_pool(p)).collect();
-        let limit = names
+        let arbitrated: Vec<bool> = wf.pools.iter().map(|p| pit.pools.has_pool(p)).collect();
+        let limit = wf
+            .pools
             .iter()
             .zip(&arbitrated)
-            .map(|(p, &arb)| match opts.concurrency.get(&***p) {
+            .map(|(p, &arb)| match opts.concurrency.get(&**p) {
                 Some(&n) => n.max(1),
                 None if arb => usize::MAX,
                 None => 1,
             })
             .collect();
         RunPools {
-            of_node,
-            running: vec![0; names.len()],
+            of_node: wf.pool_of.clone(),
+            running: vec![0; wf.pools.len()],
             arbitrated,
             limit,
         }
@@ -332,9 +355,7 @@ pub fn execute<H: Host>(
     let nodes = wf
         .nodes
         .iter()
-        .map(|n| NodeReport {
-            name: n.name.clone(),
-            pool: n.pool.clone(),
+        .map(|_| NodeReport {
             state: NodeState::Pending,
             attempts: 0,
             cached: false,
@@ -349,6 +370,19 @@ pub fn execute<H: Host>(
             finished_at: None,
         })
         .collect();
+    let pools = RunPools::new(pit, wf, opts);
+    let wave_ok = wf
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            let pure = matches!(&n.body, Body::Builtin(b) if b.is_pure());
+            let memoised = opts.cache && n.identity.is_some();
+            pure && !memoised
+                && !pools.arbitrated[pools.of_node[i]]
+                && !opts.reuse.contains_key(&*n.name)
+        })
+        .collect();
     let mut exec = Exec {
         pit,
         wf,
@@ -361,7 +395,7 @@ pub fn execute<H: Host>(
         ready: BinaryHeap::new(),
         delayed: Vec::new(),
         blocked: Vec::new(),
-        pools: RunPools::new(pit, wf, opts),
+        pools,
         in_flight: HashMap::new(),
         leases: (0..wf.len()).map(|_| None).collect(),
         tickets: HashMap::new(),
@@ -371,6 +405,11 @@ pub fn execute<H: Host>(
         rx,
         next_token: 0,
         newly_ready: Vec::new(),
+        wave_ok,
+        wave: Vec::new(),
+        staged: Vec::new(),
+        wave_bytes: Vec::new(),
+        events: EventBatch::new(),
         failed_node: None,
         interrupt: None,
         last_interrupt_check: Instant::now(),
@@ -453,12 +492,19 @@ impl<H: Host> Exec<'_, H> {
             self.promote_delayed();
             // A paused run starts nothing new (checked once per round, not per node).
             let paused = self.pit.dags.status(&self.run_id)? == RunStatus::Paused;
-            while let Some(i) = (!paused).then(|| self.pop_startable()).flatten() {
-                self.start(i)?;
-                if self.cancelled() {
-                    return self.cancel();
+            if !paused {
+                loop {
+                    if !self.run_wave()? {
+                        let Some(i) = self.pop_startable() else {
+                            break;
+                        };
+                        self.start(i)?;
+                    }
+                    if self.cancelled() {
+                        return self.cancel();
+                    }
+                    self.poll_interrupt();
                 }
-                self.poll_interrupt();
             }
             if self.in_flight.is_empty()
                 && self.delayed.is_empty()
@@ -587,14 +633,170 @@ impl<H: Host> Exec<'_, H> {
         self.wf.nodes[i]
             .sources
             .iter()
-            .map(|s| match *s {
-                Source::Input(k) => self.inputs[k].clone(),
-                Source::Node(j) => self.nodes[j]
-                    .output
-                    .clone()
-                    .expect("a node starts only after its inputs succeeded"),
-            })
+            .map(|&s| self.output_of(s).clone())
             .collect()
+    }
+
+    /// What a source holds (a workflow input, or a node that has succeeded).
+    fn output_of(&self, source: Source) -> &Output<H::Data> {
+        match source {
+            Source::Input(k) => &self.inputs[k],
+            Source::Node(j) => self.nodes[j]
+                .output
+                .as_ref()
+                .expect("a node starts only after its inputs succeeded"),
+        }
+    }
+
+    /// Run the wave nodes at the head of the ready queue together: compute each in queue order
+    /// (outside any lock), then record them under one hold of the run and of the store —
+    /// Running, result stored with its lineage, Succeeded, successors Ready, with the times
+    /// measured around each computation — and append their events at once. Returns whether it
+    /// took any node. A node whose computation fails is put back, to go the single way (which
+    /// records the failure, retries, fallback); so is every node after it.
+    fn run_wave(&mut self) -> Result<bool> {
+        let mut wave = std::mem::take(&mut self.wave);
+        wave.clear();
+        while wave.len() < WAVE_MAX {
+            match self.ready.peek() {
+                Some(&(_, _, i))
+                    if self.wave_ok[i]
+                        && self.pools.running[self.pools.of_node[i]]
+                            < self.pools.limit[self.pools.of_node[i]] =>
+                {
+                    self.ready.pop();
+                    wave.push(i);
+                }
+                _ => break,
+            }
+        }
+        if wave.is_empty() {
+            self.wave = wave;
+            return Ok(false);
+        }
+        let mut staged = std::mem::take(&mut self.staged);
+        let mut bytes = std::mem::take(&mut self.wave_bytes);
+        staged.clear();
+        bytes.clear();
+        let mut clock = crate::now();
+        for &i in &wave {
+            let Body::Builtin(builtin) = &self.wf.nodes[i].body else {
+                unreachable!("only built-in nodes join a wave")
+            };
+            let inputs: SmallVec<[&Value; 4]> = self.wf.nodes[i]
+                .sources
+                .iter()
+                .map(|&s| &*self.output_of(s).value)
+                .collect();
+            let outcome = builtin.apply(self.pit, &inputs);
+            drop(inputs);
+            let Ok(value) = outcome else {
+                self.wave_ok[i] = false;
+                break;
+            };
+            let start = bytes.len();
+            value.encode_into(&mut bytes);
+            let finished = crate::now();
+            staged.push(Staged {
+                node: i,
+                value,
+                bytes: start..bytes.len(),
+                started: clock,
+                finished,
+            });
+            clock = finished;
+        }
+        let hashed: Vec<Hashed<'_>> = staged
+            .iter()
+            .map(|s| Hashed::new(&bytes[s.bytes.clone()]))
+            .collect();
+        let mut ev = std::mem::take(&mut self.events);
+        let mut newly = std::mem::take(&mut self.newly_ready);
+        newly.clear();
+        let mut recorded = 0;
+        let mut store_error = None;
+        let mut run = self.pit.dags.lock_run(&self.run_id)?;
+        match self.pit.artifacts.batch() {
+            Err(e) => store_error = Some(e),
+            Ok(mut store) => {
+                for (s, data) in staged.iter().zip(&hashed) {
+                    let i = s.node;
+                    if run.refuse_start(i).is_some() {
+                        break; // paused or over: the rest stay Ready
+                    }
+                    run.record_start(i, s.started, &mut ev);
+                    recorded += 1;
+                    let mut lineage: SmallVec<[ArtifactId; 4]> = SmallVec::new();
+                    for &source in &self.wf.nodes[i].sources {
+                        let id = self.output_of(source).id;
+                        if !lineage.contains(&id) {
+                            lineage.push(id);
+                        }
+                    }
+                    let producer = || Producer {
+                        run: self.run_id.to_string(),
+                        node: self.wf.nodes[i].name.to_string(),
+                    };
+                    match store.put_value(data, &lineage, producer, s.finished, &mut ev) {
+                        Ok(_) => run.record_success(i, s.finished, data.id(), &mut ev, &mut newly),
+                        Err(e) => {
+                            store_error = Some(e);
+                            break;
+                        }
+                    }
+                }
+                store.finish()?;
+            }
+        }
+        run.finish(&mut ev)?;
+        let ids: SmallVec<[ArtifactId; 16]> = hashed.iter().map(Hashed::id).collect();
+        drop(hashed);
+        self.events = ev;
+        let mut failed = None;
+        let computed = staged.len();
+        for (k, s) in staged.drain(..).enumerate() {
+            let i = s.node;
+            if k >= recorded {
+                self.push_ready(i, clock);
+                continue;
+            }
+            let report = &mut self.nodes[i];
+            report.attempts = 1;
+            report.started_at = Some(s.started);
+            if k + 1 == recorded && store_error.is_some() {
+                failed = Some(i);
+                continue;
+            }
+            report.finished_at = Some(s.finished);
+            report.output = Some(Output {
+                id: ids[k],
+                value: Arc::new(s.value),
+                data: None,
+            });
+        }
+        // Put back what was not computed (a node whose computation failed now goes the single
+        // way, which records the failure).
+        for &i in &wave[computed..] {
+            self.push_ready(i, clock);
+        }
+        for &j in &newly {
+            self.push_ready(j, clock);
+        }
+        self.newly_ready = newly;
+        self.staged = staged;
+        self.wave_bytes = bytes;
+        self.wave = wave;
+        if let (Some(i), Some(e)) = (failed, store_error) {
+            // Recorded as Running: fail it the usual way (it holds its pool's slot until then).
+            self.pools.running[self.pools.of_node[i]] += 1;
+            let error = NodeError::new(
+                "StorageError",
+                format!("the result could not be stored: {e}"),
+            );
+            let inputs = self.gather(i);
+            self.fail(i, false, error, inputs)?;
+        }
+        Ok(true)
     }
 
     /// Move `i` to Running and run it (inline), hand it to a worker, or serve it from the store.
@@ -737,10 +939,7 @@ impl<H: Host> Exec<'_, H> {
                     Value::Dict(
                         outs.into_iter()
                             .map(|(k, o)| {
-                                (
-                                    Value::Str(report.nodes[k].name.to_string()),
-                                    (*o.value).clone(),
-                                )
+                                (Value::Str(report.name_of(k).to_owned()), (*o.value).clone())
                             })
                             .collect(),
                     ),
@@ -989,15 +1188,14 @@ impl<H: Host> Exec<'_, H> {
 
     fn finish(mut self, started_at: f64) -> Result<RunReport<H::Data>> {
         self.release_all();
-        let records = self.pit.dags.nodes(&self.run_id)?;
-        for record in records {
-            if let Some(i) = self.wf.graph.index_of(&record.name) {
-                self.nodes[i].state = record.state;
-            }
+        let states = self.pit.dags.states(&self.run_id)?;
+        for (report, state) in self.nodes.iter_mut().zip(states) {
+            report.state = state;
         }
         Ok(RunReport {
             run_id: self.run_id.to_string(),
             workflow: self.wf.name().to_owned(),
+            graph: self.wf.graph.clone(),
             status: self.pit.dags.status(&self.run_id)?,
             nodes: self.nodes,
             outputs: self.wf.outputs.clone(),

@@ -260,6 +260,10 @@ pub struct CompiledWorkflow {
     /// Host callables used by this workflow and its sub-workflows (slots are numbered across the
     /// whole top-level workflow, which is what a host is given).
     pub host_slots: usize,
+    /// The distinct pools its nodes name, in order of first use.
+    pub pools: Vec<Arc<str>>,
+    /// Each node's pool, as an index into `pools`.
+    pub pool_of: Vec<usize>,
 }
 
 fn problem(path: &str, why: impl std::fmt::Display) -> PitError {
@@ -550,12 +554,25 @@ impl Compiler {
                 })
                 .collect::<Result<Vec<_>>>()?
         };
+        let mut pools: Vec<Arc<str>> = Vec::new();
+        let mut index: HashMap<&str, usize> = HashMap::new();
+        let pool_of = nodes
+            .iter()
+            .map(|n| {
+                *index.entry(&n.pool).or_insert_with(|| {
+                    pools.push(n.pool.clone());
+                    pools.len() - 1
+                })
+            })
+            .collect();
         Ok(CompiledWorkflow {
             manifest: m.clone(),
             graph,
             nodes,
             outputs,
             host_slots: self.next_slot - first_slot,
+            pools,
+            pool_of,
         })
     }
 }

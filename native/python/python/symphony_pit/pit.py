@@ -130,7 +130,7 @@ class Pit(_native.Pit):
         wf = workflow if isinstance(workflow, Workflow) else getattr(workflow, "workflow", None)
         if not isinstance(wf, Workflow):
             raise ValidationError(f"Pit.run needs a Workflow or Pipeline, got {type(workflow).__name__}")
-        compiled = wf.compile()
+        _, compiled, callables = wf._compile()
         given = dict(inputs or {})
         missing = [name for name in compiled.inputs if name not in given]
         unknown = sorted(set(given) - set(compiled.inputs))
@@ -143,7 +143,7 @@ class Pit(_native.Pit):
             raise ValidationError(f"workflow '{wf.name}' takes inputs {compiled.inputs}: " + ", ".join(parts))
         report = self._execute(
             compiled,
-            wf.callables(),
+            callables,
             [given[name] for name in compiled.inputs],
             cache=cache,
             concurrency=dict(concurrency) if concurrency else None,

@@ -268,7 +268,8 @@ class Workflow:
         self._nodes: dict[str, Node] = {}
         self._outputs: list[str] = []
         self._changes = 0
-        self._compiled: tuple[tuple[Any, ...], CompiledWorkflow] | None = None
+        self._subworkflows: list[Workflow] = []
+        self._compiled: tuple[tuple[Any, ...], CompiledWorkflow, list[Callable[..., Any]]] | None = None
 
     # -- building --------------------------------------------------------------------------
 
@@ -403,6 +404,8 @@ class Workflow:
                 f"node '{name}': kind must be a callable, a built-in kind name or a Workflow, got {type(kind).__name__}"
             )
         self._nodes[name] = node
+        if node.workflow is not None:
+            self._subworkflows.append(node.workflow)
         self._changes += 1
         return self
 
@@ -509,20 +512,27 @@ class Workflow:
 
     def compile(self) -> CompiledWorkflow:
         """Validate with the Pit (cached until the workflow or a sub-workflow changes)."""
+        return self._compile()[1]
+
+    def _compile(self) -> tuple[tuple[Any, ...], CompiledWorkflow, list[Callable[..., Any]]]:
+        """The compiled workflow and its callables, made again only after a change (runs of an
+        unchanged workflow cost no walk over its nodes)."""
         state = self._state()
         if self._compiled is None or self._compiled[0] != state:
-            self._compiled = (state, CompiledWorkflow(json.dumps(self.to_manifest())))
-        return self._compiled[1]
+            self._compiled = (state, CompiledWorkflow(json.dumps(self.to_manifest())), self._find_callables())
+        return self._compiled
 
     def _state(self) -> tuple[Any, ...]:
         """Changes made to this workflow and its sub-workflows (a sub-workflow edited after its
         parent compiled makes the parent compile again)."""
-        subs = tuple(n.workflow._state() for n in self._nodes.values() if n.workflow is not None)
-        return (self._changes, subs)
+        return (self._changes, tuple(sub._state() for sub in self._subworkflows))
 
     def callables(self) -> list[Callable[..., Any]]:
         """The Python callables in the Pit's slot order: each node's body, the nodes of its
         sub-workflow, then its fallback, depth-first."""
+        return list(self._compile()[2])
+
+    def _find_callables(self) -> list[Callable[..., Any]]:
         found: list[Callable[..., Any]] = []
         for node in self._nodes.values():
             if node.kind == "python":
@@ -530,7 +540,7 @@ class Workflow:
                 found.append(node.fn)
             elif node.kind == "workflow":
                 assert node.workflow is not None
-                found.extend(node.workflow.callables())
+                found.extend(node.workflow._find_callables())
             if callable(node.fallback):
                 found.append(node.fallback)
         return found
