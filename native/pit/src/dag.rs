@@ -6,7 +6,7 @@
 //! (or is skipped or cancelled), everything downstream of it is Skipped. The tracker only records
 //! and schedules; executing nodes is the caller's job.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::fmt;
 use std::sync::Arc;
 
@@ -22,6 +22,14 @@ use crate::value::Value;
 
 /// Most retries one node may ask for.
 pub const MAX_RETRIES: u32 = 1000;
+
+/// Finished runs keep their node detail (states, outputs, durations) while the finished runs so
+/// kept hold at most this many nodes in all (the newest always does); older ones keep a summary.
+/// Without a bound a process running workflows in a loop would grow by ~150 bytes per node.
+pub const HISTORY_NODES: usize = 100_000;
+
+/// Summaries kept of runs whose node detail was let go (the oldest go first).
+pub const HISTORY_SUMMARIES: usize = 10_000;
 
 /// One dependency: a node, or one named output of it (`node.output`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -632,6 +640,8 @@ struct Run {
     cancelled: bool,
     /// Whether any node has started (the run is then Running, not Pending).
     started_any: bool,
+    /// An executor is still reading the run: its detail stays even once it has finished.
+    held: bool,
     status: RunStatus,
     created_at: f64,
     finished_at: Option<f64>,
@@ -817,6 +827,53 @@ struct State {
     next_run: u64,
     /// Events of the operation in progress, appended before the lock is released.
     pending: EventBatch,
+    /// Finished runs still in `runs`, oldest first, and their nodes in all.
+    finished: VecDeque<Arc<str>>,
+    finished_nodes: usize,
+    /// Runs of this process whose node detail was let go: summary and status, oldest first.
+    summaries: HashMap<Arc<str>, (RunSummary, RunStatus)>,
+    summary_order: VecDeque<Arc<str>>,
+}
+
+impl State {
+    /// Run `id` has just finished: it joins the finished runs, and the oldest of them give up
+    /// their node detail while they hold more than [`HISTORY_NODES`] nodes (the newest and any
+    /// run an executor still reads keep it).
+    fn finished(&mut self, id: &Arc<str>, nodes: usize) {
+        self.finished.push_back(id.clone());
+        self.finished_nodes += nodes;
+        while self.finished_nodes > HISTORY_NODES && self.finished.len() > 1 {
+            let oldest = self.finished.front().expect("more than one");
+            match self.runs.get(oldest) {
+                Some(run) if run.held => break, // let go once its executor is done
+                _ => {}
+            }
+            let oldest = self.finished.pop_front().expect("more than one");
+            let Some(run) = self.runs.remove(&oldest) else {
+                continue;
+            };
+            self.finished_nodes -= run.states.len();
+            self.summaries
+                .insert(oldest.clone(), (run.summary(), run.status));
+            self.summary_order.push_back(oldest);
+            while self.summary_order.len() > HISTORY_SUMMARIES {
+                if let Some(gone) = self.summary_order.pop_front() {
+                    self.summaries.remove(&gone);
+                }
+            }
+        }
+    }
+
+    fn unknown(&self, run_id: &str) -> PitError {
+        if self.summaries.contains_key(run_id) {
+            PitError::not_found(format!(
+                "run '{run_id}' finished and only its summary is kept (the tracker keeps node \
+                 detail of the newest finished runs, {HISTORY_NODES} nodes in all)"
+            ))
+        } else {
+            unknown_run(run_id)
+        }
+    }
 }
 
 /// Tracks workflow runs. Thread-safe.
@@ -869,6 +926,10 @@ impl DagTracker {
                 past_outputs,
                 next_run,
                 pending: EventBatch::new(),
+                finished: VecDeque::new(),
+                finished_nodes: 0,
+                summaries: HashMap::new(),
+                summary_order: VecDeque::new(),
             }),
             events,
             persister,
@@ -907,6 +968,7 @@ impl DagTracker {
             paused: false,
             cancelled: false,
             started_any: false,
+            held: false,
             status: RunStatus::Pending,
             created_at: now,
             finished_at: None,
@@ -934,6 +996,9 @@ impl DagTracker {
         }
         let record = self.persists().then(|| run.record());
         st.runs.insert(id.clone(), run);
+        if finished {
+            st.finished(&id, n);
+        }
         drop(guard);
         if let Some(record) = record {
             self.persister.send(Op::PutRun(Box::new(record)))?;
@@ -1117,11 +1182,13 @@ impl DagTracker {
         self.events.append(pending);
         if finished {
             self.events.close_names(run.names);
-        }
-        if finished && self.persists() {
-            let record = run.record();
+            let record = self.persists().then(|| run.record());
+            let (id, nodes) = (run.id.clone(), run.states.len());
+            guard.finished(&id, nodes);
             drop(guard);
-            self.persister.send(Op::PutRun(Box::new(record)))?;
+            if let Some(record) = record {
+                self.persister.send(Op::PutRun(Box::new(record)))?;
+            }
         }
         Ok(end)
     }
@@ -1152,15 +1219,15 @@ impl DagTracker {
         st.past_outputs
             .get(run_id)
             .cloned()
-            .ok_or_else(|| unknown_run(run_id))
+            .ok_or_else(|| st.unknown(run_id))
     }
 
     fn with_run<T>(&self, run_id: &str, f: impl FnOnce(&Run) -> T) -> Result<T> {
         let st = self.state.lock();
-        st.runs
-            .get(run_id)
-            .map(f)
-            .ok_or_else(|| unknown_run(run_id))
+        match st.runs.get(run_id) {
+            Some(run) => Ok(f(run)),
+            None => Err(st.unknown(run_id)),
+        }
     }
 
     /// Ready nodes, in topological order.
@@ -1206,7 +1273,21 @@ impl DagTracker {
     }
 
     pub fn status(&self, run_id: &str) -> Result<RunStatus> {
-        self.with_run(run_id, |run| run.status)
+        let st = self.state.lock();
+        match (st.runs.get(run_id), st.summaries.get(run_id)) {
+            (Some(run), _) => Ok(run.status),
+            (None, Some((_, status))) => Ok(*status),
+            (None, None) => Err(unknown_run(run_id)),
+        }
+    }
+
+    /// Mark run `run_id` as read by an executor (`true`): its node detail then stays after it
+    /// finishes, until the executor lets go (`false`).
+    pub fn hold(&self, run_id: &str, held: bool) -> Result<()> {
+        let mut st = self.state.lock();
+        let run = st.runs.get_mut(run_id).ok_or_else(|| unknown_run(run_id))?;
+        run.held = held;
+        Ok(())
     }
 
     pub fn graph(&self, run_id: &str) -> Result<Arc<WorkflowGraph>> {
@@ -1277,6 +1358,8 @@ impl DagTracker {
         self.events.append(pending);
         self.events.close_names(run.names);
         let record = run.record();
+        let (id, nodes) = (run.id.clone(), run.states.len());
+        guard.finished(&id, nodes);
         drop(guard);
         self.persister.send(Op::PutRun(Box::new(record)))
     }
@@ -1291,6 +1374,7 @@ impl DagTracker {
     pub fn runs(&self) -> Vec<RunSummary> {
         let st = self.state.lock();
         let mut runs: Vec<RunSummary> = st.runs.values().map(Run::summary).collect();
+        runs.extend(st.summaries.values().map(|(summary, _)| summary.clone()));
         runs.sort_by(|a, b| {
             a.created_at
                 .total_cmp(&b.created_at)
@@ -1354,8 +1438,14 @@ impl RunGuard<'_> {
             self.tracker.events.close_names(self.run.names);
         }
         let record = (self.finished && self.tracker.persists()).then(|| self.run.record());
+        let finished = self
+            .finished
+            .then(|| (self.run.id.clone(), self.run.states.len()));
         let tracker = self.tracker;
         drop(self.run);
+        if let Some((id, nodes)) = finished {
+            tracker.state.lock().finished(&id, nodes);
+        }
         if let Some(record) = record {
             tracker.persister.send(Op::PutRun(Box::new(record)))?;
         }

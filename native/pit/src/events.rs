@@ -140,14 +140,29 @@ enum Record {
         from: NodeState,
         to: NodeState,
     },
-    /// `artifact.stored`.
+    /// `artifact.stored` (of at most 4 GiB: bigger ones are kept as `Other`, so that a record
+    /// stays 48 bytes).
     Stored {
         time: f64,
         id: ArtifactId,
-        size: u64,
+        size: u32,
         dedup: bool,
     },
     Other,
+}
+
+// One record per event in a log of 100,000: keep it small.
+const _: () = assert!(std::mem::size_of::<Record>() <= 48);
+
+fn stored_event(time: f64, id: ArtifactId, size: u64, dedup: bool) -> Event {
+    Event {
+        seq: 0,
+        time,
+        component: Component::Artifact,
+        kind: "artifact.stored",
+        subject: Subject::Artifact(id),
+        data: Fields::from_iter([("size", Field::UInt(size)), ("dedup", Field::Bool(dedup))]),
+    }
 }
 
 /// Events gathered by one piece of work and appended to the log together (one lock for all of
@@ -185,12 +200,18 @@ impl EventBatch {
 
     /// An artifact was stored (`dedup`: its bytes were already there) at `time`.
     pub fn stored(&mut self, time: f64, id: ArtifactId, size: usize, dedup: bool) {
-        self.records.push(Record::Stored {
-            time,
-            id,
-            size: size as u64,
-            dedup,
-        });
+        match u32::try_from(size) {
+            Ok(size) => self.records.push(Record::Stored {
+                time,
+                id,
+                size,
+                dedup,
+            }),
+            Err(_) => {
+                self.records.push(Record::Other);
+                self.others.push(stored_event(time, id, size as u64, dedup));
+            }
+        }
     }
 
     /// Any other event, stamped now.
@@ -406,14 +427,7 @@ impl EventLog {
                     dedup,
                 } => Event {
                     seq,
-                    time,
-                    component: Component::Artifact,
-                    kind: "artifact.stored",
-                    subject: Subject::Artifact(id),
-                    data: Fields::from_iter([
-                        ("size", Field::UInt(size)),
-                        ("dedup", Field::Bool(dedup)),
-                    ]),
+                    ..stored_event(time, id, u64::from(size), dedup)
                 },
                 Record::Other => {
                     // Others before the first kept event were trimmed: the front is this one.

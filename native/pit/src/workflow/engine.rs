@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use smallvec::SmallVec;
 
 use crate::arbitration::{Grant, Lease, Request};
-use crate::artifact::{ArtifactId, Content, Hashed, Producer, PutOptions};
+use crate::artifact::{ArtifactId, Content, Hashed, Producer, PutOptions, SmallIds};
 use crate::dag::{NodeState, RunStatus, WorkflowGraph};
 use crate::error::{PitError, Result};
 use crate::events::{Component, EventBatch, Field, Subject};
@@ -165,8 +165,9 @@ pub struct NodeReport<D> {
     pub reused: bool,
     /// The fallback produced the result.
     pub fallback: bool,
-    /// The last error (also kept when a retry or the fallback then succeeded).
-    pub error: Option<NodeError>,
+    /// The last error (also kept when a retry or the fallback then succeeded); boxed, as most
+    /// nodes have none and a run makes one report per node.
+    pub error: Option<Box<NodeError>>,
     pub output: Option<Output<D>>,
     /// Ran on a worker thread.
     pub worker: bool,
@@ -272,6 +273,7 @@ struct Exec<'a, H: Host> {
     wave: Vec<usize>,
     staged: Vec<Staged>,
     wave_bytes: Vec<u8>,
+    small_ids: SmallIds,
     events: EventBatch,
     failed_node: Option<usize>,
     interrupt: Option<NodeError>,
@@ -350,6 +352,8 @@ pub fn execute<H: Host>(
         });
     }
     let run_id: Arc<str> = Arc::from(pit.dags.start(wf.graph.clone())?);
+    // Its detail must stay until the report is made, however many runs finish meanwhile.
+    pit.dags.hold(&run_id, true)?;
     let (tx, rx) = channel();
     let now = crate::now();
     let nodes = wf
@@ -409,6 +413,7 @@ pub fn execute<H: Host>(
         wave: Vec::new(),
         staged: Vec::new(),
         wave_bytes: Vec::new(),
+        small_ids: SmallIds::default(),
         events: EventBatch::new(),
         failed_node: None,
         interrupt: None,
@@ -427,6 +432,7 @@ pub fn execute<H: Host>(
     if let Err(e) = exec.run() {
         // The engine itself failed (a closed store, a broken invariant): leave no run half-open.
         let _ = exec.cancel();
+        let _ = pit.dags.hold(&exec.run_id, false);
         return Err(e);
     }
     exec.finish(started_at)
@@ -708,7 +714,7 @@ impl<H: Host> Exec<'_, H> {
         }
         let hashed: Vec<Hashed<'_>> = staged
             .iter()
-            .map(|s| Hashed::new(&bytes[s.bytes.clone()]))
+            .map(|s| self.small_ids.hash(&bytes[s.bytes.clone()]))
             .collect();
         let mut ev = std::mem::take(&mut self.events);
         let mut newly = std::mem::take(&mut self.newly_ready);
@@ -948,7 +954,7 @@ impl<H: Host> Exec<'_, H> {
             status => {
                 let mut error = report
                     .failed_node
-                    .and_then(|k| report.nodes[k].error.clone())
+                    .and_then(|k| report.nodes[k].error.as_deref().cloned())
                     .unwrap_or_else(|| {
                         NodeError::new(
                             "RuntimeError",
@@ -1052,7 +1058,7 @@ impl<H: Host> Exec<'_, H> {
         let attempts = self.nodes[i].attempts;
         if !fallback && attempts <= node.retries {
             let wait = node.backoff.seconds(attempts);
-            self.nodes[i].error = Some(error.clone());
+            self.nodes[i].error = Some(Box::new(error.clone()));
             self.free_slot(i);
             let end = self.transition(i, NodeState::Failed, Some(error.to_string()), None)?;
             if end == NodeState::Ready {
@@ -1063,7 +1069,7 @@ impl<H: Host> Exec<'_, H> {
         }
         if !fallback && node.fallback.is_some() {
             self.emit(i, "node.fallback", &[("outcome", Field::Word("started"))]);
-            self.nodes[i].error = Some(error);
+            self.nodes[i].error = Some(Box::new(error));
             return self.run_body(i, true, inputs);
         }
         let mut error = error;
@@ -1073,7 +1079,7 @@ impl<H: Host> Exec<'_, H> {
                 error.message = format!("{} (the fallback ran after: {first})", error.message);
             }
         }
-        self.nodes[i].error = Some(error.clone());
+        self.nodes[i].error = Some(Box::new(error.clone()));
         self.nodes[i].finished_at = Some(crate::now());
         self.failed_node.get_or_insert(i);
         self.free_slot(i);
@@ -1189,6 +1195,8 @@ impl<H: Host> Exec<'_, H> {
     fn finish(mut self, started_at: f64) -> Result<RunReport<H::Data>> {
         self.release_all();
         let states = self.pit.dags.states(&self.run_id)?;
+        let status = self.pit.dags.status(&self.run_id)?;
+        self.pit.dags.hold(&self.run_id, false)?;
         for (report, state) in self.nodes.iter_mut().zip(states) {
             report.state = state;
         }
@@ -1196,7 +1204,7 @@ impl<H: Host> Exec<'_, H> {
             run_id: self.run_id.to_string(),
             workflow: self.wf.name().to_owned(),
             graph: self.wf.graph.clone(),
-            status: self.pit.dags.status(&self.run_id)?,
+            status,
             nodes: self.nodes,
             outputs: self.wf.outputs.clone(),
             inputs: self.inputs,

@@ -26,8 +26,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("symphony_pit.handlers")
 
-#: Runs kept for `resume` and `metrics` in one process (oldest dropped first).
+#: Runs kept for `resume` and `metrics` in one process (oldest dropped first) ...
 RUN_HISTORY = 1000
+#: ... and the most nodes they may hold in all (the newest run is always kept): each keeps its
+#: node reports and results, so a loop of big workflows must not keep a thousand of them.
+RUN_HISTORY_NODES = 100_000
 
 Handler = Callable[[Event], Any]
 
@@ -37,6 +40,7 @@ class _RunRecord:
     workflow: Workflow
     inputs: dict[str, Any]
     run: WorkflowRun
+    nodes: int
 
 
 def _event_names(event: Event) -> list[str]:
@@ -71,6 +75,7 @@ class Pit(_native.Pit):
         # The native __new__ has opened the engine with these arguments already.
         self._handlers: list[tuple[str, Handler]] = []
         self._runs: OrderedDict[str, _RunRecord] = OrderedDict()
+        self._run_nodes = 0
         self._stale: StaleManager | None = None
 
     # -- stale manager ---------------------------------------------------------------------
@@ -201,13 +206,17 @@ class Pit(_native.Pit):
         return self.run(wf, given, _reuse=reuse, _resumed_from=run_id, **options)
 
     def _remember(self, run: WorkflowRun, wf: Workflow, inputs: dict[str, Any]) -> None:
-        self._runs[run.run_id] = _RunRecord(wf, inputs, run)
-        while len(self._runs) > RUN_HISTORY:
-            self._runs.popitem(last=False)
+        record = _RunRecord(wf, inputs, run, len(wf))
+        self._runs[run.run_id] = record
+        self._run_nodes += record.nodes
+        while len(self._runs) > 1 and (len(self._runs) > RUN_HISTORY or self._run_nodes > RUN_HISTORY_NODES):
+            _, oldest = self._runs.popitem(last=False)
+            self._run_nodes -= oldest.nodes
 
     @property
     def workflow_runs(self) -> list[WorkflowRun]:
-        """Workflow runs of this process, oldest first (the last 1000)."""
+        """Workflow runs of this process, oldest first (the last 1000, fewer when they hold
+        more than 100,000 nodes in all)."""
         return [record.run for record in self._runs.values()]
 
     def metrics(self) -> pd.DataFrame:
