@@ -74,15 +74,17 @@ def fresh_callables(bodies: list[tuple[str, int, type[Exception]]]) -> list[Flak
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(random_workflows(), st.integers(0, 50))
-def test_the_pit_and_the_reference_agree_on_random_dags(case: Any, seed: int) -> None:
+@given(random_workflows(), st.integers(0, 50), st.booleans())
+def test_the_pit_and_the_reference_agree_on_random_dags(case: Any, seed: int, cache: bool) -> None:
+    # cache=False sends built-in nodes through waves (computed, then recorded together);
+    # cache=True through the memo table one by one: both must agree with the reference.
     manifest, bodies = case
     expected = run_reference(manifest, {"seed": seed}, fresh_callables(bodies))
     pit = Pit()
     wf = Workflow.from_manifest(
         manifest, callables={name: fn for (name, *_), fn in zip(bodies, fresh_callables(bodies), strict=True)}
     )
-    run = pit.run(wf, {"seed": seed}, raise_on_failure=False)
+    run = pit.run(wf, {"seed": seed}, cache=cache, raise_on_failure=False)
     rows = {row["node"]: row for row in run.rows()}
     assert {n: r["state"] for n, r in rows.items()} == expected.states
     assert run.status == expected.status
@@ -270,17 +272,28 @@ def test_non_callable_and_wrong_arity_nodes() -> None:
         Pit()._execute(compiled, [], [1])
 
 
-def test_builtin_type_errors_name_the_problem() -> None:
+@pytest.mark.parametrize("cache", [True, False])
+def test_builtin_type_errors_name_the_problem(cache: bool) -> None:
     wf = Workflow("types")
     wf.add_node("text", "constant", value="abc")
     wf.add_node("bad_sum", "calculator", operation="sum", inputs=["text"])
     with pytest.raises(TypeError, match="calculator needs numbers, got str"):
-        Pit().run(wf)
+        Pit().run(wf, cache=cache)
     wf2 = Workflow("zero")
     wf2.add_node("zero", "constant", value=0)
-    wf2.add_node("ratio", "calculator", operation="div", operand=0, inputs=["zero"])
+    wf2.add_node("ratio", "calculator", operation="div", operand=0, inputs=["zero"], retries=1)
+    wf2.add_node("after", "passthrough", inputs=["ratio"])
+    wf2.add_node("beside", "calculator", operation="add", operand=1, inputs=["zero"])
+    run = Pit().run(wf2, cache=cache, raise_on_failure=False)
+    rows = {row["node"]: row for row in run.rows()}
+    assert rows["ratio"]["state"] == "failed"
+    assert rows["ratio"]["exception"] == "ZeroDivisionError"
+    assert rows["ratio"]["attempts"] == 2  # a failing node of a wave goes the single way: retried
+    assert rows["after"]["state"] == "skipped"
+    assert rows["beside"]["state"] == "succeeded"
+    assert run["beside"] == 1
     with pytest.raises(ZeroDivisionError):
-        Pit().run(wf2)
+        run.raise_for_status()
 
 
 def test_the_interpreter_survives_a_crashing_process_node() -> None:

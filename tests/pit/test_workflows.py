@@ -400,3 +400,21 @@ def test_editing_a_sub_workflow_after_its_parent_ran_is_seen(pit: Pit) -> None:
     assert pit.run(outer).outputs == {"inner": 1}
     inner.add_node("two", "constant", value=2)
     assert pit.run(outer).outputs == {"inner": {"one": 1, "two": 2}}
+
+
+def test_the_run_history_is_bounded_by_nodes(pit: Pit, monkeypatch: pytest.MonkeyPatch) -> None:
+    import symphony_pit.pit as pit_module
+
+    monkeypatch.setattr(pit_module, "RUN_HISTORY_NODES", 25)
+    wf = Workflow("ten")
+    for i in range(10):
+        wf.add_node(f"n{i}", "constant", value=i)
+    ids = [pit.run(wf, cache=False).run_id for _ in range(5)]
+    assert [run.run_id for run in pit.workflow_runs] == ids[-2:]  # 20 nodes kept, 30 would not fit
+    big = Workflow("big")
+    for i in range(40):
+        big.add_node(f"n{i}", "constant", value=i)
+    assert [run.run_id for run in pit.workflow_runs] == ids[-2:]
+    last = pit.run(big, cache=False)
+    assert [run.run_id for run in pit.workflow_runs] == [last.run_id]  # the newest always stays
+    assert pit.metrics().loc["big", "runs"] == 1

@@ -479,4 +479,94 @@ mod tests {
         assert!(events.windows(2).all(|w| w[0].seq < w[1].seq));
         assert!(log.poll(10).is_empty());
     }
+
+    fn names(run: &str) -> Arc<RunNames> {
+        use crate::dag::{GraphSpec, NodeSpec};
+        let spec = GraphSpec {
+            name: "wf".into(),
+            nodes: vec![NodeSpec::task("a", &[]), NodeSpec::task("b", &["a"])],
+        };
+        Arc::new(RunNames {
+            run: Arc::from(run),
+            graph: Arc::new(WorkflowGraph::build(spec).unwrap()),
+        })
+    }
+
+    #[test]
+    fn compact_and_whole_events_come_back_in_order_with_their_details() {
+        let log = EventLog::new(100);
+        let slot = log.open_names(names("wf-1"));
+        let id = ArtifactId::of(b"x");
+        let mut batch = EventBatch::new();
+        batch.node_state(1.0, slot, 1, NodeState::Ready, NodeState::Running, 1);
+        batch.emit(Component::Dag, "node.cached", "wf-1/b".into(), &[]);
+        batch.stored(2.0, id, 5, true);
+        batch.stored(2.5, id, 5_000_000_000, false); // over 4 GiB: kept whole
+        log.append(&mut batch);
+        assert!(batch.is_empty());
+        log.emit(Component::Pit, "after", "pit".into(), &[]);
+        let events = log.poll(10);
+        let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, [1, 2, 3, 4, 5]);
+        let kinds: Vec<&str> = events.iter().map(|e| e.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                "node.state",
+                "node.cached",
+                "artifact.stored",
+                "artifact.stored",
+                "after"
+            ]
+        );
+        assert_eq!(events[0].subject.to_string(), "wf-1/b");
+        assert_eq!(events[0].time, 1.0);
+        let data: Vec<String> = events[0]
+            .data
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        assert_eq!(data, ["from=ready", "to=running", "attempt=1"]);
+        assert_eq!(events[2].subject, Subject::Artifact(id));
+        assert_eq!(events[3].data[0].1, Field::UInt(5_000_000_000));
+    }
+
+    #[test]
+    fn a_full_log_drops_the_oldest_and_lets_go_of_finished_runs_names() {
+        let log = EventLog::new(4);
+        let first = log.open_names(names("wf-1"));
+        let mut batch = EventBatch::new();
+        for k in 0..3 {
+            batch.node_state(k as f64, first, 0, NodeState::Pending, NodeState::Ready, 0);
+            batch.emit(
+                Component::Dag,
+                "other",
+                "x".into(),
+                &[("k", Field::UInt(k))],
+            );
+        }
+        log.append(&mut batch);
+        log.close_names(first);
+        assert_eq!(log.pending(), 4);
+        assert_eq!(log.dropped(), 2);
+        // The closed run's slot is still needed (its events are kept), so a new run gets another.
+        let second = log.open_names(names("wf-2"));
+        assert_ne!(second, first);
+        let events = log.poll(2);
+        assert_eq!(events[0].seq, 3);
+        assert_eq!(events[0].subject.to_string(), "wf-1/a");
+        assert_eq!(events[1].data[0].1, Field::UInt(1));
+        // A batch larger than the log keeps its newest events.
+        for k in 0..6 {
+            batch.node_state(k as f64, second, 1, NodeState::Pending, NodeState::Ready, 0);
+        }
+        log.append(&mut batch);
+        let events = log.poll(10);
+        assert_eq!(events.len(), 4);
+        assert_eq!(events[0].time, 2.0);
+        assert_eq!(events[3].seq, 12);
+        // wf-1's events are all gone: its slot is free for the next run.
+        let third = log.open_names(names("wf-3"));
+        assert_eq!(third, first);
+    }
 }

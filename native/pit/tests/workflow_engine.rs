@@ -334,3 +334,95 @@ fn resuming_reuses_what_succeeded() {
     assert_eq!(output(&second, "b"), Value::Int(8));
     assert_eq!(calls.load(Ordering::SeqCst), 1, "a ran once");
 }
+
+#[test]
+fn a_wave_of_builtin_nodes_is_recorded_node_by_node_with_lineage_and_events() {
+    let pit = pit();
+    let w = wf(
+        r#"[{"name": "a", "kind": "constant", "config": {"value": 2}},
+            {"name": "b", "kind": "constant", "config": {"value": 3}},
+            {"name": "c", "kind": "calculator", "inputs": ["a", "b"], "config": {"operation": "mul"}},
+            {"name": "d", "kind": "calculator", "inputs": ["a", "c"], "config": {"operation": "add"}},
+            {"name": "e", "kind": "calculator", "inputs": ["c", "c"], "config": {"operation": "sub"}}]"#,
+        "[]",
+    );
+    let opts = RunOptions {
+        cache: false, // built-in nodes then run in waves
+        ..RunOptions::default()
+    };
+    pit.events.poll(usize::MAX);
+    let report = execute(&pit, &w, &Arc::new(Fns(vec![])), vec![], &opts).unwrap();
+    assert_eq!(report.status, RunStatus::Completed);
+    assert_eq!(int(&output(&report, "d")), 8);
+    assert_eq!(int(&output(&report, "e")), 0);
+    for node in &report.nodes {
+        assert_eq!((node.state, node.attempts), (NodeState::Succeeded, 1));
+        assert!(node.started_at.unwrap() <= node.finished_at.unwrap());
+    }
+    // Lineage: inputs in order, each once.
+    let id = |name: &str| report.node(name).unwrap().output.as_ref().unwrap().id;
+    let meta = pit.artifacts.metadata(&id("d")).unwrap();
+    assert_eq!(meta.inputs, [id("a"), id("c")]);
+    assert_eq!(pit.artifacts.metadata(&id("e")).unwrap().inputs, [id("c")]);
+    let producer = meta.producer.as_ref().unwrap();
+    assert_eq!(
+        (producer.run.as_str(), producer.node.as_str()),
+        (&*report.run_id, "d")
+    );
+    // Events: per node running, stored, succeeded, in that order; never two nodes of the
+    // (one-slot) default pool running at once.
+    let events = pit.events.poll(usize::MAX);
+    let mut running: Option<String> = None;
+    let mut seen = Vec::new();
+    for e in &events {
+        let to = e
+            .data
+            .iter()
+            .find(|(k, _)| *k == "to")
+            .map(|(_, v)| v.to_string());
+        match (e.kind, to.as_deref()) {
+            ("node.state", Some("running")) => {
+                assert!(running.is_none(), "two nodes running at once");
+                running = Some(e.subject.to_string());
+            }
+            ("artifact.stored", _) => assert!(running.is_some(), "stored outside a node"),
+            ("node.state", Some("succeeded")) => {
+                assert_eq!(running.take(), Some(e.subject.to_string()));
+                seen.push(e.subject.to_string());
+            }
+            _ => {}
+        }
+    }
+    let expected: Vec<String> = ["a", "b", "c", "d", "e"]
+        .iter()
+        .map(|n| format!("{}/{n}", report.run_id))
+        .collect();
+    assert_eq!(seen, expected);
+    assert!(events.windows(2).all(|w| w[0].seq + 1 == w[1].seq));
+}
+
+#[test]
+fn finished_runs_let_go_of_their_detail_beyond_the_history_budget() {
+    use symphony_pit::dag::HISTORY_NODES;
+    let pit = pit();
+    let nodes: Vec<String> = (0..1000)
+        .map(|i| format!(r#"{{"name": "n{i}", "kind": "constant", "config": {{"value": {i}}}}}"#))
+        .collect();
+    let w = wf(&format!("[{}]", nodes.join(",")), "[]");
+    let host = Arc::new(Fns(vec![]));
+    let runs: Vec<String> = (0..HISTORY_NODES / 1000 + 5)
+        .map(|_| {
+            execute(&pit, &w, &host, vec![], &RunOptions::default())
+                .unwrap()
+                .run_id
+        })
+        .collect();
+    let newest = runs.last().unwrap();
+    assert_eq!(pit.dags.nodes(newest).unwrap().len(), 1000);
+    let oldest = &runs[0];
+    let err = pit.dags.nodes(oldest).unwrap_err().to_string();
+    assert!(err.contains("only its summary is kept"), "{err}");
+    // Its status and summary stay (the Stale Manager and run listings read them).
+    assert_eq!(pit.dags.status(oldest).unwrap(), RunStatus::Completed);
+    assert_eq!(pit.dags.runs().len(), runs.len());
+}
