@@ -722,6 +722,7 @@ impl<H: Host> Exec<'_, H> {
         let mut recorded = 0;
         let mut store_error = None;
         let mut run = self.pit.dags.lock_run(&self.run_id)?;
+        let mut released = Ok(());
         match self.pit.artifacts.batch() {
             Err(e) => store_error = Some(e),
             Ok(mut store) => {
@@ -751,10 +752,12 @@ impl<H: Host> Exec<'_, H> {
                         }
                     }
                 }
-                store.finish()?;
+                released = store.finish();
             }
         }
+        // The run's events go out even if the store failed to send its writes.
         run.finish(&mut ev)?;
+        released?;
         let ids: SmallVec<[ArtifactId; 16]> = hashed.iter().map(Hashed::id).collect();
         drop(hashed);
         self.events = ev;
