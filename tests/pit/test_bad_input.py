@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import symphony_pit
-from symphony_pit import InternalError, ModelSpec, NotFound, Pit, PitError, StorageError, ValidationError
+from symphony_pit import InternalError, ModelSpec, NotFound, Pit, PitError, StorageError, ValidationError, Workflow
 
 
 @pytest.mark.parametrize(
@@ -117,6 +117,14 @@ def test_closed_pit_refuses_writes_clearly(pit: Pit) -> None:
     pit.close()  # idempotent
     with pytest.raises(ValidationError, match="the Pit is closed"):
         pit.artifacts.put(b"late")
+    wf = Workflow("late")
+    wf.add_node("a", "constant", value=1)
+    wf.add_node("b", "calculator", operation="add", operand=1, inputs=["a"])
+    for cache in (True, False):  # single nodes and waves alike: a clear failure, no hang
+        run = pit.run(wf, cache=cache, raise_on_failure=False)
+        assert run.status == "failed"
+        assert run.rows()[0]["exception"] == "StorageError"
+        assert "the Pit is closed" in run.rows()[0]["error"]
 
 
 def test_rust_panic_becomes_internal_error_and_the_interpreter_lives() -> None:

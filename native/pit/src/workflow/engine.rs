@@ -724,7 +724,13 @@ impl<H: Host> Exec<'_, H> {
         let mut run = self.pit.dags.lock_run(&self.run_id)?;
         let mut released = Ok(());
         match self.pit.artifacts.batch() {
-            Err(e) => store_error = Some(e),
+            // The store takes nothing (closed): the first node goes the single way, which
+            // records its failure to store; the rest are put back.
+            Err(_) => {
+                if let Some(s) = staged.first() {
+                    self.wave_ok[s.node] = false;
+                }
+            }
             Ok(mut store) => {
                 for (s, data) in staged.iter().zip(&hashed) {
                     let i = s.node;
