@@ -139,6 +139,29 @@ pub struct ArtifactMeta {
     pub archived: Option<u64>,
 }
 
+impl ArtifactMeta {
+    /// The record of a newly stored artifact: live, unpinned, not yet read.
+    fn fresh(id: ArtifactId, size: usize, created_at: f64, opts: PutOptions) -> ArtifactMeta {
+        ArtifactMeta {
+            id,
+            size: size as u64,
+            content_type: opts
+                .content_type
+                .unwrap_or_else(|| "application/octet-stream".into()),
+            created_at,
+            created_by: opts.created_by.unwrap_or_else(|| "user".into()),
+            tags: opts.tags,
+            custom: opts.custom,
+            producer: opts.producer,
+            inputs: opts.inputs,
+            pinned: false,
+            access_count: 0,
+            last_access: created_at,
+            archived: None,
+        }
+    }
+}
+
 /// What an artifact's bytes are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Content {
@@ -345,21 +368,15 @@ impl StoreBatch<'_> {
         let dedup = self
             .store
             .insert(&mut self.st, data.id, Vec::new(), &mut self.ops, |tags| {
-                let meta = ArtifactMeta {
-                    id: data.id,
-                    size: bytes.len() as u64,
-                    content_type: crate::value::VALUE_CONTENT_TYPE.into(),
-                    created_at: time,
-                    created_by: "workflow".into(),
+                let opts = PutOptions {
+                    content_type: Some(crate::value::VALUE_CONTENT_TYPE.into()),
+                    created_by: Some("workflow".into()),
                     tags,
                     custom: Value::None,
                     producer: Some(producer()),
                     inputs: inputs.to_vec(),
-                    pinned: false,
-                    access_count: 0,
-                    last_access: time,
-                    archived: None,
                 };
+                let meta = ArtifactMeta::fresh(data.id, bytes.len(), time, opts);
                 (meta, Arc::new(bytes.to_vec()) as Blob)
             });
         self.added |= !dedup;
@@ -377,13 +394,7 @@ impl StoreBatch<'_> {
             added,
         } = self;
         drop(st);
-        for op in ops {
-            store.persister.send(op)?;
-        }
-        if store.sync_writes && added {
-            store.persister.flush()?;
-        }
-        Ok(())
+        store.send(ops, added)
     }
 }
 
@@ -440,17 +451,17 @@ impl ArtifactStore {
         &self,
         data: &[u8],
         make_blob: impl FnOnce() -> Blob,
-        opts: PutOptions,
+        mut opts: PutOptions,
     ) -> Result<ArtifactId> {
         if self.persister.is_closed() {
             return Err(PitError::validation("the Pit is closed"));
         }
-        let content_type = opts
-            .content_type
-            .unwrap_or_else(|| "application/octet-stream".into());
-        check_name("content_type", &content_type)?;
-        let created_by = opts.created_by.unwrap_or_else(|| "user".into());
-        check_name("created_by", &created_by)?;
+        if let Some(content_type) = &opts.content_type {
+            check_name("content_type", content_type)?;
+        }
+        if let Some(created_by) = &opts.created_by {
+            check_name("created_by", created_by)?;
+        }
         check_tags(&opts.tags)?;
         if let Some(p) = &opts.producer {
             check_name("producer run", &p.run)?;
@@ -460,34 +471,28 @@ impl ArtifactStore {
         let mut ops = Vec::new();
         let mut st = self.state.lock();
         check_lineage(&st, &opts.inputs)?;
-        let dedup = self.insert(&mut st, id, opts.tags, &mut ops, |tags| {
-            let now = crate::now();
-            let meta = ArtifactMeta {
-                id,
-                size: data.len() as u64,
-                content_type,
-                created_at: now,
-                created_by,
-                tags,
-                custom: opts.custom,
-                producer: opts.producer,
-                inputs: opts.inputs,
-                pinned: false,
-                access_count: 0,
-                last_access: now,
-                archived: None,
-            };
+        let tags = std::mem::take(&mut opts.tags);
+        let dedup = self.insert(&mut st, id, tags, &mut ops, |tags| {
+            let meta =
+                ArtifactMeta::fresh(id, data.len(), crate::now(), PutOptions { tags, ..opts });
             (meta, make_blob())
         });
         drop(st);
+        self.send(ops, !dedup)?;
+        self.events.stored(id, data.len(), dedup);
+        Ok(id)
+    }
+
+    /// Send what a put must write to the disk, once the lock is released; with synchronous
+    /// durability wait for it when something new was `added`.
+    fn send(&self, ops: Vec<Op>, added: bool) -> Result<()> {
         for op in ops {
             self.persister.send(op)?;
         }
-        if self.sync_writes && !dedup {
+        if self.sync_writes && added {
             self.persister.flush()?;
         }
-        self.events.stored(id, data.len(), dedup);
-        Ok(id)
+        Ok(())
     }
 
     /// Under the lock: a known `id` gains `tags` (returns true: deduplicated); a new one gets the

@@ -757,30 +757,9 @@ impl Run {
         status.is_finished()
     }
 
-    /// Why node `i` may not start now, if it may not.
-    fn refuse_start(&self, i: usize) -> Option<PitError> {
-        let name = &self.graph.names[i];
-        if self.status.is_finished() {
-            return Some(PitError::validation(format!(
-                "run '{}' is {}; node '{name}' can no longer change",
-                self.id,
-                self.status.as_str()
-            )));
-        }
-        if self.paused {
-            return Some(PitError::validation(format!(
-                "run '{}' is paused; node '{name}' cannot start until it is resumed",
-                self.id
-            )));
-        }
-        if self.states[i] != NodeState::Ready {
-            return Some(PitError::validation(format!(
-                "node '{name}' of run '{}' cannot go from {} to running",
-                self.id,
-                self.states[i].as_str()
-            )));
-        }
-        None
+    /// Whether node `i` may start now: Ready, in a run neither paused nor over.
+    fn can_start(&self, i: usize) -> bool {
+        !self.status.is_finished() && !self.paused && self.states[i] == NodeState::Ready
     }
 
     fn record(&self) -> RunRecord {
@@ -839,14 +818,18 @@ impl State {
     /// Run `id` has just finished: it joins the finished runs, and the oldest of them give up
     /// their node detail while they hold more than [`HISTORY_NODES`] nodes (the newest and any
     /// run an executor still reads keep it).
-    fn finished(&mut self, id: &Arc<str>, nodes: usize) {
+    /// Its names are let go by the event log once the log no longer holds its events.
+    fn finished(&mut self, events: &EventLog, id: &Arc<str>) {
+        let Some(run) = self.runs.get(id) else {
+            return;
+        };
+        events.close_names(run.names);
+        self.finished_nodes += run.states.len();
         self.finished.push_back(id.clone());
-        self.finished_nodes += nodes;
         while self.finished_nodes > HISTORY_NODES && self.finished.len() > 1 {
             let oldest = self.finished.front().expect("more than one");
-            match self.runs.get(oldest) {
-                Some(run) if run.held => break, // let go once its executor is done
-                _ => {}
+            if self.runs.get(oldest).is_some_and(|run| run.held) {
+                break; // let go once its executor is done
             }
             let oldest = self.finished.pop_front().expect("more than one");
             let Some(run) = self.runs.remove(&oldest) else {
@@ -991,13 +974,10 @@ impl DagTracker {
         }
         let finished = run.update_status(ev); // a graph without nodes is done at once
         self.events.append(ev);
-        if finished {
-            self.events.close_names(run.names);
-        }
         let record = self.persists().then(|| run.record());
         st.runs.insert(id.clone(), run);
         if finished {
-            st.finished(&id, n);
+            st.finished(&self.events, &id);
         }
         drop(guard);
         if let Some(record) = record {
@@ -1181,10 +1161,9 @@ impl DagTracker {
         let finished = run.update_status(pending);
         self.events.append(pending);
         if finished {
-            self.events.close_names(run.names);
             let record = self.persists().then(|| run.record());
-            let (id, nodes) = (run.id.clone(), run.states.len());
-            guard.finished(&id, nodes);
+            let id = run.id.clone();
+            guard.finished(&self.events, &id);
             drop(guard);
             if let Some(record) = record {
                 self.persister.send(Op::PutRun(Box::new(record)))?;
@@ -1267,11 +1246,6 @@ impl DagTracker {
         })
     }
 
-    /// Every node's state, by node index.
-    pub fn states(&self, run_id: &str) -> Result<Vec<NodeState>> {
-        self.with_run(run_id, |run| run.states.clone())
-    }
-
     pub fn status(&self, run_id: &str) -> Result<RunStatus> {
         let st = self.state.lock();
         match (st.runs.get(run_id), st.summaries.get(run_id)) {
@@ -1281,13 +1255,22 @@ impl DagTracker {
         }
     }
 
-    /// Mark run `run_id` as read by an executor (`true`): its node detail then stays after it
-    /// finishes, until the executor lets go (`false`).
-    pub fn hold(&self, run_id: &str, held: bool) -> Result<()> {
+    /// Mark run `run_id` as read by an executor: its node detail then stays after it finishes,
+    /// until [`release`](Self::release).
+    pub fn hold(&self, run_id: &str) -> Result<()> {
         let mut st = self.state.lock();
         let run = st.runs.get_mut(run_id).ok_or_else(|| unknown_run(run_id))?;
-        run.held = held;
+        run.held = true;
         Ok(())
+    }
+
+    /// The executor of run `run_id` is done with it: returns every node's state (by node
+    /// index) and the run's status, and lets its detail go with the history.
+    pub fn release(&self, run_id: &str) -> Result<(Vec<NodeState>, RunStatus)> {
+        let mut st = self.state.lock();
+        let run = st.runs.get_mut(run_id).ok_or_else(|| unknown_run(run_id))?;
+        run.held = false;
+        Ok((run.states.clone(), run.status))
     }
 
     pub fn graph(&self, run_id: &str) -> Result<Arc<WorkflowGraph>> {
@@ -1356,10 +1339,9 @@ impl DagTracker {
         run.cancelled = true;
         run.update_status(pending);
         self.events.append(pending);
-        self.events.close_names(run.names);
         let record = run.record();
-        let (id, nodes) = (run.id.clone(), run.states.len());
-        guard.finished(&id, nodes);
+        let id = run.id.clone();
+        guard.finished(&self.events, &id);
         drop(guard);
         self.persister.send(Op::PutRun(Box::new(record)))
     }
@@ -1400,15 +1382,12 @@ pub struct RunGuard<'a> {
 }
 
 impl RunGuard<'_> {
-    /// Why node `i` cannot start now (the run is paused or over, or the node is not Ready).
-    pub fn refuse_start(&self, i: usize) -> Option<PitError> {
-        self.run.refuse_start(i)
+    /// Whether node `i` may start now (Ready, and the run neither paused nor over).
+    pub fn can_start(&self, i: usize) -> bool {
+        self.run.can_start(i)
     }
 
-    /// Node `i` (Ready, see [`refuse_start`](Self::refuse_start)) started at `started` and
-    /// succeeded with `output` at `finished`; its successors that became Ready are appended to
-    /// `newly_ready`.
-    /// Node `i` (Ready, see [`refuse_start`](Self::refuse_start)) started at `started`.
+    /// Node `i` (see [`can_start`](Self::can_start)) started at `started`.
     pub fn record_start(&mut self, i: usize, started: f64, ev: &mut EventBatch) {
         let run = &mut *self.run;
         run.move_node(i, NodeState::Running, started, ev);
@@ -1434,17 +1413,12 @@ impl RunGuard<'_> {
     /// run, and persist it if it finished.
     pub fn finish(self, ev: &mut EventBatch) -> Result<()> {
         self.tracker.events.append(ev);
-        if self.finished {
-            self.tracker.events.close_names(self.run.names);
-        }
         let record = (self.finished && self.tracker.persists()).then(|| self.run.record());
-        let finished = self
-            .finished
-            .then(|| (self.run.id.clone(), self.run.states.len()));
+        let finished = self.finished.then(|| self.run.id.clone());
         let tracker = self.tracker;
         drop(self.run);
-        if let Some((id, nodes)) = finished {
-            tracker.state.lock().finished(&id, nodes);
+        if let Some(id) = finished {
+            tracker.state.lock().finished(&tracker.events, &id);
         }
         if let Some(record) = record {
             tracker.persister.send(Op::PutRun(Box::new(record)))?;

@@ -154,6 +154,23 @@ enum Record {
 // One record per event in a log of 100,000: keep it small.
 const _: () = assert!(std::mem::size_of::<Record>() <= 48);
 
+/// An event stamped now; its sequence number is given when it is appended.
+fn event_now(
+    component: Component,
+    kind: &'static str,
+    subject: Subject,
+    data: &[(&'static str, Field)],
+) -> Event {
+    Event {
+        seq: 0,
+        time: crate::now(),
+        component,
+        kind,
+        subject,
+        data: Fields::from(data),
+    }
+}
+
 fn stored_event(time: f64, id: ArtifactId, size: u64, dedup: bool) -> Event {
     Event {
         seq: 0,
@@ -162,6 +179,25 @@ fn stored_event(time: f64, id: ArtifactId, size: u64, dedup: bool) -> Event {
         kind: "artifact.stored",
         subject: Subject::Artifact(id),
         data: Fields::from_iter([("size", Field::UInt(size)), ("dedup", Field::Bool(dedup))]),
+    }
+}
+
+/// The record of an `artifact.stored`, with the whole event behind it when it does not fit one.
+fn stored_record(time: f64, id: ArtifactId, size: usize, dedup: bool) -> (Record, Option<Event>) {
+    match u32::try_from(size) {
+        Ok(size) => (
+            Record::Stored {
+                time,
+                id,
+                size,
+                dedup,
+            },
+            None,
+        ),
+        Err(_) => (
+            Record::Other,
+            Some(stored_event(time, id, size as u64, dedup)),
+        ),
     }
 }
 
@@ -200,18 +236,9 @@ impl EventBatch {
 
     /// An artifact was stored (`dedup`: its bytes were already there) at `time`.
     pub fn stored(&mut self, time: f64, id: ArtifactId, size: usize, dedup: bool) {
-        match u32::try_from(size) {
-            Ok(size) => self.records.push(Record::Stored {
-                time,
-                id,
-                size,
-                dedup,
-            }),
-            Err(_) => {
-                self.records.push(Record::Other);
-                self.others.push(stored_event(time, id, size as u64, dedup));
-            }
-        }
+        let (record, whole) = stored_record(time, id, size, dedup);
+        self.records.push(record);
+        self.others.extend(whole);
     }
 
     /// Any other event, stamped now.
@@ -223,14 +250,7 @@ impl EventBatch {
         data: &[(&'static str, Field)],
     ) {
         self.records.push(Record::Other);
-        self.others.push(Event {
-            seq: 0, // assigned when appended
-            time: crate::now(),
-            component,
-            kind,
-            subject,
-            data: Fields::from(data),
-        });
+        self.others.push(event_now(component, kind, subject, data));
     }
 
     pub fn len(&self) -> usize {
@@ -268,6 +288,27 @@ struct Ring {
 impl Ring {
     fn first_seq(&self) -> u64 {
         self.next_seq - self.queue.len() as u64
+    }
+
+    /// Make room for `incoming` more events in a log of `capacity`: the oldest go, counted as
+    /// dropped (with those of the incoming that do not fit either).
+    fn make_room(&mut self, incoming: usize, capacity: usize) {
+        let overflow = (self.queue.len() + incoming).saturating_sub(capacity);
+        if overflow > 0 {
+            let evict = overflow.min(self.queue.len());
+            self.queue.drain(..evict);
+            self.dropped += overflow as u64;
+        }
+    }
+
+    /// Append one event: its record, and for an `Other` marker the event behind it.
+    fn push(&mut self, record: Record, other: Option<Event>) {
+        if let Some(mut event) = other {
+            event.seq = self.next_seq;
+            self.others.push_back(event);
+        }
+        self.queue.push_back(record);
+        self.next_seq += 1;
     }
 
     /// Forget what no kept event refers to any more: others before the first kept event, and
@@ -337,16 +378,23 @@ impl EventLog {
         subject: Subject,
         data: &[(&'static str, Field)],
     ) {
-        let mut batch = EventBatch::new();
-        batch.emit(component, kind, subject, data);
-        self.append(&mut batch);
+        self.push_one(
+            Record::Other,
+            Some(event_now(component, kind, subject, data)),
+        );
     }
 
     /// Append `artifact.stored` for `id` (`dedup`: its bytes were already there), stamped now.
     pub fn stored(&self, id: ArtifactId, size: usize, dedup: bool) {
-        let mut batch = EventBatch::new();
-        batch.stored(crate::now(), id, size, dedup);
-        self.append(&mut batch);
+        let (record, whole) = stored_record(crate::now(), id, size, dedup);
+        self.push_one(record, whole);
+    }
+
+    fn push_one(&self, record: Record, other: Option<Event>) {
+        let mut ring = self.inner.lock();
+        ring.make_room(1, self.capacity);
+        ring.push(record, other);
+        ring.trim();
     }
 
     /// Append every event of `batch`, in order, leaving it empty (its buffers are kept for
@@ -357,29 +405,21 @@ impl EventLog {
         }
         let mut ring = self.inner.lock();
         let incoming = batch.records.len();
-        let overflow = (ring.queue.len() + incoming).saturating_sub(self.capacity);
-        if overflow > 0 {
-            let evict = overflow.min(ring.queue.len());
-            ring.queue.drain(..evict);
-            ring.dropped += overflow as u64;
-        }
+        ring.make_room(incoming, self.capacity);
         // A batch larger than the whole log keeps only its newest events.
-        let skip = incoming.saturating_sub(self.capacity);
-        let mut seq = ring.next_seq;
+        let mut skip = incoming.saturating_sub(self.capacity);
         let mut others = batch.others.drain(..);
         for record in batch.records.drain(..) {
-            if let Record::Other = record {
-                let mut event = others.next().expect("one event per Other marker");
-                event.seq = seq;
-                ring.others.push_back(event);
+            let other = matches!(record, Record::Other)
+                .then(|| others.next().expect("one event per Other marker"));
+            if skip > 0 {
+                skip -= 1;
+                ring.next_seq += 1;
+            } else {
+                ring.push(record, other);
             }
-            if seq - ring.next_seq >= skip as u64 {
-                ring.queue.push_back(record);
-            }
-            seq += 1;
         }
         drop(others);
-        ring.next_seq = seq;
         ring.trim();
     }
 

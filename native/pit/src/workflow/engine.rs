@@ -353,7 +353,7 @@ pub fn execute<H: Host>(
     }
     let run_id: Arc<str> = Arc::from(pit.dags.start(wf.graph.clone())?);
     // Its detail must stay until the report is made, however many runs finish meanwhile.
-    pit.dags.hold(&run_id, true)?;
+    pit.dags.hold(&run_id)?;
     let (tx, rx) = channel();
     let now = crate::now();
     let nodes = wf
@@ -432,7 +432,7 @@ pub fn execute<H: Host>(
     if let Err(e) = exec.run() {
         // The engine itself failed (a closed store, a broken invariant): leave no run half-open.
         let _ = exec.cancel();
-        let _ = pit.dags.hold(&exec.run_id, false);
+        let _ = pit.dags.release(&exec.run_id);
         return Err(e);
     }
     exec.finish(started_at)
@@ -734,7 +734,7 @@ impl<H: Host> Exec<'_, H> {
             Ok(mut store) => {
                 for (s, data) in staged.iter().zip(&hashed) {
                     let i = s.node;
-                    if run.refuse_start(i).is_some() {
+                    if !run.can_start(i) {
                         break; // paused or over: the rest stay Ready
                     }
                     run.record_start(i, s.started, &mut ev);
@@ -1203,9 +1203,7 @@ impl<H: Host> Exec<'_, H> {
 
     fn finish(mut self, started_at: f64) -> Result<RunReport<H::Data>> {
         self.release_all();
-        let states = self.pit.dags.states(&self.run_id)?;
-        let status = self.pit.dags.status(&self.run_id)?;
-        self.pit.dags.hold(&self.run_id, false)?;
+        let (states, status) = self.pit.dags.release(&self.run_id)?;
         for (report, state) in self.nodes.iter_mut().zip(states) {
             report.state = state;
         }
