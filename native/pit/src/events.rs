@@ -182,23 +182,16 @@ fn stored_event(time: f64, id: ArtifactId, size: u64, dedup: bool) -> Event {
     }
 }
 
-/// The record of an `artifact.stored`, with the whole event behind it when it does not fit one.
-fn stored_record(time: f64, id: ArtifactId, size: usize, dedup: bool) -> (Record, Option<Event>) {
-    match u32::try_from(size) {
-        Ok(size) => (
-            Record::Stored {
-                time,
-                id,
-                size,
-                dedup,
-            },
-            None,
-        ),
-        Err(_) => (
-            Record::Other,
-            Some(stored_event(time, id, size as u64, dedup)),
-        ),
-    }
+/// The record of an `artifact.stored`; `None` when its size does not fit one (the whole event
+/// is kept then: [`stored_event`]).
+fn stored_record(time: f64, id: ArtifactId, size: usize, dedup: bool) -> Option<Record> {
+    let size = u32::try_from(size).ok()?;
+    Some(Record::Stored {
+        time,
+        id,
+        size,
+        dedup,
+    })
 }
 
 /// Events gathered by one piece of work and appended to the log together (one lock for all of
@@ -236,9 +229,13 @@ impl EventBatch {
 
     /// An artifact was stored (`dedup`: its bytes were already there) at `time`.
     pub fn stored(&mut self, time: f64, id: ArtifactId, size: usize, dedup: bool) {
-        let (record, whole) = stored_record(time, id, size, dedup);
-        self.records.push(record);
-        self.others.extend(whole);
+        match stored_record(time, id, size, dedup) {
+            Some(record) => self.records.push(record),
+            None => {
+                self.records.push(Record::Other);
+                self.others.push(stored_event(time, id, size as u64, dedup));
+            }
+        }
     }
 
     /// Any other event, stamped now.
@@ -386,8 +383,14 @@ impl EventLog {
 
     /// Append `artifact.stored` for `id` (`dedup`: its bytes were already there), stamped now.
     pub fn stored(&self, id: ArtifactId, size: usize, dedup: bool) {
-        let (record, whole) = stored_record(crate::now(), id, size, dedup);
-        self.push_one(record, whole);
+        let time = crate::now();
+        match stored_record(time, id, size, dedup) {
+            Some(record) => self.push_one(record, None),
+            None => self.push_one(
+                Record::Other,
+                Some(stored_event(time, id, size as u64, dedup)),
+            ),
+        }
     }
 
     fn push_one(&self, record: Record, other: Option<Event>) {
@@ -407,19 +410,24 @@ impl EventLog {
         let incoming = batch.records.len();
         ring.make_room(incoming, self.capacity);
         // A batch larger than the whole log keeps only its newest events.
-        let mut skip = incoming.saturating_sub(self.capacity);
-        let mut others = batch.others.drain(..);
-        for record in batch.records.drain(..) {
-            let other = matches!(record, Record::Other)
-                .then(|| others.next().expect("one event per Other marker"));
-            if skip > 0 {
-                skip -= 1;
-                ring.next_seq += 1;
-            } else {
-                ring.push(record, other);
+        let skip = incoming.saturating_sub(self.capacity);
+        let base = ring.next_seq;
+        if !batch.others.is_empty() {
+            let mut others = batch.others.drain(..);
+            for (k, record) in batch.records.iter().enumerate() {
+                if matches!(record, Record::Other) {
+                    let mut event = others.next().expect("one event per Other marker");
+                    if k >= skip {
+                        event.seq = base + k as u64;
+                        ring.others.push_back(event);
+                    }
+                }
             }
         }
-        drop(others);
+        // Plain records: copied in one go.
+        ring.queue.extend(&batch.records[skip..]);
+        ring.next_seq += incoming as u64;
+        batch.records.clear();
         ring.trim();
     }
 

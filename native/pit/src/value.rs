@@ -3,6 +3,8 @@
 //! Used for model configuration, invocation inputs and outputs, custom artifact metadata, workflow
 //! specs and stored Python values. Encoded to bytes with MessagePack (`rmp-serde`) when stored.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::error::{PitError, Result};
@@ -53,8 +55,12 @@ pub enum Value {
     /// Insertion-ordered key/value pairs (keys may be any value, as in Python).
     Dict(Vec<(Value, Value)>),
     DateTime(DateTime),
-    Array(NdArray),
+    /// Boxed: arrays are rare next to scalars, and inline they would make every value 80 bytes.
+    Array(Box<NdArray>),
 }
+
+// Nodes pass values around by the million: keep the common ones small.
+const _: () = assert!(std::mem::size_of::<Value>() <= 32);
 
 impl Value {
     /// Encode to MessagePack bytes.
@@ -130,6 +136,42 @@ impl Value {
         match self {
             Value::Str(s) => Some(s),
             _ => None,
+        }
+    }
+}
+
+/// A value read by several holders (a node's output, the nodes that take it as input). Scalars
+/// are kept inline — copying them costs less than an allocation and a reference count; anything
+/// else is shared behind an `Arc`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SharedValue {
+    Inline(Value),
+    Shared(Arc<Value>),
+}
+
+impl SharedValue {
+    pub fn new(value: Value) -> Self {
+        match value {
+            Value::None | Value::Bool(_) | Value::Int(_) | Value::Float(_) | Value::DateTime(_) => {
+                SharedValue::Inline(value)
+            }
+            other => SharedValue::Shared(Arc::new(other)),
+        }
+    }
+}
+
+impl From<Value> for SharedValue {
+    fn from(value: Value) -> Self {
+        SharedValue::new(value)
+    }
+}
+
+impl std::ops::Deref for SharedValue {
+    type Target = Value;
+    fn deref(&self) -> &Value {
+        match self {
+            SharedValue::Inline(v) => v,
+            SharedValue::Shared(v) => v,
         }
     }
 }

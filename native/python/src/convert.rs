@@ -127,7 +127,7 @@ fn convert_in(obj: &Bound<'_, PyAny>, depth: usize) -> Result<Value, Problem> {
         .unwrap_or_default();
     if module == "numpy" {
         if class.name()?.to_str()? == "ndarray" {
-            return Ok(Value::Array(array_in(obj)?));
+            return Ok(Value::Array(Box::new(array_in(obj)?)));
         }
         if obj.hasattr("item")? && obj.hasattr("dtype")? {
             // A numpy scalar: keep its value as the matching Python scalar.

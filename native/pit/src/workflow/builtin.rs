@@ -412,30 +412,51 @@ pub fn binary(op: Operation, a: Num, b: Num) -> Result<Num, NodeError> {
 }
 
 fn calculate(op: Operation, inputs: &[&Value], operand: Option<Num>) -> Result<Num, NodeError> {
-    let mut numbers = Vec::with_capacity(inputs.len() + 1);
+    // Every operand is checked before any arithmetic (a type error wins over a division by
+    // zero), then folded left to right; no buffer, as this runs once per calculator node.
+    let mut count = 0usize;
+    each_operand(op, inputs, operand, |_| {
+        count += 1;
+        Ok(())
+    })?;
+    if op != Operation::Sum && count < 2 {
+        return Err(type_error(
+            "calculator add/sub/mul/div needs at least two operands (inputs and 'operand')".into(),
+        ));
+    }
+    let (step, mut acc) = match op {
+        Operation::Sum => (Operation::Add, Some(Num::Int(0))),
+        _ => (op, None),
+    };
+    each_operand(op, inputs, operand, |x| {
+        acc = Some(match acc {
+            Some(a) => binary(step, a, x)?,
+            None => x,
+        });
+        Ok(())
+    })?;
+    Ok(acc.expect("at least one operand"))
+}
+
+/// Call `f` with each operand of a calculator node in order: its inputs (a list or tuple input
+/// of `sum` gives its items), then its `operand`.
+fn each_operand(
+    op: Operation,
+    inputs: &[&Value],
+    operand: Option<Num>,
+    mut f: impl FnMut(Num) -> Result<(), NodeError>,
+) -> Result<(), NodeError> {
     for v in inputs {
         match (op, v) {
             (Operation::Sum, Value::List(items) | Value::Tuple(items)) => {
                 for x in items {
-                    numbers.push(as_num("calculator", x)?);
+                    f(as_num("calculator", x)?)?;
                 }
             }
-            _ => numbers.push(as_num("calculator", v)?),
+            _ => f(as_num("calculator", v)?)?,
         }
     }
-    numbers.extend(operand);
-    if op == Operation::Sum {
-        return numbers
-            .into_iter()
-            .try_fold(Num::Int(0), |acc, x| binary(Operation::Add, acc, x));
-    }
-    let mut it = numbers.into_iter();
-    let (Some(first), Some(second)) = (it.next(), it.next()) else {
-        return Err(type_error(
-            "calculator add/sub/mul/div needs at least two operands (inputs and 'operand')".into(),
-        ));
-    };
-    it.try_fold(binary(op, first, second)?, |acc, x| binary(op, acc, x))
+    operand.map_or(Ok(()), f)
 }
 
 fn holds(c: Compare, a: Num, b: Num) -> bool {
@@ -529,6 +550,27 @@ mod tests {
             &[Value::Bool(true), Value::Int(2)],
         );
         assert_eq!(flag.unwrap_err().exception, "TypeError");
+        // Every operand is checked before any arithmetic: the bad type is named, not the zero.
+        let late = run(
+            "calculator",
+            json!({"operation": "div"}),
+            &[Value::Int(1), Value::Int(0), Value::from("x")],
+        );
+        let late = late.unwrap_err();
+        assert_eq!(late.exception, "TypeError");
+        assert!(late.message.contains("str"), "{}", late.message);
+        let lone = run("calculator", json!({"operation": "mul"}), &[Value::Int(3)]);
+        assert!(lone.unwrap_err().message.contains("at least two operands"));
+        assert_eq!(
+            run("calculator", json!({"operation": "sum"}), &[]).unwrap(),
+            Value::Int(0)
+        );
+        let chained = run(
+            "calculator",
+            json!({"operation": "sub", "operand": 0.5}),
+            &[Value::Int(10), Value::Int(4), Value::Int(1)],
+        );
+        assert_eq!(chained.unwrap(), Value::Float(4.5));
     }
 
     #[test]

@@ -29,7 +29,7 @@ use crate::dag::{NodeState, RunStatus, WorkflowGraph};
 use crate::error::{PitError, Result};
 use crate::events::{Component, EventBatch, Field, Subject};
 use crate::pit::Pit;
-use crate::value::{Value, VALUE_CONTENT_TYPE};
+use crate::value::{SharedValue, Value, VALUE_CONTENT_TYPE};
 use crate::workflow::manifest::{Body, CompiledWorkflow, Source};
 use crate::workflow::memo::{memo_key, MemoKey};
 use crate::workflow::workers;
@@ -82,7 +82,7 @@ impl fmt::Debug for NodeError {
 /// it when the host made it (so the host gets back the very object, not a copy).
 pub struct Output<D> {
     pub id: ArtifactId,
-    pub value: Arc<Value>,
+    pub value: SharedValue,
     pub data: Option<D>,
 }
 
@@ -347,7 +347,7 @@ pub fn execute<H: Host>(
         )?;
         stored.push(Output {
             id,
-            value: Arc::new(value),
+            value: SharedValue::new(value),
             data,
         });
     }
@@ -785,7 +785,7 @@ impl<H: Host> Exec<'_, H> {
             report.finished_at = Some(s.finished);
             report.output = Some(Output {
                 id: ids[k],
-                value: Arc::new(s.value),
+                value: SharedValue::new(s.value),
                 data: None,
             });
         }
@@ -1047,7 +1047,7 @@ impl<H: Host> Exec<'_, H> {
         let report = &mut self.nodes[i];
         report.output = Some(Output {
             id,
-            value: Arc::new(value),
+            value: SharedValue::new(value),
             data,
         });
         report.finished_at = Some(crate::now());
