@@ -65,14 +65,17 @@ const _: () = assert!(std::mem::size_of::<Value>() <= 32);
 impl Value {
     /// Encode to MessagePack bytes.
     pub fn encode(&self) -> Vec<u8> {
-        // Serialising an in-memory enum into a Vec cannot fail.
-        rmp_serde::to_vec(self).expect("Value always serialises")
+        let mut out = Vec::new();
+        self.encode_into(&mut out);
+        out
     }
 
     /// Append the MessagePack encoding to `out` (no allocation when `out` has room).
     pub fn encode_into(&self, out: &mut Vec<u8>) {
-        // Serialising an in-memory enum into a Vec cannot fail.
-        rmp_serde::encode::write(out, self).expect("Value always serialises")
+        if !encode_scalar(self, out) {
+            // Serialising an in-memory enum into a Vec cannot fail.
+            rmp_serde::encode::write(out, self).expect("Value always serialises")
+        }
     }
 
     /// Decode bytes written by [`Value::encode`]; malformed bytes give `Integrity`.
@@ -136,6 +139,64 @@ impl Value {
         match self {
             Value::Str(s) => Some(s),
             _ => None,
+        }
+    }
+}
+
+/// Write the MessagePack encoding of a scalar exactly as `rmp_serde` does (a variant's name,
+/// then a one-entry map of name to payload, integers in their smallest form), without going
+/// through serde: nodes store their results by the million and most are scalars. Returns false
+/// (writing nothing) for any other value.
+fn encode_scalar(value: &Value, out: &mut Vec<u8>) -> bool {
+    match *value {
+        Value::None => out.extend_from_slice(b"\xa4None"),
+        Value::Bool(b) => {
+            out.extend_from_slice(b"\x81\xa4Bool");
+            out.push(if b { 0xc3 } else { 0xc2 });
+        }
+        Value::Int(i) => {
+            out.extend_from_slice(b"\x81\xa3Int");
+            write_int(i, out);
+        }
+        Value::Float(f) => {
+            out.extend_from_slice(b"\x81\xa5Float\xcb");
+            out.extend_from_slice(&f.to_be_bytes());
+        }
+        _ => return false,
+    }
+    true
+}
+
+/// A MessagePack integer in its smallest form (as `rmp::encode::write_sint`).
+fn write_int(i: i64, out: &mut Vec<u8>) {
+    match i {
+        0..=127 => out.push(i as u8),
+        -32..=-1 => out.push(i as i8 as u8),
+        128..=255 => out.extend_from_slice(&[0xcc, i as u8]),
+        256..=65_535 => {
+            out.push(0xcd);
+            out.extend_from_slice(&(i as u16).to_be_bytes());
+        }
+        65_536..=4_294_967_295 => {
+            out.push(0xce);
+            out.extend_from_slice(&(i as u32).to_be_bytes());
+        }
+        4_294_967_296.. => {
+            out.push(0xcf);
+            out.extend_from_slice(&(i as u64).to_be_bytes());
+        }
+        -128..=-33 => out.extend_from_slice(&[0xd0, i as i8 as u8]),
+        -32_768..=-129 => {
+            out.push(0xd1);
+            out.extend_from_slice(&(i as i16).to_be_bytes());
+        }
+        -2_147_483_648..=-32_769 => {
+            out.push(0xd2);
+            out.extend_from_slice(&(i as i32).to_be_bytes());
+        }
+        _ => {
+            out.push(0xd3);
+            out.extend_from_slice(&i.to_be_bytes());
         }
     }
 }
@@ -225,6 +286,65 @@ mod tests {
                 assert_eq!(a[1..], b[1..]);
             }
             _ => panic!("not a dict"),
+        }
+    }
+
+    /// The encoding serde would write, for comparison with the scalar fast path.
+    fn serde_bytes_of(v: &Value) -> Vec<u8> {
+        rmp_serde::to_vec(v).unwrap()
+    }
+
+    #[test]
+    fn scalars_encode_exactly_as_serde_does() {
+        let mut ints: Vec<i64> = vec![i64::MIN, i64::MAX, 0, -1];
+        for edge in [
+            32i64,
+            33,
+            127,
+            128,
+            255,
+            256,
+            32_768,
+            65_535,
+            65_536,
+            2_147_483_648,
+        ] {
+            for i in [edge - 1, edge, edge + 1, -edge - 1, -edge, -edge + 1] {
+                ints.push(i);
+            }
+        }
+        ints.extend([4_294_967_295, 4_294_967_296, -4_294_967_296]);
+        let mut values: Vec<Value> = ints.into_iter().map(Value::Int).collect();
+        values.extend([Value::None, Value::Bool(true), Value::Bool(false)]);
+        for f in [
+            0.0,
+            -0.0,
+            1.5,
+            f64::NAN,
+            f64::INFINITY,
+            f64::MIN_POSITIVE,
+            -1e300,
+        ] {
+            values.push(Value::Float(f));
+        }
+        for v in &values {
+            assert_eq!(v.encode(), serde_bytes_of(v), "{v:?}");
+            let mut out = vec![7];
+            v.encode_into(&mut out);
+            assert_eq!(out[1..], serde_bytes_of(v), "{v:?}");
+            assert_eq!(&Value::decode(&out[1..]).unwrap().encode(), &out[1..]);
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_int_or_float_encodes_as_serde_does(
+            i in proptest::num::i64::ANY,
+            f in proptest::num::f64::ANY,
+        ) {
+            for v in [Value::Int(i), Value::Float(f)] {
+                proptest::prop_assert_eq!(v.encode(), serde_bytes_of(&v));
+            }
         }
     }
 

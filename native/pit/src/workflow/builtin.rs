@@ -412,11 +412,23 @@ pub fn binary(op: Operation, a: Num, b: Num) -> Result<Num, NodeError> {
 }
 
 fn calculate(op: Operation, inputs: &[&Value], operand: Option<Num>) -> Result<Num, NodeError> {
-    // Every operand is checked before any arithmetic (a type error wins over a division by
-    // zero), then folded left to right; no buffer, as this runs once per calculator node.
+    // One pass, left to right, no buffer (this runs once per calculator node). Every operand is
+    // still checked before an arithmetic error is reported: a type error wins over a division
+    // by zero, as the reference executor has it.
+    let (step, mut acc) = match op {
+        Operation::Sum => (Operation::Add, Some(Num::Int(0))),
+        _ => (op, None),
+    };
     let mut count = 0usize;
-    each_operand(op, inputs, operand, |_| {
+    let mut arithmetic: Option<NodeError> = None;
+    each_operand(op, inputs, operand, |x| {
         count += 1;
+        if arithmetic.is_none() {
+            match acc.map(|a| binary(step, a, x)).unwrap_or(Ok(x)) {
+                Ok(v) => acc = Some(v),
+                Err(e) => arithmetic = Some(e),
+            }
+        }
         Ok(())
     })?;
     if op != Operation::Sum && count < 2 {
@@ -424,18 +436,10 @@ fn calculate(op: Operation, inputs: &[&Value], operand: Option<Num>) -> Result<N
             "calculator add/sub/mul/div needs at least two operands (inputs and 'operand')".into(),
         ));
     }
-    let (step, mut acc) = match op {
-        Operation::Sum => (Operation::Add, Some(Num::Int(0))),
-        _ => (op, None),
-    };
-    each_operand(op, inputs, operand, |x| {
-        acc = Some(match acc {
-            Some(a) => binary(step, a, x)?,
-            None => x,
-        });
-        Ok(())
-    })?;
-    Ok(acc.expect("at least one operand"))
+    match arithmetic {
+        Some(e) => Err(e),
+        None => Ok(acc.expect("at least one operand")),
+    }
 }
 
 /// Call `f` with each operand of a calculator node in order: its inputs (a list or tuple input

@@ -13,8 +13,7 @@
 //! stored, so nothing is half-written.
 
 use std::any::Any;
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
@@ -32,6 +31,7 @@ use crate::pit::Pit;
 use crate::value::{SharedValue, Value, VALUE_CONTENT_TYPE};
 use crate::workflow::manifest::{Body, CompiledWorkflow, Source};
 use crate::workflow::memo::{memo_key, MemoKey};
+use crate::workflow::ready::ReadyQueue;
 use crate::workflow::workers;
 
 /// How often the scheduler asks the host whether the user interrupted (Ctrl-C).
@@ -247,8 +247,8 @@ struct Exec<'a, H: Host> {
     inputs: Vec<Output<H::Data>>,
     nodes: Vec<NodeReport<H::Data>>,
     memo_keys: Vec<Option<MemoKey>>,
-    /// (priority, earlier rank first, node)
-    ready: BinaryHeap<(i32, Reverse<usize>, usize)>,
+    /// Ready nodes: (priority level, topological rank).
+    ready: ReadyQueue,
     /// Retries waiting out their backoff: (due, node).
     delayed: Vec<(Instant, usize)>,
     /// Ready nodes whose pool was full (this run's own `concurrency`).
@@ -396,7 +396,7 @@ pub fn execute<H: Host>(
         inputs: stored,
         nodes,
         memo_keys: vec![None; wf.len()],
-        ready: BinaryHeap::new(),
+        ready: ReadyQueue::new(wf.levels.priorities.len(), wf.len()),
         delayed: Vec::new(),
         blocked: Vec::new(),
         pools,
@@ -441,9 +441,8 @@ pub fn execute<H: Host>(
 impl<H: Host> Exec<'_, H> {
     fn push_ready(&mut self, i: usize, now: f64) {
         self.nodes[i].ready_at.get_or_insert(now);
-        let rank = self.wf.graph.rank_of(i);
-        self.ready
-            .push((self.wf.nodes[i].priority, Reverse(rank), i));
+        let level = self.wf.levels.level_of[i] as usize;
+        self.ready.insert(level, self.wf.graph.rank_of(i));
     }
 
     /// Ask Arbitration for node `i`'s capacity: true when it may start now.
@@ -567,7 +566,8 @@ impl<H: Host> Exec<'_, H> {
     /// The next ready node whose pool has room; nodes of full pools are set aside, nodes of
     /// arbitrated pools wait for their grant.
     fn pop_startable(&mut self) -> Option<usize> {
-        while let Some((_, _, i)) = self.ready.pop() {
+        while let Some((_, rank)) = self.ready.pop() {
+            let i = self.wf.graph.topological_order()[rank];
             let pool = self.pools.of_node[i];
             if self.pools.running[pool] >= self.pools.limit[pool] {
                 self.blocked.push(i);
@@ -664,8 +664,12 @@ impl<H: Host> Exec<'_, H> {
         let mut wave = std::mem::take(&mut self.wave);
         wave.clear();
         while wave.len() < WAVE_MAX {
-            match self.ready.peek() {
-                Some(&(_, _, i))
+            let next = self
+                .ready
+                .peek()
+                .map(|(_, rank)| self.wf.graph.topological_order()[rank]);
+            match next {
+                Some(i)
                     if self.wave_ok[i]
                         && self.pools.running[self.pools.of_node[i]]
                             < self.pools.limit[self.pools.of_node[i]] =>

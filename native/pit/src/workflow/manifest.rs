@@ -24,6 +24,7 @@ use crate::pool::check_name;
 use crate::resources::{Resources, SCALE};
 use crate::value::Value;
 use crate::workflow::builtin::Builtin;
+use crate::workflow::ready::PriorityLevels;
 
 /// The `format` every manifest carries.
 pub const MANIFEST_FORMAT: &str = "symphony.workflow";
@@ -264,6 +265,8 @@ pub struct CompiledWorkflow {
     pub pools: Vec<Arc<str>>,
     /// Each node's pool, as an index into `pools`.
     pub pool_of: Vec<usize>,
+    /// The nodes' distinct priorities (the scheduler's ready queue has one level each).
+    pub levels: PriorityLevels,
 }
 
 fn problem(path: &str, why: impl std::fmt::Display) -> PitError {
@@ -565,6 +568,7 @@ impl Compiler {
                 })
             })
             .collect();
+        let levels = PriorityLevels::of(nodes.iter().map(|n| n.priority));
         Ok(CompiledWorkflow {
             manifest: m.clone(),
             graph,
@@ -573,6 +577,7 @@ impl Compiler {
             host_slots: self.next_slot - first_slot,
             pools,
             pool_of,
+            levels,
         })
     }
 }

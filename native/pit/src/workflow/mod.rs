@@ -11,6 +11,7 @@ pub mod builtin;
 pub mod engine;
 pub mod manifest;
 pub mod memo;
+pub mod ready;
 pub mod workers;
 
 pub use engine::{
