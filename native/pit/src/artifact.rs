@@ -288,59 +288,50 @@ impl<'a> Hashed<'a> {
         }
     }
 
+    /// `bytes` again with the id [`Hashed::new`] or [`SmallIds::hash`] gave them (kept apart
+    /// meanwhile, so that the buffer holding the bytes could grow).
+    pub(crate) fn again(bytes: &'a [u8], id: ArtifactId) -> Self {
+        debug_assert!(ArtifactId::of(bytes) == id, "an id kept with other bytes");
+        Hashed { bytes, id }
+    }
+
     pub fn id(&self) -> ArtifactId {
         self.id
     }
 }
 
-/// Ids of small encodings seen before, so a result that repeats (a flag, a count, a zero) is not
-/// hashed again: BLAKE3 costs ~50 ns even for a few bytes, a lookup here ~10 ns. Encodings up to
-/// 15 bytes are kept, at most [`SmallIds::LIMIT`] of them (then it starts over).
+/// Ids of small encodings seen lately, so a result that repeats (a flag, a count, a zero) is not
+/// hashed again: BLAKE3 costs ~50 ns even for a few bytes, a look here a few. Encodings of 1 to
+/// 15 bytes are kept in a direct-mapped table of [`SmallIds::SLOTS`] (a newer one takes an
+/// older one's slot), allocated on first use.
 #[derive(Default)]
-pub struct SmallIds(HashMap<u128, ArtifactId, std::hash::BuildHasherDefault<MixHasher>>);
+pub struct SmallIds(Option<Box<[(u128, ArtifactId)]>>);
 
 impl SmallIds {
-    pub const LIMIT: usize = 4096;
+    pub const SLOTS: usize = 256;
 
-    /// `bytes` with their id, looked up when they are small and were seen before.
+    /// `bytes` with their id, looked up when they are small and were seen lately.
     pub fn hash<'a>(&mut self, bytes: &'a [u8]) -> Hashed<'a> {
-        if bytes.len() >= 16 {
+        if bytes.is_empty() || bytes.len() >= 16 {
             return Hashed::new(bytes);
         }
-        // The bytes and their length packed into one key: distinct encodings, distinct keys.
+        // The bytes and their length packed into one key: distinct encodings, distinct keys,
+        // and never 0 (the key of an empty slot).
         let mut packed = [0u8; 16];
         packed[..bytes.len()].copy_from_slice(bytes);
         packed[15] = bytes.len() as u8;
         let key = u128::from_le_bytes(packed);
-        if let Some(&id) = self.0.get(&key) {
-            return Hashed { bytes, id };
+        let slots = self
+            .0
+            .get_or_insert_with(|| vec![(0, ArtifactId([0; 32])); Self::SLOTS].into_boxed_slice());
+        let mixed = (key as u64 ^ (key >> 64) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let slot = &mut slots[(mixed >> 56) as usize % Self::SLOTS];
+        if slot.0 == key {
+            return Hashed { bytes, id: slot.1 };
         }
         let hashed = Hashed::new(bytes);
-        if self.0.len() >= Self::LIMIT {
-            self.0.clear();
-        }
-        self.0.insert(key, hashed.id);
+        *slot = (key, hashed.id);
         hashed
-    }
-}
-
-/// A multiply-mix hasher for [`SmallIds`]' packed keys.
-#[derive(Default, Clone, Copy)]
-pub struct MixHasher(u64);
-
-impl std::hash::Hasher for MixHasher {
-    fn finish(&self) -> u64 {
-        let h = self.0.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        h ^ (h >> 29)
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x100_0000_01B3);
-        }
-    }
-    fn write_u128(&mut self, n: u128) {
-        let (lo, hi) = (n as u64, (n >> 64) as u64);
-        self.0 = lo ^ hi.wrapping_mul(0xC2B2_AE3D_27D4_EB4F).rotate_left(31);
     }
 }
 
@@ -937,6 +928,26 @@ fn unknown(id: &ArtifactId) -> PitError {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn small_ids_give_the_content_hash_of_every_encoding() {
+        let mut ids = super::SmallIds::default();
+        // More distinct small encodings than slots, seen twice each (hits, misses, evictions),
+        // and encodings too long for the table.
+        let encodings: Vec<Vec<u8>> = (0u32..1000)
+            .map(|k| k.to_le_bytes()[..1 + (k as usize % 4)].to_vec())
+            .chain((0u8..20).map(|n| vec![n; n as usize]))
+            .collect();
+        for _ in 0..2 {
+            for bytes in &encodings {
+                assert_eq!(
+                    ids.hash(bytes).id(),
+                    super::ArtifactId::of(bytes),
+                    "{bytes:?}"
+                );
+            }
+        }
+    }
+
     use super::*;
     use crate::{Pit, PitConfig};
 

@@ -226,8 +226,9 @@ enum Message<D> {
 struct Staged {
     node: usize,
     value: Value,
-    /// Its encoding, in the wave's byte buffer.
+    /// Its encoding, in the wave's byte buffer, and the artifact id of that.
     bytes: std::ops::Range<usize>,
+    id: ArtifactId,
     started: f64,
     finished: f64,
 }
@@ -688,6 +689,7 @@ impl<H: Host> Exec<'_, H> {
         let mut bytes = std::mem::take(&mut self.wave_bytes);
         staged.clear();
         bytes.clear();
+        let mut small_ids = std::mem::take(&mut self.small_ids);
         let mut clock = crate::now();
         for &i in &wave {
             let Body::Builtin(builtin) = &self.wf.nodes[i].body else {
@@ -706,20 +708,19 @@ impl<H: Host> Exec<'_, H> {
             };
             let start = bytes.len();
             value.encode_into(&mut bytes);
+            let id = small_ids.hash(&bytes[start..]).id();
             let finished = crate::now();
             staged.push(Staged {
                 node: i,
                 value,
                 bytes: start..bytes.len(),
+                id,
                 started: clock,
                 finished,
             });
             clock = finished;
         }
-        let hashed: Vec<Hashed<'_>> = staged
-            .iter()
-            .map(|s| self.small_ids.hash(&bytes[s.bytes.clone()]))
-            .collect();
+        self.small_ids = small_ids;
         let mut ev = std::mem::take(&mut self.events);
         let mut newly = std::mem::take(&mut self.newly_ready);
         newly.clear();
@@ -736,8 +737,9 @@ impl<H: Host> Exec<'_, H> {
                 }
             }
             Ok(mut store) => {
-                for (s, data) in staged.iter().zip(&hashed) {
+                for s in &staged {
                     let i = s.node;
+                    let data = Hashed::again(&bytes[s.bytes.clone()], s.id);
                     if !run.can_start(i) {
                         break; // paused or over: the rest stay Ready
                     }
@@ -754,8 +756,8 @@ impl<H: Host> Exec<'_, H> {
                         run: self.run_id.to_string(),
                         node: self.wf.nodes[i].name.to_string(),
                     };
-                    match store.put_value(data, &lineage, producer, s.finished, &mut ev) {
-                        Ok(_) => run.record_success(i, s.finished, data.id(), &mut ev, &mut newly),
+                    match store.put_value(&data, &lineage, producer, s.finished, &mut ev) {
+                        Ok(_) => run.record_success(i, s.finished, s.id, &mut ev, &mut newly),
                         Err(e) => {
                             store_error = Some(e);
                             break;
@@ -768,8 +770,6 @@ impl<H: Host> Exec<'_, H> {
         // The run's events go out even if the store failed to send its writes.
         run.finish(&mut ev)?;
         released?;
-        let ids: SmallVec<[ArtifactId; 16]> = hashed.iter().map(Hashed::id).collect();
-        drop(hashed);
         self.events = ev;
         let mut failed = None;
         let computed = staged.len();
@@ -788,7 +788,7 @@ impl<H: Host> Exec<'_, H> {
             }
             report.finished_at = Some(s.finished);
             report.output = Some(Output {
-                id: ids[k],
+                id: s.id,
                 value: SharedValue::new(s.value),
                 data: None,
             });
