@@ -231,6 +231,8 @@ pub struct WorkflowGraph {
     deps: Vec<Vec<Dep>>,
     /// Node names, shared with events.
     names: Vec<Arc<str>>,
+    /// Each node's number of predecessors (a run's starting count of unfinished ones).
+    in_degree: Vec<u32>,
 }
 
 impl WorkflowGraph {
@@ -350,6 +352,7 @@ impl WorkflowGraph {
             .iter()
             .map(|n| Arc::from(n.name.as_str()))
             .collect();
+        let in_degree = preds.iter().map(|p| p.len() as u32).collect();
         Ok(WorkflowGraph {
             spec,
             index,
@@ -359,6 +362,7 @@ impl WorkflowGraph {
             rank,
             deps,
             names,
+            in_degree,
         })
     }
 
@@ -619,6 +623,11 @@ impl RankSet {
     }
 }
 
+/// A time or duration kept as a plain float: NaN for none.
+fn known(x: f64) -> Option<f64> {
+    (!x.is_nan()).then_some(x)
+}
+
 struct Run {
     id: Arc<str>,
     graph: Arc<WorkflowGraph>,
@@ -628,11 +637,13 @@ struct Run {
     states: Vec<NodeState>,
     attempts: Vec<u32>,
     errors: Vec<Option<String>>,
-    started: Vec<Option<f64>>,
-    durations: Vec<Option<f64>>,
+    /// Start time and duration of each node's last attempt; NaN until there is one (plain
+    /// floats: half the bytes of options, written on every node).
+    started: Vec<f64>,
+    durations: Vec<f64>,
     outputs: Vec<Option<ArtifactId>>,
     /// Unfinished predecessors of each node.
-    waiting: Vec<usize>,
+    waiting: Vec<u32>,
     /// Ready nodes by topological rank.
     ready: RankSet,
     counts: [usize; 7],
@@ -694,9 +705,9 @@ impl Run {
         if to == NodeState::Running {
             self.started_any = true;
             self.attempts[i] += 1;
-            self.started[i] = Some(now);
+            self.started[i] = now;
         } else if from == NodeState::Running {
-            self.durations[i] = self.started[i].map(|s| now - s);
+            self.durations[i] = now - self.started[i];
         }
         ev.node_state(now, self.names, i, from, to, self.attempts[i]);
     }
@@ -945,10 +956,10 @@ impl DagTracker {
             states: vec![NodeState::Pending; n],
             attempts: vec![0; n],
             errors: vec![None; n],
-            started: vec![None; n],
-            durations: vec![None; n],
+            started: vec![f64::NAN; n],
+            durations: vec![f64::NAN; n],
             outputs: vec![None; n],
-            waiting: (0..n).map(|i| graph.predecessors(i).len()).collect(),
+            waiting: graph.in_degree.clone(),
             ready: RankSet::default(),
             counts: [0; 7],
             paused: false,
@@ -1018,8 +1029,8 @@ impl DagTracker {
         run.states.push(NodeState::Pending);
         run.attempts.push(0);
         run.errors.push(None);
-        run.started.push(None);
-        run.durations.push(None);
+        run.started.push(f64::NAN);
+        run.durations.push(f64::NAN);
         run.outputs.push(None);
         run.counts[NodeState::Pending.slot()] += 1;
         let preds = run.graph.predecessors(i);
@@ -1033,7 +1044,7 @@ impl DagTracker {
             .iter()
             .filter(|&&p| run.states[p] != NodeState::Succeeded)
             .count();
-        run.waiting.push(waiting);
+        run.waiting.push(waiting as u32);
         // Ranks may have shifted: the ready set is keyed by rank.
         let mut ready = RankSet::default();
         for k in (0..i).filter(|&k| run.states[k] == NodeState::Ready) {
@@ -1242,7 +1253,7 @@ impl DagTracker {
                     state: run.states[i],
                     attempts: run.attempts[i],
                     error: run.errors[i].clone(),
-                    duration: run.durations[i],
+                    duration: known(run.durations[i]),
                     output: run.outputs[i],
                 })
                 .collect()
@@ -1284,7 +1295,7 @@ impl DagTracker {
     pub fn critical_path(&self, run_id: &str) -> Result<(Vec<String>, f64)> {
         self.with_run(run_id, |run| {
             let cost: Vec<f64> = (0..run.states.len())
-                .map(|i| run.durations[i].unwrap_or(run.graph.node(i).weight))
+                .map(|i| known(run.durations[i]).unwrap_or(run.graph.node(i).weight))
                 .collect();
             let (path, total) = run.graph.critical_path(&cost);
             (

@@ -206,7 +206,9 @@ fn write_int(i: i64, out: &mut Vec<u8>) {
 /// else is shared behind an `Arc`.
 #[derive(Clone, Debug, PartialEq)]
 pub enum SharedValue {
-    Inline(Value),
+    /// A scalar: it owns no heap memory, so it is never dropped (a node report's drop then
+    /// skips it without a call).
+    Inline(std::mem::ManuallyDrop<Value>),
     Shared(Arc<Value>),
 }
 
@@ -214,7 +216,7 @@ impl SharedValue {
     pub fn new(value: Value) -> Self {
         match value {
             Value::None | Value::Bool(_) | Value::Int(_) | Value::Float(_) | Value::DateTime(_) => {
-                SharedValue::Inline(value)
+                SharedValue::Inline(std::mem::ManuallyDrop::new(value))
             }
             other => SharedValue::Shared(Arc::new(other)),
         }

@@ -308,8 +308,9 @@ impl Builtin {
                 items
                     .iter()
                     .map(|x| binary(*operation, as_num("map", x)?, *operand).map(Num::value))
-                    .collect::<Result<Vec<_>, _>>()
+                    .collect::<Result<Vec<_>, Fault>>()
                     .map(Value::List)
+                    .map_err(NodeError::from)
             }
             Builtin::Filter { compare, value } => {
                 let items = one_list("filter", inputs)?;
@@ -352,14 +353,40 @@ fn type_error(message: String) -> NodeError {
     NodeError::new("TypeError", message)
 }
 
-fn as_num(kind: &str, v: &Value) -> Result<Num, NodeError> {
+/// Why arithmetic on a node's inputs failed: two words, so the per-operand results stay cheap;
+/// it becomes a [`NodeError`] only when a node fails.
+#[derive(Clone, Copy, Debug)]
+enum Fault {
+    NotNumber {
+        kind: &'static str,
+        got: &'static str,
+    },
+    ZeroDivision,
+    Overflow,
+}
+
+impl From<Fault> for NodeError {
+    fn from(fault: Fault) -> NodeError {
+        match fault {
+            Fault::NotNumber { kind, got } => {
+                type_error(format!("{kind} needs numbers, got {got}"))
+            }
+            Fault::ZeroDivision => NodeError::new("ZeroDivisionError", "division by zero"),
+            Fault::Overflow => {
+                NodeError::new("OverflowError", "integer result outside the 64-bit range")
+            }
+        }
+    }
+}
+
+fn as_num(kind: &'static str, v: &Value) -> Result<Num, Fault> {
     match v {
         Value::Int(i) => Ok(Num::Int(*i)),
         Value::Float(f) => Ok(Num::Float(*f)),
-        other => Err(type_error(format!(
-            "{kind} needs numbers, got {}",
-            other.type_name()
-        ))),
+        other => Err(Fault::NotNumber {
+            kind,
+            got: other.type_name(),
+        }),
     }
 }
 
@@ -377,16 +404,12 @@ fn one_list<'a>(kind: &str, inputs: &[&'a Value]) -> Result<&'a [Value], NodeErr
     }
 }
 
-fn overflow() -> NodeError {
-    NodeError::new("OverflowError", "integer result outside the 64-bit range")
-}
-
 /// `a op b` (not `Sum`).
-pub fn binary(op: Operation, a: Num, b: Num) -> Result<Num, NodeError> {
+fn binary(op: Operation, a: Num, b: Num) -> Result<Num, Fault> {
     if op == Operation::Div {
         let d = b.float();
         if d == 0.0 {
-            return Err(NodeError::new("ZeroDivisionError", "division by zero"));
+            return Err(Fault::ZeroDivision);
         }
         return Ok(Num::Float(a.float() / d));
     }
@@ -398,7 +421,7 @@ pub fn binary(op: Operation, a: Num, b: Num) -> Result<Num, NodeError> {
             Operation::Div => unreachable!("handled above"),
         }
         .map(Num::Int)
-        .ok_or_else(overflow),
+        .ok_or(Fault::Overflow),
         _ => {
             let (x, y) = (a.float(), b.float());
             Ok(Num::Float(match op {
@@ -420,7 +443,7 @@ fn calculate(op: Operation, inputs: &[&Value], operand: Option<Num>) -> Result<N
         _ => (op, None),
     };
     let mut count = 0usize;
-    let mut arithmetic: Option<NodeError> = None;
+    let mut arithmetic: Option<Fault> = None;
     each_operand(op, inputs, operand, |x| {
         count += 1;
         if arithmetic.is_none() {
@@ -437,7 +460,7 @@ fn calculate(op: Operation, inputs: &[&Value], operand: Option<Num>) -> Result<N
         ));
     }
     match arithmetic {
-        Some(e) => Err(e),
+        Some(fault) => Err(fault.into()),
         None => Ok(acc.expect("at least one operand")),
     }
 }
@@ -448,8 +471,8 @@ fn each_operand(
     op: Operation,
     inputs: &[&Value],
     operand: Option<Num>,
-    mut f: impl FnMut(Num) -> Result<(), NodeError>,
-) -> Result<(), NodeError> {
+    mut f: impl FnMut(Num) -> Result<(), Fault>,
+) -> Result<(), Fault> {
     for v in inputs {
         match (op, v) {
             (Operation::Sum, Value::List(items) | Value::Tuple(items)) => {
