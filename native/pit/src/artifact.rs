@@ -928,9 +928,12 @@ fn unknown(id: &ArtifactId) -> PitError {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::{Pit, PitConfig};
+
     #[test]
     fn small_ids_give_the_content_hash_of_every_encoding() {
-        let mut ids = super::SmallIds::default();
+        let mut ids = SmallIds::default();
         // More distinct small encodings than slots, seen twice each (hits, misses, evictions),
         // and encodings too long for the table.
         let encodings: Vec<Vec<u8>> = (0u32..1000)
@@ -939,17 +942,10 @@ mod tests {
             .collect();
         for _ in 0..2 {
             for bytes in &encodings {
-                assert_eq!(
-                    ids.hash(bytes).id(),
-                    super::ArtifactId::of(bytes),
-                    "{bytes:?}"
-                );
+                assert_eq!(ids.hash(bytes).id(), ArtifactId::of(bytes), "{bytes:?}");
             }
         }
     }
-
-    use super::*;
-    use crate::{Pit, PitConfig};
 
     #[test]
     fn ids_parse_and_print_as_64_hex_digits() {

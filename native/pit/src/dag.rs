@@ -322,7 +322,8 @@ impl WorkflowGraph {
             )));
         }
         // Kahn's algorithm, smallest declaration index first for a stable order.
-        let mut waiting: Vec<usize> = preds.iter().map(Vec::len).collect();
+        let in_degree: Vec<u32> = preds.iter().map(|p| p.len() as u32).collect();
+        let mut waiting = in_degree.clone();
         let mut frontier: BTreeSet<usize> = (0..n).filter(|&i| waiting[i] == 0).collect();
         let mut topo = Vec::with_capacity(n);
         while let Some(i) = frontier.pop_first() {
@@ -352,7 +353,6 @@ impl WorkflowGraph {
             .iter()
             .map(|n| Arc::from(n.name.as_str()))
             .collect();
-        let in_degree = preds.iter().map(|p| p.len() as u32).collect();
         Ok(WorkflowGraph {
             spec,
             index,
@@ -441,7 +441,7 @@ impl WorkflowGraph {
 /// Find a cycle among the nodes Kahn's algorithm could not order. Every such node has an
 /// unordered predecessor (else it would have been ordered), so walking predecessors must repeat
 /// a node; the walk from that repeat, reversed, is a cycle in edge direction.
-fn find_cycle(preds: &[Vec<usize>], waiting: &[usize]) -> Vec<usize> {
+fn find_cycle(preds: &[Vec<usize>], waiting: &[u32]) -> Vec<usize> {
     let start = (0..waiting.len())
         .find(|&i| waiting[i] > 0)
         .expect("a cycle leaves waiting nodes");

@@ -223,12 +223,6 @@ impl SharedValue {
     }
 }
 
-impl From<Value> for SharedValue {
-    fn from(value: Value) -> Self {
-        SharedValue::new(value)
-    }
-}
-
 impl std::ops::Deref for SharedValue {
     type Target = Value;
     fn deref(&self) -> &Value {

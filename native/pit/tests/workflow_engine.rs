@@ -38,6 +38,12 @@ fn wf(nodes: &str, inputs: &str) -> CompiledWorkflow {
     .unwrap()
 }
 
+/// A workflow of `n` independent nodes, node `i` written by `node(i)`, no inputs.
+fn independent(n: usize, node: impl Fn(usize) -> String) -> CompiledWorkflow {
+    let nodes: Vec<String> = (0..n).map(node).collect();
+    wf(&format!("[{}]", nodes.join(",")), "[]")
+}
+
 fn pit() -> Pit {
     Pit::open(PitConfig::in_memory()).unwrap()
 }
@@ -202,10 +208,9 @@ fn a_node_past_its_timeout_fails_without_waiting_for_it() {
 #[test]
 fn pools_with_more_slots_run_nodes_in_parallel() {
     let pit = pit();
-    let nodes: Vec<String> = (0..4)
-        .map(|i| format!(r#"{{"name": "n{i}", "kind": "python", "pool": "io"}}"#))
-        .collect();
-    let w = wf(&format!("[{}]", nodes.join(",")), "[]");
+    let w = independent(4, |i| {
+        format!(r#"{{"name": "n{i}", "kind": "python", "pool": "io"}}"#)
+    });
     let live = Arc::new(AtomicUsize::new(0));
     let peak = Arc::new(AtomicUsize::new(0));
     let host = Arc::new(Fns((0..4)
@@ -405,10 +410,9 @@ fn a_wave_of_builtin_nodes_is_recorded_node_by_node_with_lineage_and_events() {
 fn finished_runs_let_go_of_their_detail_beyond_the_history_budget() {
     use symphony_pit::dag::HISTORY_NODES;
     let pit = pit();
-    let nodes: Vec<String> = (0..1000)
-        .map(|i| format!(r#"{{"name": "n{i}", "kind": "constant", "config": {{"value": {i}}}}}"#))
-        .collect();
-    let w = wf(&format!("[{}]", nodes.join(",")), "[]");
+    let w = independent(1000, |i| {
+        format!(r#"{{"name": "n{i}", "kind": "constant", "config": {{"value": {i}}}}}"#)
+    });
     let host = Arc::new(Fns(vec![]));
     let runs: Vec<String> = (0..HISTORY_NODES / 1000 + 5)
         .map(|_| {
