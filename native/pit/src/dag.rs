@@ -636,7 +636,8 @@ struct Run {
     names: NamesSlot,
     states: Vec<NodeState>,
     attempts: Vec<u32>,
-    errors: Vec<Option<String>>,
+    /// The last error of each node that has one (few do: kept apart, not per node).
+    errors: HashMap<usize, String>,
     /// Start time and duration of each node's last attempt; NaN until there is one (plain
     /// floats: half the bytes of options, written on every node).
     started: Vec<f64>,
@@ -733,7 +734,9 @@ impl Run {
         ev: &mut EventBatch,
         newly_ready: &mut Vec<usize>,
     ) {
-        self.errors[i] = None;
+        if !self.errors.is_empty() {
+            self.errors.remove(&i);
+        }
         self.outputs[i] = output;
         self.move_node(i, NodeState::Succeeded, now, ev);
         let first = newly_ready.len();
@@ -789,7 +792,7 @@ impl Run {
                     name: self.graph.node(i).name.clone(),
                     state: self.states[i].as_str().to_owned(),
                     attempts: self.attempts[i],
-                    error: self.errors[i].clone(),
+                    error: self.errors.get(&i).cloned(),
                     output: self.outputs[i],
                 })
                 .collect(),
@@ -955,7 +958,7 @@ impl DagTracker {
             })),
             states: vec![NodeState::Pending; n],
             attempts: vec![0; n],
-            errors: vec![None; n],
+            errors: HashMap::new(),
             started: vec![f64::NAN; n],
             durations: vec![f64::NAN; n],
             outputs: vec![None; n],
@@ -1028,7 +1031,6 @@ impl DagTracker {
         run.graph = graph;
         run.states.push(NodeState::Pending);
         run.attempts.push(0);
-        run.errors.push(None);
         run.started.push(f64::NAN);
         run.durations.push(f64::NAN);
         run.outputs.push(None);
@@ -1151,8 +1153,8 @@ impl DagTracker {
         if end == NodeState::Succeeded {
             run.succeed(i, output, now, pending, newly_ready);
         } else {
-            if error.is_some() {
-                run.errors[i] = error;
+            if let Some(error) = error {
+                run.errors.insert(i, error);
             }
             if end == NodeState::Ready && from == NodeState::Running {
                 pending.emit(
@@ -1252,7 +1254,7 @@ impl DagTracker {
                     name: run.graph.node(i).name.clone(),
                     state: run.states[i],
                     attempts: run.attempts[i],
-                    error: run.errors[i].clone(),
+                    error: run.errors.get(&i).cloned(),
                     duration: known(run.durations[i]),
                     output: run.outputs[i],
                 })

@@ -293,7 +293,7 @@ fn sub_workflows_run_as_their_own_tracked_runs() {
     )
     .unwrap();
     assert_eq!(output(&report, "plus"), Value::Int(41));
-    let sub_run = report.nodes[0].sub_run.clone().unwrap();
+    let sub_run = report.sub_run_of(0).unwrap().to_owned();
     assert_eq!(pit.dags.status(&sub_run).unwrap(), RunStatus::Completed);
 }
 
@@ -362,7 +362,7 @@ fn a_wave_of_builtin_nodes_is_recorded_node_by_node_with_lineage_and_events() {
     assert_eq!(int(&output(&report, "e")), 0);
     for node in &report.nodes {
         assert_eq!((node.state, node.attempts), (NodeState::Succeeded, 1));
-        assert!(node.started_at.unwrap() <= node.finished_at.unwrap());
+        assert!(node.started_at.get().unwrap() <= node.finished_at.get().unwrap());
     }
     // Lineage: inputs in order, each once.
     let id = |name: &str| report.node(name).unwrap().output.as_ref().unwrap().id;
@@ -404,6 +404,74 @@ fn a_wave_of_builtin_nodes_is_recorded_node_by_node_with_lineage_and_events() {
         .collect();
     assert_eq!(seen, expected);
     assert!(events.windows(2).all(|w| w[0].seq + 1 == w[1].seq));
+}
+
+#[test]
+fn a_wave_runs_down_a_long_chain_and_a_failing_node_goes_the_single_way() {
+    // a chain of 600 built-ins (longer than one wave holds), a host node reading its middle,
+    // and beside them a division by zero whose successor must be skipped, not computed.
+    let mut nodes = vec![
+        r#"{"name": "a", "kind": "constant", "config": {"value": 2}}"#.to_owned(),
+        r#"{"name": "z", "kind": "constant", "config": {"value": 0}}"#.to_owned(),
+        r#"{"name": "q", "kind": "calculator", "inputs": ["a", "z"], "config": {"operation": "div"}}"#.to_owned(),
+        r#"{"name": "s", "kind": "calculator", "inputs": ["q", "a"], "config": {"operation": "mul"}}"#.to_owned(),
+    ];
+    for k in 0..600 {
+        let prev = if k == 0 {
+            "a".to_owned()
+        } else {
+            format!("c{}", k - 1)
+        };
+        nodes.push(format!(
+            r#"{{"name": "c{k}", "kind": "calculator", "inputs": ["{prev}"], "config": {{"operation": "add", "operand": 1}}}}"#
+        ));
+    }
+    nodes.push(
+        r#"{"name": "h", "kind": "python", "inputs": ["c299"], "code_hash": "h"}"#.to_owned(),
+    );
+    nodes.push(r#"{"name": "last", "kind": "calculator", "inputs": ["c599", "h"], "config": {"operation": "add"}}"#.to_owned());
+    let w = wf(&format!("[{}]", nodes.join(",")), "[]");
+    let host = Arc::new(Fns(vec![Box::new(|v| Ok(Value::Int(int(&v[0]) * 10)))]));
+    let opts = RunOptions {
+        cache: false,
+        ..RunOptions::default()
+    };
+    let pit = pit();
+    let report = execute(&pit, &w, &host, vec![], &opts).unwrap();
+    assert_eq!(report.status, RunStatus::Failed);
+    assert_eq!(int(&output(&report, "c599")), 602);
+    assert_eq!(int(&output(&report, "h")), 3020);
+    assert_eq!(int(&output(&report, "last")), 3622);
+    let q = report.node("q").unwrap();
+    assert_eq!((q.state, q.attempts), (NodeState::Failed, 1));
+    assert_eq!(q.error.as_ref().unwrap().exception, "ZeroDivisionError");
+    assert!(q.output.is_none());
+    let s = report.node("s").unwrap();
+    assert_eq!((s.state, s.attempts), (NodeState::Skipped, 0));
+    assert!(s.output.is_none() && s.started_at.get().is_none());
+    for (i, node) in report.nodes.iter().enumerate() {
+        if node.state != NodeState::Succeeded {
+            continue;
+        }
+        assert_eq!(node.attempts, 1, "{}", report.name_of(i));
+        let (ready, started, finished) = (
+            node.ready_at.get().unwrap(),
+            node.started_at.get().unwrap(),
+            node.finished_at.get().unwrap(),
+        );
+        assert!(
+            ready <= started && started <= finished,
+            "{}",
+            report.name_of(i)
+        );
+    }
+    // The tracker agrees, node by node.
+    let tracked = pit.dags.nodes(&report.run_id).unwrap();
+    for row in tracked {
+        let i = report.graph.index_of(&row.name).unwrap();
+        assert_eq!(row.state, report.nodes[i].state, "{}", row.name);
+        assert_eq!(row.output, report.nodes[i].output.as_ref().map(|o| o.id));
+    }
 }
 
 #[test]

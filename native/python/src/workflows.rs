@@ -360,10 +360,10 @@ impl PyRunReport {
                 n.error.as_ref().and_then(|e| e.traceback.as_deref()),
             )?;
             d.set_item("artifact", n.output.as_ref().map(|o| o.id.to_hex()))?;
-            d.set_item("ready_at", n.ready_at)?;
-            d.set_item("started_at", n.started_at)?;
-            d.set_item("finished_at", n.finished_at)?;
-            d.set_item("sub_run", n.sub_run.as_deref())?;
+            d.set_item("ready_at", n.ready_at.get())?;
+            d.set_item("started_at", n.started_at.get())?;
+            d.set_item("finished_at", n.finished_at.get())?;
+            d.set_item("sub_run", self.inner.sub_run_of(i))?;
             rows.append(d)?;
         }
         Ok(rows)

@@ -29,6 +29,7 @@ use crate::error::{PitError, Result};
 use crate::events::{Component, EventBatch, Field, Subject};
 use crate::pit::Pit;
 use crate::value::{SharedValue, Value, VALUE_CONTENT_TYPE};
+use crate::workflow::builtin::Builtin;
 use crate::workflow::manifest::{Body, CompiledWorkflow, Source};
 use crate::workflow::memo::{memo_key, MemoKey};
 use crate::workflow::ready::ReadyQueue;
@@ -171,11 +172,37 @@ pub struct NodeReport<D> {
     pub output: Option<Output<D>>,
     /// Ran on a worker thread.
     pub worker: bool,
-    /// The sub-workflow run this node started.
-    pub sub_run: Option<String>,
-    pub ready_at: Option<f64>,
-    pub started_at: Option<f64>,
-    pub finished_at: Option<f64>,
+    pub ready_at: Stamp,
+    pub started_at: Stamp,
+    pub finished_at: Stamp,
+}
+
+// A run keeps one report per node, and the Pit keeps the reports of its recent runs: keep it small.
+const _: () = assert!(std::mem::size_of::<NodeReport<Arc<()>>>() <= 120);
+
+/// When something happened to a node, if it has: a plain float, NaN until then (half the bytes
+/// of an `Option<f64>`).
+#[derive(Clone, Copy, Debug)]
+pub struct Stamp(f64);
+
+impl Stamp {
+    pub const NOT_YET: Stamp = Stamp(f64::NAN);
+
+    pub fn at(time: f64) -> Stamp {
+        Stamp(time)
+    }
+
+    pub fn get(self) -> Option<f64> {
+        (!self.0.is_nan()).then_some(self.0)
+    }
+
+    /// The time, set to `now` if there was none.
+    pub fn get_or_set(&mut self, now: f64) -> f64 {
+        if self.0.is_nan() {
+            self.0 = now;
+        }
+        self.0
+    }
 }
 
 /// The outcome of a run.
@@ -193,6 +220,8 @@ pub struct RunReport<D> {
     pub failed_node: Option<usize>,
     /// Set when the host interrupted the run (KeyboardInterrupt).
     pub interrupt: Option<NodeError>,
+    /// The sub-workflow run each container node started (few nodes are containers).
+    pub sub_runs: Vec<(usize, String)>,
     pub started_at: f64,
     pub finished_at: f64,
 }
@@ -201,6 +230,14 @@ impl<D> RunReport<D> {
     /// Name of node `i`.
     pub fn name_of(&self, i: usize) -> &str {
         self.graph.name_of(i)
+    }
+
+    /// The sub-workflow run node `i` started, if it is a container that ran.
+    pub fn sub_run_of(&self, i: usize) -> Option<&str> {
+        self.sub_runs
+            .iter()
+            .find(|(k, _)| *k == i)
+            .map(|(_, run)| run.as_str())
     }
 
     /// Node `name`'s report.
@@ -225,7 +262,6 @@ enum Message<D> {
 /// A wave node computed and waiting to be recorded.
 struct Staged {
     node: usize,
-    value: Value,
     /// Its encoding, in the wave's byte buffer, and the artifact id of that.
     bytes: std::ops::Range<usize>,
     id: ArtifactId,
@@ -271,13 +307,15 @@ struct Exec<'a, H: Host> {
     /// Nodes that may run in a wave: pure built-ins of pools outside Arbitration, not reused
     /// or memoised. A node whose wave attempt fails loses the flag and goes the single way.
     wave_ok: Vec<bool>,
-    wave: Vec<usize>,
+    /// Nodes the current wave made ready (their inputs computed in it).
+    early_ready: Vec<usize>,
     staged: Vec<Staged>,
     wave_bytes: Vec<u8>,
     small_ids: SmallIds,
     events: EventBatch,
     failed_node: Option<usize>,
     interrupt: Option<NodeError>,
+    sub_runs: Vec<(usize, String)>,
     last_interrupt_check: Instant,
 }
 
@@ -369,10 +407,9 @@ pub fn execute<H: Host>(
             error: None,
             output: None,
             worker: false,
-            sub_run: None,
-            ready_at: None,
-            started_at: None,
-            finished_at: None,
+            ready_at: Stamp::NOT_YET,
+            started_at: Stamp::NOT_YET,
+            finished_at: Stamp::NOT_YET,
         })
         .collect();
     let pools = RunPools::new(pit, wf, opts);
@@ -411,13 +448,14 @@ pub fn execute<H: Host>(
         next_token: 0,
         newly_ready: Vec::new(),
         wave_ok,
-        wave: Vec::new(),
+        early_ready: Vec::new(),
         staged: Vec::new(),
         wave_bytes: Vec::new(),
         small_ids: SmallIds::default(),
         events: EventBatch::new(),
         failed_node: None,
         interrupt: None,
+        sub_runs: Vec::new(),
         last_interrupt_check: Instant::now(),
     };
     let roots: Vec<usize> = wf
@@ -441,7 +479,7 @@ pub fn execute<H: Host>(
 
 impl<H: Host> Exec<'_, H> {
     fn push_ready(&mut self, i: usize, now: f64) {
-        self.nodes[i].ready_at.get_or_insert(now);
+        self.nodes[i].ready_at.get_or_set(now);
         let level = self.wf.levels.level_of[i] as usize;
         self.ready.insert(level, self.wf.graph.rank_of(i));
     }
@@ -521,7 +559,7 @@ impl<H: Host> Exec<'_, H> {
                     // Nothing runs, so every pool is free again.
                     let blocked = std::mem::take(&mut self.blocked);
                     for i in blocked {
-                        let at = self.nodes[i].ready_at.unwrap_or_else(crate::now);
+                        let at = self.nodes[i].ready_at.get().unwrap_or_else(crate::now);
                         self.push_ready(i, at);
                     }
                     continue;
@@ -596,7 +634,7 @@ impl<H: Host> Exec<'_, H> {
             let j = self.blocked[k];
             if self.pools.of_node[j] == pool {
                 self.blocked.swap_remove(k);
-                let at = self.nodes[j].ready_at.unwrap_or_else(crate::now);
+                let at = self.nodes[j].ready_at.get().unwrap_or_else(crate::now);
                 self.push_ready(j, at);
             } else {
                 k += 1;
@@ -656,71 +694,76 @@ impl<H: Host> Exec<'_, H> {
     }
 
     /// Run the wave nodes at the head of the ready queue together: compute each in queue order
-    /// (outside any lock), then record them under one hold of the run and of the store —
-    /// Running, result stored with its lineage, Succeeded, successors Ready, with the times
-    /// measured around each computation — and append their events at once. Returns whether it
-    /// took any node. A node whose computation fails is put back, to go the single way (which
-    /// records the failure, retries, fallback); so is every node after it.
+    /// (outside any lock) — a node whose every predecessor is computed joins the queue at once,
+    /// so one wave can go down many layers of a graph — then record them under one hold of the
+    /// run and of the store (Running, result stored with its lineage, Succeeded, successors
+    /// Ready, with the times measured around each computation) and append their events at once.
+    /// Returns whether it took any node. A node whose computation fails is put back, to go the
+    /// single way (which records the failure, retries, fallback); the wave ends there.
     fn run_wave(&mut self) -> Result<bool> {
-        let mut wave = std::mem::take(&mut self.wave);
-        wave.clear();
-        while wave.len() < WAVE_MAX {
-            let next = self
-                .ready
-                .peek()
-                .map(|(_, rank)| self.wf.graph.topological_order()[rank]);
-            match next {
-                Some(i)
-                    if self.wave_ok[i]
-                        && self.pools.running[self.pools.of_node[i]]
-                            < self.pools.limit[self.pools.of_node[i]] =>
-                {
-                    self.ready.pop();
-                    wave.push(i);
-                }
-                _ => break,
-            }
-        }
-        if wave.is_empty() {
-            self.wave = wave;
-            return Ok(false);
-        }
         let mut staged = std::mem::take(&mut self.staged);
         let mut bytes = std::mem::take(&mut self.wave_bytes);
+        let mut early = std::mem::take(&mut self.early_ready);
         staged.clear();
         bytes.clear();
+        early.clear();
         let mut small_ids = std::mem::take(&mut self.small_ids);
         let mut clock = crate::now();
-        for &i in &wave {
+        let mut failed_compute = None;
+        while staged.len() < WAVE_MAX {
+            let Some((_, rank)) = self.ready.peek() else {
+                break;
+            };
+            let i = self.wf.graph.topological_order()[rank];
+            let pool = self.pools.of_node[i];
+            if !self.wave_ok[i] || self.pools.running[pool] >= self.pools.limit[pool] {
+                break;
+            }
+            self.ready.pop();
             let Body::Builtin(builtin) = &self.wf.nodes[i].body else {
                 unreachable!("only built-in nodes join a wave")
             };
-            let inputs: SmallVec<[&Value; 4]> = self.wf.nodes[i]
-                .sources
-                .iter()
-                .map(|&s| &*self.output_of(s).value)
-                .collect();
-            let outcome = builtin.apply(self.pit, &inputs);
-            drop(inputs);
-            let Ok(value) = outcome else {
+            let Ok(value) = self.apply_builtin(i, builtin) else {
                 self.wave_ok[i] = false;
+                failed_compute = Some(i);
                 break;
             };
             let start = bytes.len();
             value.encode_into(&mut bytes);
             let id = small_ids.hash(&bytes[start..]).id();
             let finished = crate::now();
+            // Held by the report from now on, so that successors in this wave can read it;
+            // taken back below if the node is not recorded.
+            self.nodes[i].output = Some(Output {
+                id,
+                value: SharedValue::new(value),
+                data: None,
+            });
             staged.push(Staged {
                 node: i,
-                value,
                 bytes: start..bytes.len(),
                 id,
                 started: clock,
                 finished,
             });
             clock = finished;
+            for &j in self.wf.graph.successors(i) {
+                if self.has_every_input(j) {
+                    self.push_ready(j, finished);
+                    early.push(j);
+                }
+            }
         }
         self.small_ids = small_ids;
+        if staged.is_empty() {
+            if let Some(i) = failed_compute {
+                self.push_ready(i, clock); // now it goes the single way
+            }
+            self.staged = staged;
+            self.wave_bytes = bytes;
+            self.early_ready = early;
+            return Ok(failed_compute.is_some());
+        }
         let mut ev = std::mem::take(&mut self.events);
         let mut newly = std::mem::take(&mut self.newly_ready);
         newly.clear();
@@ -731,11 +774,7 @@ impl<H: Host> Exec<'_, H> {
         match self.pit.artifacts.batch() {
             // The store takes nothing (closed): the first node goes the single way, which
             // records its failure to store; the rest are put back.
-            Err(_) => {
-                if let Some(s) = staged.first() {
-                    self.wave_ok[s.node] = false;
-                }
-            }
+            Err(_) => self.wave_ok[staged[0].node] = false,
             Ok(mut store) => {
                 for s in &staged {
                     let i = s.node;
@@ -771,40 +810,47 @@ impl<H: Host> Exec<'_, H> {
         run.finish(&mut ev)?;
         released?;
         self.events = ev;
-        let mut failed = None;
-        let computed = staged.len();
-        for (k, s) in staged.drain(..).enumerate() {
-            let i = s.node;
-            if k >= recorded {
-                self.push_ready(i, clock);
-                continue;
+        let succeeded = recorded - usize::from(store_error.is_some());
+        for (k, s) in staged.iter().enumerate() {
+            let report = &mut self.nodes[s.node];
+            if k < recorded {
+                report.attempts = 1;
+                report.started_at = Stamp::at(s.started);
             }
-            let report = &mut self.nodes[i];
-            report.attempts = 1;
-            report.started_at = Some(s.started);
-            if k + 1 == recorded && store_error.is_some() {
-                failed = Some(i);
-                continue;
+            if k < succeeded {
+                report.finished_at = Stamp::at(s.finished);
+            } else {
+                report.output = None;
             }
-            report.finished_at = Some(s.finished);
-            report.output = Some(Output {
-                id: s.id,
-                value: SharedValue::new(s.value),
-                data: None,
-            });
         }
-        // Put back what was not computed (a node whose computation failed now goes the single
-        // way, which records the failure).
-        for &i in &wave[computed..] {
-            self.push_ready(i, clock);
+        if succeeded < staged.len() || failed_compute.is_some() {
+            // Not all recorded: a node not started goes back to the queue if its inputs are
+            // there after all, and leaves it if one of them is not.
+            let unstarted = staged[recorded..].iter().map(|s| s.node);
+            for j in unstarted.chain(failed_compute).chain(early.iter().copied()) {
+                if self.nodes[j].attempts > 0 {
+                    continue;
+                }
+                if self.has_every_input(j) {
+                    self.push_ready(j, clock);
+                } else {
+                    let level = self.wf.levels.level_of[j] as usize;
+                    self.ready.remove(level, self.wf.graph.rank_of(j));
+                    self.nodes[j].ready_at = Stamp::NOT_YET;
+                }
+            }
         }
         for &j in &newly {
-            self.push_ready(j, clock);
+            // Successors computed in this wave have started already.
+            if self.nodes[j].attempts == 0 {
+                self.push_ready(j, clock);
+            }
         }
+        let failed = (store_error.is_some()).then(|| staged[recorded - 1].node);
         self.newly_ready = newly;
         self.staged = staged;
         self.wave_bytes = bytes;
-        self.wave = wave;
+        self.early_ready = early;
         if let (Some(i), Some(e)) = (failed, store_error) {
             // Recorded as Running: fail it the usual way (it holds its pool's slot until then).
             self.pools.running[self.pools.of_node[i]] += 1;
@@ -818,12 +864,37 @@ impl<H: Host> Exec<'_, H> {
         Ok(true)
     }
 
+    /// Compute built-in node `i` from its inputs (gathered on the stack when there are few).
+    fn apply_builtin(&self, i: usize, builtin: &Builtin) -> std::result::Result<Value, NodeError> {
+        static NONE: Value = Value::None;
+        let sources = &self.wf.nodes[i].sources;
+        if sources.len() <= 4 {
+            let mut inputs: [&Value; 4] = [&NONE; 4];
+            for (slot, &source) in inputs.iter_mut().zip(sources) {
+                *slot = &self.output_of(source).value;
+            }
+            builtin.apply(self.pit, &inputs[..sources.len()])
+        } else {
+            let inputs: Vec<&Value> = sources.iter().map(|&s| &*self.output_of(s).value).collect();
+            builtin.apply(self.pit, &inputs)
+        }
+    }
+
+    /// Whether every predecessor of node `j` has its result.
+    fn has_every_input(&self, j: usize) -> bool {
+        self.wf
+            .graph
+            .predecessors(j)
+            .iter()
+            .all(|&p| self.nodes[p].output.is_some())
+    }
+
     /// Move `i` to Running and run it (inline), hand it to a worker, or serve it from the store.
     fn start(&mut self, i: usize) -> Result<()> {
         self.transition(i, NodeState::Running, None, None)?;
         let report = &mut self.nodes[i];
         report.attempts += 1;
-        report.started_at.get_or_insert_with(crate::now);
+        report.started_at.get_or_set(crate::now());
         let first_attempt = report.attempts == 1;
         let inputs = self.gather(i);
         if let Some(error) = self.denied.remove(&i) {
@@ -937,7 +1008,7 @@ impl<H: Host> Exec<'_, H> {
             ..self.opts.clone()
         };
         let report = execute(self.pit, sub, self.host, sub_inputs, &opts)?;
-        self.nodes[i].sub_run = Some(report.run_id.clone());
+        self.sub_runs.push((i, report.run_id.clone()));
         if let Some(e) = report.interrupt {
             self.interrupt = Some(e.clone());
             return Ok(Err(e));
@@ -1054,7 +1125,7 @@ impl<H: Host> Exec<'_, H> {
             value: SharedValue::new(value),
             data,
         });
-        report.finished_at = Some(crate::now());
+        report.finished_at = Stamp::at(crate::now());
         self.free_slot(i);
         self.transition(i, NodeState::Succeeded, None, Some(id))?;
         Ok(())
@@ -1093,7 +1164,7 @@ impl<H: Host> Exec<'_, H> {
             }
         }
         self.nodes[i].error = Some(Box::new(error.clone()));
-        self.nodes[i].finished_at = Some(crate::now());
+        self.nodes[i].finished_at = Stamp::at(crate::now());
         self.failed_node.get_or_insert(i);
         self.free_slot(i);
         self.transition(i, NodeState::Failed, Some(error.to_string()), None)?;
@@ -1221,6 +1292,7 @@ impl<H: Host> Exec<'_, H> {
             inputs: self.inputs,
             failed_node: self.failed_node,
             interrupt: self.interrupt,
+            sub_runs: self.sub_runs,
             started_at,
             finished_at: crate::now(),
         })

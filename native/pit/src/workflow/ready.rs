@@ -79,6 +79,16 @@ impl ReadyQueue {
         }
     }
 
+    /// Take entry (level, rank) out if it is held.
+    pub fn remove(&mut self, level: usize, rank: usize) {
+        let slot = &mut self.bits[level * self.words + rank / 64];
+        let bit = 1u64 << (rank % 64);
+        if *slot & bit != 0 {
+            *slot &= !bit;
+            self.len -= 1;
+        }
+    }
+
     /// The entry that goes next, without taking it.
     pub fn peek(&mut self) -> Option<(usize, usize)> {
         if self.len == 0 {
@@ -124,7 +134,7 @@ mod tests {
 
     proptest! {
         /// The queue gives what an ordered set of (level, rank) gives, whatever the order of
-        /// inserts and pops.
+        /// inserts, removals and pops.
         #[test]
         fn pops_in_level_then_rank_order(
             ops in proptest::collection::vec((0usize..3, 0usize..200, proptest::bool::ANY), 0..400)
@@ -132,7 +142,10 @@ mod tests {
             let mut queue = ReadyQueue::new(3, 200);
             let mut model = BTreeSet::new();
             for (level, rank, pop) in ops {
-                if pop {
+                if pop && rank % 3 == 0 {
+                    queue.remove(level, rank);
+                    model.remove(&(level, rank));
+                } else if pop {
                     prop_assert_eq!(queue.pop(), model.pop_first());
                 } else {
                     queue.insert(level, rank);
