@@ -660,14 +660,21 @@ struct Run {
 }
 
 impl Run {
+    /// Nodes in a terminal state.
+    #[inline]
+    fn terminal(&self) -> usize {
+        let c = &self.counts;
+        c[NodeState::Succeeded.slot()]
+            + c[NodeState::Failed.slot()]
+            + c[NodeState::Skipped.slot()]
+            + c[NodeState::Cancelled.slot()]
+    }
+
     #[inline]
     fn compute_status(&self) -> RunStatus {
         let n = self.states.len();
         let c = &self.counts;
-        let terminal = c[NodeState::Succeeded.slot()]
-            + c[NodeState::Failed.slot()]
-            + c[NodeState::Skipped.slot()]
-            + c[NodeState::Cancelled.slot()];
+        let terminal = self.terminal();
         if self.cancelled {
             RunStatus::Cancelled
         } else if terminal == n {
@@ -1425,7 +1432,11 @@ impl RunGuard<'_> {
     ) {
         let run = &mut *self.run;
         run.succeed(i, Some(output), finished, ev, newly_ready);
-        self.finished |= run.update_status(ev);
+        // A success moves a Running run (pausing or cancelling it changed its status already)
+        // only when it finishes the last node.
+        if run.status != RunStatus::Running || run.terminal() == run.states.len() {
+            self.finished |= run.update_status(ev);
+        }
     }
 
     /// Append `ev` to the event log (before anything else of this run can happen), release the

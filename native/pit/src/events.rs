@@ -207,6 +207,14 @@ impl EventBatch {
         Self::default()
     }
 
+    /// A batch with room for `records` plain events before it grows.
+    pub fn with_capacity(records: usize) -> Self {
+        EventBatch {
+            records: Vec::with_capacity(records),
+            others: Vec::new(),
+        }
+    }
+
     /// Node `node` of the run registered in `slot` moved from `from` to `to` at `time`.
     pub fn node_state(
         &mut self,

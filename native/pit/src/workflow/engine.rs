@@ -449,10 +449,11 @@ pub fn execute<H: Host>(
         newly_ready: Vec::new(),
         wave_ok,
         early_ready: Vec::new(),
-        staged: Vec::new(),
+        staged: Vec::with_capacity(wf.len().min(WAVE_MAX)),
         wave_bytes: Vec::new(),
         small_ids: SmallIds::default(),
-        events: EventBatch::new(),
+        // About four events per wave node (running, stored, succeeded, a successor ready).
+        events: EventBatch::with_capacity(4 * wf.len().min(WAVE_MAX)),
         failed_node: None,
         interrupt: None,
         sub_runs: Vec::new(),
@@ -711,7 +712,7 @@ impl<H: Host> Exec<'_, H> {
         let mut clock = crate::now();
         let mut failed_compute = None;
         while staged.len() < WAVE_MAX {
-            let Some((_, rank)) = self.ready.peek() else {
+            let Some((level, rank)) = self.ready.peek() else {
                 break;
             };
             let i = self.wf.graph.topological_order()[rank];
@@ -719,7 +720,7 @@ impl<H: Host> Exec<'_, H> {
             if !self.wave_ok[i] || self.pools.running[pool] >= self.pools.limit[pool] {
                 break;
             }
-            self.ready.pop();
+            self.ready.remove(level, rank);
             let Body::Builtin(builtin) = &self.wf.nodes[i].body else {
                 unreachable!("only built-in nodes join a wave")
             };
