@@ -475,6 +475,47 @@ fn a_wave_runs_down_a_long_chain_and_a_failing_node_goes_the_single_way() {
 }
 
 #[test]
+fn a_wave_the_store_refuses_leaves_no_node_half_recorded() {
+    // Every node is computed in one wave (b and c join it once a is computed); the closed store
+    // refuses the wave, so a goes the single way and fails, and what it fed is skipped.
+    let w = wf(
+        r#"[{"name": "a", "kind": "constant", "config": {"value": 1}},
+            {"name": "b", "kind": "calculator", "inputs": ["a"], "config": {"operation": "add", "operand": 1}},
+            {"name": "c", "kind": "calculator", "inputs": ["a", "b"], "config": {"operation": "add"}},
+            {"name": "d", "kind": "constant", "config": {"value": 4}}]"#,
+        "[]",
+    );
+    let pit = pit();
+    pit.close().unwrap();
+    let opts = RunOptions {
+        cache: false,
+        ..RunOptions::default()
+    };
+    let report = execute(&pit, &w, &Arc::new(Fns(vec![])), vec![], &opts).unwrap();
+    assert_eq!(report.status, RunStatus::Failed);
+    let states: Vec<NodeState> = report.nodes.iter().map(|n| n.state).collect();
+    assert_eq!(
+        states,
+        [
+            NodeState::Failed,
+            NodeState::Skipped,
+            NodeState::Skipped,
+            NodeState::Failed
+        ]
+    );
+    for node in &report.nodes {
+        assert!(node.output.is_none());
+        let error = node.error.as_ref().map(|e| e.exception.as_str());
+        let expected = (node.state == NodeState::Failed).then_some("StorageError");
+        assert_eq!(error, expected);
+    }
+    for row in pit.dags.nodes(&report.run_id).unwrap() {
+        let i = report.graph.index_of(&row.name).unwrap();
+        assert_eq!(row.state, report.nodes[i].state, "{}", row.name);
+    }
+}
+
+#[test]
 fn finished_runs_let_go_of_their_detail_beyond_the_history_budget() {
     use symphony_pit::dag::HISTORY_NODES;
     let pit = pit();
