@@ -16,6 +16,7 @@ use serde::Serialize;
 use crate::artifact::ArtifactId;
 use crate::error::{PitError, Result};
 use crate::events::{Component, EventBatch, EventLog, Field, NamesSlot, RunNames, Subject};
+use crate::known;
 use crate::persist::{NodeRow, Op, Persister, RunRecord};
 use crate::pool::check_name;
 use crate::value::Value;
@@ -621,11 +622,6 @@ impl RankSet {
                 .map(move |b| w * 64 + b)
         })
     }
-}
-
-/// A time or duration kept as a plain float: NaN for none.
-fn known(x: f64) -> Option<f64> {
-    (!x.is_nan()).then_some(x)
 }
 
 struct Run {

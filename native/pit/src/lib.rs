@@ -40,6 +40,11 @@ pub use resources::{Amount, Capacity, Resources};
 pub use stale::{CleanupReport, StalePolicy};
 pub use value::Value;
 
+/// A time or duration kept as a plain float (half the bytes of an `Option<f64>`): NaN for none.
+pub(crate) fn known(x: f64) -> Option<f64> {
+    (!x.is_nan()).then_some(x)
+}
+
 /// Seconds since the Unix epoch, as a float (the time base of every timestamp in the Pit).
 ///
 /// Read from the CPU's time-stamp counter through `quanta` (a few ns, against ~50 ns for a

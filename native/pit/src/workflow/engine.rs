@@ -193,7 +193,7 @@ impl Stamp {
     }
 
     pub fn get(self) -> Option<f64> {
-        (!self.0.is_nan()).then_some(self.0)
+        crate::known(self.0)
     }
 
     /// The time, set to `now` if there was none.
@@ -413,7 +413,7 @@ pub fn execute<H: Host>(
         })
         .collect();
     let pools = RunPools::new(pit, wf, opts);
-    let wave_ok = wf
+    let wave_ok: Vec<bool> = wf
         .nodes
         .iter()
         .enumerate()
@@ -425,6 +425,8 @@ pub fn execute<H: Host>(
                 && !opts.reuse.contains_key(&*n.name)
         })
         .collect();
+    // Only waves use the run's own event batch and staging buffer: sized for its wave nodes.
+    let wave_nodes = wave_ok.iter().filter(|&&ok| ok).count();
     let mut exec = Exec {
         pit,
         wf,
@@ -449,11 +451,11 @@ pub fn execute<H: Host>(
         newly_ready: Vec::new(),
         wave_ok,
         early_ready: Vec::new(),
-        staged: Vec::with_capacity(wf.len().min(WAVE_MAX)),
+        staged: Vec::with_capacity(wave_nodes.min(WAVE_MAX)),
         wave_bytes: Vec::new(),
         small_ids: SmallIds::default(),
         // About four events per wave node (running, stored, succeeded, a successor ready).
-        events: EventBatch::with_capacity(4 * wf.len().min(WAVE_MAX)),
+        events: EventBatch::with_capacity(4 * wave_nodes.min(WAVE_MAX)),
         failed_node: None,
         interrupt: None,
         sub_runs: Vec::new(),
