@@ -288,7 +288,7 @@ impl<'a> Hashed<'a> {
         }
     }
 
-    /// `bytes` again with the id [`Hashed::new`] or [`SmallIds::hash`] gave them (kept apart
+    /// `bytes` again with the id [`Hashed::new`] or [`SmallIds::id_of`] gave them (kept apart
     /// meanwhile, so that the buffer holding the bytes could grow).
     pub(crate) fn again(bytes: &'a [u8], id: ArtifactId) -> Self {
         debug_assert!(ArtifactId::of(bytes) == id, "an id kept with other bytes");
@@ -304,34 +304,48 @@ impl<'a> Hashed<'a> {
 /// hashed again: BLAKE3 costs ~50 ns even for a few bytes, a look here a few. Encodings of 1 to
 /// 15 bytes are kept in a direct-mapped table of [`SmallIds::SLOTS`] (a newer one takes an
 /// older one's slot), allocated on first use.
-#[derive(Default)]
-pub struct SmallIds(Option<Box<[(u128, ArtifactId)]>>);
+pub struct SmallIds {
+    slots: Option<Box<[(u128, ArtifactId)]>>,
+    /// The id of the last encoding the table does not keep.
+    other: ArtifactId,
+}
+
+impl Default for SmallIds {
+    fn default() -> Self {
+        SmallIds {
+            slots: None,
+            other: ArtifactId([0; 32]),
+        }
+    }
+}
 
 impl SmallIds {
     pub const SLOTS: usize = 256;
 
-    /// `bytes` with their id, looked up when they are small and were seen lately.
-    pub fn hash<'a>(&mut self, bytes: &'a [u8]) -> Hashed<'a> {
+    /// The id of `bytes`, looked up when they are small and were seen lately. A reference,
+    /// so that callers copy it from where it lies (a returned copy costs a store-forwarding
+    /// stall per call when it is read back).
+    pub fn id_of(&mut self, bytes: &[u8]) -> &ArtifactId {
         if bytes.is_empty() || bytes.len() >= 16 {
-            return Hashed::new(bytes);
+            self.other = ArtifactId::of(bytes);
+            return &self.other;
         }
         // The bytes and their length packed into one key: distinct encodings, distinct keys,
-        // and never 0 (the key of an empty slot).
-        let mut packed = [0u8; 16];
-        packed[..bytes.len()].copy_from_slice(bytes);
-        packed[15] = bytes.len() as u8;
-        let key = u128::from_le_bytes(packed);
+        // and never 0 (the key of an empty slot). A loop, not a copy into a buffer: most
+        // encodings are a byte or two, and a copy of a variable length is a call.
+        let mut key = (bytes.len() as u128) << 120;
+        for (k, &b) in bytes.iter().enumerate() {
+            key |= u128::from(b) << (8 * k);
+        }
         let slots = self
-            .0
+            .slots
             .get_or_insert_with(|| vec![(0, ArtifactId([0; 32])); Self::SLOTS].into_boxed_slice());
         let mixed = (key as u64 ^ (key >> 64) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let slot = &mut slots[(mixed >> 56) as usize % Self::SLOTS];
-        if slot.0 == key {
-            return Hashed { bytes, id: slot.1 };
+        if slot.0 != key {
+            *slot = (key, ArtifactId::of(bytes));
         }
-        let hashed = Hashed::new(bytes);
-        *slot = (key, hashed.id);
-        hashed
+        &slot.1
     }
 }
 
@@ -942,7 +956,7 @@ mod tests {
             .collect();
         for _ in 0..2 {
             for bytes in &encodings {
-                assert_eq!(ids.hash(bytes).id(), ArtifactId::of(bytes), "{bytes:?}");
+                assert_eq!(*ids.id_of(bytes), ArtifactId::of(bytes), "{bytes:?}");
             }
         }
     }

@@ -732,7 +732,7 @@ impl Run {
     fn succeed(
         &mut self,
         i: usize,
-        output: Option<ArtifactId>,
+        output: Option<&ArtifactId>,
         now: f64,
         ev: &mut EventBatch,
         newly_ready: &mut Vec<usize>,
@@ -740,7 +740,9 @@ impl Run {
         if !self.errors.is_empty() {
             self.errors.remove(&i);
         }
-        self.outputs[i] = output;
+        // Copied from where the caller keeps it (an id passed by value is rebuilt on the
+        // stack with narrower stores than the copy reads: a store-forwarding stall per node).
+        self.outputs[i] = output.copied();
         self.move_node(i, NodeState::Succeeded, now, ev);
         let first = newly_ready.len();
         for &s in self.graph.successors(i) {
@@ -1154,7 +1156,7 @@ impl DagTracker {
         };
         let now = crate::now();
         if end == NodeState::Succeeded {
-            run.succeed(i, output, now, pending, newly_ready);
+            run.succeed(i, output.as_ref(), now, pending, newly_ready);
         } else {
             if let Some(error) = error {
                 run.errors.insert(i, error);
@@ -1422,7 +1424,7 @@ impl RunGuard<'_> {
         &mut self,
         i: usize,
         finished: f64,
-        output: ArtifactId,
+        output: &ArtifactId,
         ev: &mut EventBatch,
         newly_ready: &mut Vec<usize>,
     ) {

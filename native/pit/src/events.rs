@@ -126,9 +126,11 @@ pub struct RunNames {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NamesSlot(u32);
 
-/// What the log keeps per event: plain data, one cache line at most. The two kinds a workflow
-/// emits for every node are kept whole; any other event is a marker for the next of the log's
-/// `others`. Sequence numbers are implicit (the log holds a gap-free run of them).
+/// What the log keeps per event: plain data, 24 bytes. The two kinds a workflow emits for
+/// every node are kept whole (an `artifact.stored` keeps its id in its chunk's `ids`: four of
+/// these per node fill half the memory the ids inline would); any other event is a marker for
+/// the next of the log's `others`. Sequence numbers are implicit (the log holds a gap-free run
+/// of them).
 #[derive(Clone, Copy, Debug)]
 enum Record {
     /// `node.state` of `run/node`, the run's names in `slot`.
@@ -140,19 +142,19 @@ enum Record {
         from: NodeState,
         to: NodeState,
     },
-    /// `artifact.stored` (of at most 4 GiB: bigger ones are kept as `Other`, so that a record
-    /// stays 48 bytes).
+    /// `artifact.stored` of the artifact at `id` in the chunk's ids (of at most 4 GiB: bigger
+    /// ones are kept as `Other`).
     Stored {
         time: f64,
-        id: ArtifactId,
         size: u32,
+        id: u32,
         dedup: bool,
     },
     Other,
 }
 
-// One record per event in a log of 100,000: keep it small.
-const _: () = assert!(std::mem::size_of::<Record>() <= 48);
+// A log keeps 100,000 of these, and a wave writes four per node: keep them small.
+const _: () = assert!(std::mem::size_of::<Record>() <= 24);
 
 /// An event stamped now; its sequence number is given when it is appended.
 fn event_now(
@@ -182,23 +184,76 @@ fn stored_event(time: f64, id: ArtifactId, size: u64, dedup: bool) -> Event {
     }
 }
 
-/// The record of an `artifact.stored`; `None` when its size does not fit one (the whole event
-/// is kept then: [`stored_event`]).
-fn stored_record(time: f64, id: ArtifactId, size: usize, dedup: bool) -> Option<Record> {
-    let size = u32::try_from(size).ok()?;
-    Some(Record::Stored {
-        time,
-        id,
-        size,
-        dedup,
-    })
+/// Records in order and the artifact ids their `Stored` records point at: a batch being
+/// filled, then (moved, not copied) a piece of the log.
+#[derive(Debug, Default)]
+struct Chunk {
+    records: Vec<Record>,
+    ids: Vec<ArtifactId>,
+}
+
+impl Chunk {
+    fn with_capacity(records: usize, ids: usize) -> Self {
+        Chunk {
+            records: Vec::with_capacity(records),
+            ids: Vec::with_capacity(ids),
+        }
+    }
+
+    /// Append `artifact.stored`; `false` when its size needs the whole event.
+    fn stored(&mut self, time: f64, id: ArtifactId, size: usize, dedup: bool) -> bool {
+        let Ok(size) = u32::try_from(size) else {
+            return false;
+        };
+        self.records.push(Record::Stored {
+            time,
+            size,
+            id: self.ids.len() as u32,
+            dedup,
+        });
+        self.ids.push(id);
+        true
+    }
+
+    /// Whether `records` more (and `ids` more ids) fit without growing (a grown chunk would
+    /// copy all it holds).
+    fn has_room(&self, records: usize, ids: usize) -> bool {
+        self.records.capacity() - self.records.len() >= records
+            && self.ids.capacity() - self.ids.len() >= ids
+    }
+
+    /// Append the records of `other`, their ids with them.
+    fn extend_from(&mut self, other: &Chunk) {
+        let offset = self.ids.len() as u32;
+        self.records
+            .extend(other.records.iter().map(|&record| match record {
+                Record::Stored {
+                    time,
+                    size,
+                    id,
+                    dedup,
+                } => Record::Stored {
+                    time,
+                    size,
+                    id: id + offset,
+                    dedup,
+                },
+                record => record,
+            }));
+        self.ids.extend_from_slice(&other.ids);
+    }
+
+    fn clear(&mut self) {
+        self.records.clear();
+        self.ids.clear();
+    }
 }
 
 /// Events gathered by one piece of work and appended to the log together (one lock for all of
 /// them, and no other event in between).
 #[derive(Debug, Default)]
 pub struct EventBatch {
-    records: Vec<Record>,
+    chunk: Chunk,
     others: Vec<Event>,
 }
 
@@ -207,10 +262,11 @@ impl EventBatch {
         Self::default()
     }
 
-    /// A batch with room for `records` plain events before it grows.
-    pub fn with_capacity(records: usize) -> Self {
+    /// A batch with room for `records` plain events, `stored` of them `artifact.stored`,
+    /// before it grows.
+    pub fn with_capacity(records: usize, stored: usize) -> Self {
         EventBatch {
-            records: Vec::with_capacity(records),
+            chunk: Chunk::with_capacity(records, stored),
             others: Vec::new(),
         }
     }
@@ -225,7 +281,7 @@ impl EventBatch {
         to: NodeState,
         attempt: u32,
     ) {
-        self.records.push(Record::NodeState {
+        self.chunk.records.push(Record::NodeState {
             time,
             slot,
             node: node as u32,
@@ -237,12 +293,9 @@ impl EventBatch {
 
     /// An artifact was stored (`dedup`: its bytes were already there) at `time`.
     pub fn stored(&mut self, time: f64, id: ArtifactId, size: usize, dedup: bool) {
-        match stored_record(time, id, size, dedup) {
-            Some(record) => self.records.push(record),
-            None => {
-                self.records.push(Record::Other);
-                self.others.push(stored_event(time, id, size as u64, dedup));
-            }
+        if !self.chunk.stored(time, id, size, dedup) {
+            self.chunk.records.push(Record::Other);
+            self.others.push(stored_event(time, id, size as u64, dedup));
         }
     }
 
@@ -254,18 +307,26 @@ impl EventBatch {
         subject: Subject,
         data: &[(&'static str, Field)],
     ) {
-        self.records.push(Record::Other);
+        self.chunk.records.push(Record::Other);
         self.others.push(event_now(component, kind, subject, data));
     }
 
     pub fn len(&self) -> usize {
-        self.records.len()
+        self.chunk.records.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
+        self.chunk.records.is_empty()
     }
 }
+
+/// A batch of at least this many events is moved into the log whole (the batch takes a spare
+/// chunk in exchange); smaller ones are copied onto the log's last chunk.
+const WHOLE_CHUNK: usize = 64;
+/// Room of a chunk made for small batches and single events.
+const SMALL_CHUNK: usize = 1024;
+/// Chunks let go by the log kept for reuse (a wave gives one back for each it takes).
+const SPARE_CHUNKS: usize = 4;
 
 /// Bounded, ordered, multi-producer event log.
 #[derive(Debug)]
@@ -276,10 +337,17 @@ pub struct EventLog {
 
 #[derive(Debug)]
 struct Ring {
-    queue: VecDeque<Record>,
-    /// The events behind the queue's `Other` markers, in order, with their sequence numbers.
+    /// The events, oldest first, in the chunks they were appended in.
+    chunks: VecDeque<Chunk>,
+    /// Records of the front chunk already gone (polled or dropped).
+    head: usize,
+    /// Events held (in all chunks, less `head`).
+    len: usize,
+    /// Chunks let go, cleared, to be filled again: a log that wraps takes no fresh memory.
+    spare: Vec<Chunk>,
+    /// The events behind the `Other` markers, in order, with their sequence numbers.
     others: VecDeque<Event>,
-    /// Sequence number of the next event appended; the queue holds the `queue.len()` before it.
+    /// Sequence number of the next event appended; the log holds the `len` before it.
     next_seq: u64,
     dropped: u64,
     /// Registered run names by slot (`None`: free).
@@ -292,27 +360,88 @@ struct Ring {
 
 impl Ring {
     fn first_seq(&self) -> u64 {
-        self.next_seq - self.queue.len() as u64
+        self.next_seq - self.len as u64
     }
 
-    /// Make room for `incoming` more events in a log of `capacity`: the oldest go, counted as
-    /// dropped (with those of the incoming that do not fit either).
-    fn make_room(&mut self, incoming: usize, capacity: usize) {
-        let overflow = (self.queue.len() + incoming).saturating_sub(capacity);
+    /// An empty chunk with room for `records` and `ids`: a spare one if it is big enough.
+    fn take_chunk(&mut self, records: usize, ids: usize) -> Chunk {
+        match self.spare.pop() {
+            Some(chunk) if chunk.has_room(records, ids) => chunk,
+            // Too small: dropped (growing it would copy nothing, but reallocate all the same).
+            _ => Chunk::with_capacity(records, ids),
+        }
+    }
+
+    /// Forget the `n` oldest events (polled, or dropped for room).
+    fn drop_front(&mut self, mut n: usize) {
+        while n > 0 {
+            let Some(front) = self.chunks.front() else {
+                break;
+            };
+            let left = front.records.len() - self.head;
+            if n < left {
+                self.head += n;
+                self.len -= n;
+                return;
+            }
+            n -= left;
+            self.len -= left;
+            self.head = 0;
+            let mut chunk = self.chunks.pop_front().expect("the front chunk");
+            if self.spare.len() < SPARE_CHUNKS {
+                chunk.clear();
+                self.spare.push(chunk);
+            }
+        }
+    }
+
+    /// Keep the newest `capacity` events, counting the others as dropped.
+    fn bound(&mut self, capacity: usize) {
+        let overflow = self.len.saturating_sub(capacity);
         if overflow > 0 {
-            let evict = overflow.min(self.queue.len());
-            self.queue.drain(..evict);
+            self.drop_front(overflow);
             self.dropped += overflow as u64;
         }
     }
 
-    /// Append one event: its record, and for an `Other` marker the event behind it.
-    fn push(&mut self, record: Record, other: Option<Event>) {
+    /// The last chunk, if it has room for `records` and `ids` more; a new one otherwise.
+    fn tail_with_room(&mut self, records: usize, ids: usize) -> &mut Chunk {
+        let has_room = self
+            .chunks
+            .back()
+            .is_some_and(|tail| tail.has_room(records, ids));
+        if !has_room {
+            let chunk = self.take_chunk(SMALL_CHUNK.max(records), (SMALL_CHUNK / 4).max(ids));
+            self.chunks.push_back(chunk);
+        }
+        self.chunks.back_mut().expect("a tail chunk")
+    }
+
+    /// Append one event: its record (and id), and for an `Other` marker the event behind it.
+    fn push(&mut self, record: Record, id: Option<ArtifactId>, other: Option<Event>) {
         if let Some(mut event) = other {
             event.seq = self.next_seq;
             self.others.push_back(event);
         }
-        self.queue.push_back(record);
+        let tail = self.tail_with_room(1, usize::from(id.is_some()));
+        match (record, id) {
+            (
+                Record::Stored {
+                    time, size, dedup, ..
+                },
+                Some(id),
+            ) => {
+                tail.records.push(Record::Stored {
+                    time,
+                    size,
+                    id: tail.ids.len() as u32,
+                    dedup,
+                });
+                tail.ids.push(id);
+            }
+            (record, _) => tail.records.push(record),
+        }
+        self.len += 1;
         self.next_seq += 1;
     }
 
@@ -332,13 +461,69 @@ impl Ring {
             self.free.push(slot);
         }
     }
+
+    /// The event `record` of `chunk` stands for, numbered `seq`.
+    fn event(&mut self, chunk: usize, record: Record, seq: u64) -> Event {
+        match record {
+            Record::NodeState {
+                time,
+                slot,
+                node,
+                attempt,
+                from,
+                to,
+            } => {
+                let names = self.names[slot.0 as usize]
+                    .as_ref()
+                    .expect("a run's names stay while the log holds its events");
+                Event {
+                    seq,
+                    time,
+                    component: Component::Dag,
+                    kind: "node.state",
+                    subject: Subject::Pair(
+                        names.run.clone(),
+                        names.graph.name_of(node as usize).clone(),
+                    ),
+                    data: Fields::from_buf([
+                        ("from", Field::Word(from.as_str())),
+                        ("to", Field::Word(to.as_str())),
+                        ("attempt", Field::UInt(u64::from(attempt))),
+                    ]),
+                }
+            }
+            Record::Stored {
+                time,
+                size,
+                id,
+                dedup,
+            } => Event {
+                seq,
+                ..stored_event(
+                    time,
+                    self.chunks[chunk].ids[id as usize],
+                    u64::from(size),
+                    dedup,
+                )
+            },
+            Record::Other => {
+                // Others before the first kept event were trimmed: the front is this one.
+                let event = self.others.pop_front().expect("an event per Other marker");
+                debug_assert_eq!(event.seq, seq);
+                event
+            }
+        }
+    }
 }
 
 impl EventLog {
     pub fn new(capacity: usize) -> Self {
         EventLog {
             inner: Mutex::new(Ring {
-                queue: VecDeque::with_capacity(capacity.min(4096)),
+                chunks: VecDeque::new(),
+                head: 0,
+                len: 0,
+                spare: Vec::new(),
                 others: VecDeque::new(),
                 next_seq: 1,
                 dropped: 0,
@@ -385,6 +570,7 @@ impl EventLog {
     ) {
         self.push_one(
             Record::Other,
+            None,
             Some(event_now(component, kind, subject, data)),
         );
     }
@@ -392,115 +578,93 @@ impl EventLog {
     /// Append `artifact.stored` for `id` (`dedup`: its bytes were already there), stamped now.
     pub fn stored(&self, id: ArtifactId, size: usize, dedup: bool) {
         let time = crate::now();
-        match stored_record(time, id, size, dedup) {
-            Some(record) => self.push_one(record, None),
-            None => self.push_one(
+        match u32::try_from(size) {
+            Ok(size) => self.push_one(
+                Record::Stored {
+                    time,
+                    size,
+                    id: 0,
+                    dedup,
+                },
+                Some(id),
+                None,
+            ),
+            Err(_) => self.push_one(
                 Record::Other,
+                None,
                 Some(stored_event(time, id, size as u64, dedup)),
             ),
         }
     }
 
-    fn push_one(&self, record: Record, other: Option<Event>) {
+    fn push_one(&self, record: Record, id: Option<ArtifactId>, other: Option<Event>) {
         let mut ring = self.inner.lock();
-        ring.make_room(1, self.capacity);
-        ring.push(record, other);
+        ring.push(record, id, other);
+        ring.bound(self.capacity);
         ring.trim();
     }
 
-    /// Append every event of `batch`, in order, leaving it empty (its buffers are kept for
-    /// reuse). When the log is full the oldest events make room and are counted as dropped.
+    /// Append every event of `batch`, in order, leaving it empty (with room for as many).
+    /// A big batch becomes part of the log as it is, without a copy. When the log is full the
+    /// oldest events make room and are counted as dropped (a batch larger than the whole log
+    /// keeps only its newest events).
     pub fn append(&self, batch: &mut EventBatch) {
         if batch.is_empty() {
             return;
         }
         let mut ring = self.inner.lock();
-        let incoming = batch.records.len();
-        ring.make_room(incoming, self.capacity);
-        // A batch larger than the whole log keeps only its newest events.
-        let skip = incoming.saturating_sub(self.capacity);
-        let base = ring.next_seq;
+        let incoming = batch.len();
         if !batch.others.is_empty() {
+            let base = ring.next_seq;
             let mut others = batch.others.drain(..);
-            for (k, record) in batch.records.iter().enumerate() {
+            for (k, record) in batch.chunk.records.iter().enumerate() {
                 if matches!(record, Record::Other) {
                     let mut event = others.next().expect("one event per Other marker");
-                    if k >= skip {
-                        event.seq = base + k as u64;
-                        ring.others.push_back(event);
-                    }
+                    event.seq = base + k as u64;
+                    ring.others.push_back(event);
                 }
             }
         }
-        // Plain records: copied in one go.
-        ring.queue.extend(&batch.records[skip..]);
+        if incoming >= WHOLE_CHUNK {
+            let room = (batch.chunk.records.capacity(), batch.chunk.ids.capacity());
+            let chunk = std::mem::replace(&mut batch.chunk, ring.take_chunk(room.0, room.1));
+            ring.chunks.push_back(chunk);
+        } else {
+            let ids = batch.chunk.ids.len();
+            ring.tail_with_room(incoming, ids).extend_from(&batch.chunk);
+            batch.chunk.clear();
+        }
+        ring.len += incoming;
         ring.next_seq += incoming as u64;
-        batch.records.clear();
+        ring.bound(self.capacity);
         ring.trim();
     }
 
     /// Remove and return up to `max` of the oldest events.
     pub fn poll(&self, max: usize) -> Vec<Event> {
         let mut ring = self.inner.lock();
-        let n = max.min(ring.queue.len());
-        let first = ring.first_seq();
+        let n = max.min(ring.len);
+        let mut seq = ring.first_seq();
         let mut events = Vec::with_capacity(n);
-        for k in 0..n {
-            let seq = first + k as u64;
-            let record = ring.queue[k];
-            let event = match record {
-                Record::NodeState {
-                    time,
-                    slot,
-                    node,
-                    attempt,
-                    from,
-                    to,
-                } => {
-                    let names = ring.names[slot.0 as usize]
-                        .as_ref()
-                        .expect("a run's names stay while the log holds its events");
-                    Event {
-                        seq,
-                        time,
-                        component: Component::Dag,
-                        kind: "node.state",
-                        subject: Subject::Pair(
-                            names.run.clone(),
-                            names.graph.name_of(node as usize).clone(),
-                        ),
-                        data: Fields::from_buf([
-                            ("from", Field::Word(from.as_str())),
-                            ("to", Field::Word(to.as_str())),
-                            ("attempt", Field::UInt(u64::from(attempt))),
-                        ]),
-                    }
-                }
-                Record::Stored {
-                    time,
-                    id,
-                    size,
-                    dedup,
-                } => Event {
-                    seq,
-                    ..stored_event(time, id, u64::from(size), dedup)
-                },
-                Record::Other => {
-                    // Others before the first kept event were trimmed: the front is this one.
-                    let event = ring.others.pop_front().expect("an event per Other marker");
-                    debug_assert_eq!(event.seq, seq);
-                    event
-                }
-            };
+        let (mut chunk, mut k) = (0, ring.head);
+        while events.len() < n {
+            if k == ring.chunks[chunk].records.len() {
+                (chunk, k) = (chunk + 1, 0);
+                continue;
+            }
+            let record = ring.chunks[chunk].records[k];
+            let event = ring.event(chunk, record, seq);
             events.push(event);
+            k += 1;
+            seq += 1;
         }
-        ring.queue.drain(..n);
+        ring.drop_front(n);
         ring.trim();
         events
     }
 
     pub fn pending(&self) -> usize {
-        self.inner.lock().queue.len()
+        self.inner.lock().len
     }
 
     /// Events discarded because the log was full.
@@ -624,5 +788,139 @@ mod tests {
         // wf-1's events are all gone: its slot is free for the next run.
         let third = log.open_names(names("wf-3"));
         assert_eq!(third, first);
+    }
+
+    /// One thing a test does to the log: `(what, count, flag)`.
+    type Op = (u8, usize, bool);
+
+    /// An event as a test compares it: kind, subject and `key=value` details.
+    type Shown = (&'static str, String, Vec<String>);
+
+    /// What an event must look like when polled, without its sequence number.
+    fn expected(kind: u8, k: usize, flag: bool, run: &str) -> Shown {
+        let id = ArtifactId::of(&k.to_le_bytes());
+        match kind {
+            0 => (
+                "node.state",
+                format!("{run}/{}", if flag { "b" } else { "a" }),
+                vec![
+                    "from=ready".into(),
+                    "to=running".into(),
+                    format!("attempt={k}"),
+                ],
+            ),
+            1 => {
+                let size = if flag { 5_000_000_000 } else { k as u64 };
+                (
+                    "artifact.stored",
+                    id.to_string(),
+                    vec![format!("size={size}"), format!("dedup={flag}")],
+                )
+            }
+            _ => ("other", format!("x{k}"), vec![format!("k={k}")]),
+        }
+    }
+
+    fn add(batch: &mut EventBatch, slot: NamesSlot, kind: u8, k: usize, flag: bool) {
+        let id = ArtifactId::of(&k.to_le_bytes());
+        match kind {
+            0 => batch.node_state(
+                k as f64,
+                slot,
+                usize::from(flag),
+                NodeState::Ready,
+                NodeState::Running,
+                k as u32,
+            ),
+            1 => batch.stored(k as f64, id, if flag { 5_000_000_000 } else { k }, flag),
+            _ => batch.emit(
+                Component::Pit,
+                "other",
+                format!("x{k}").as_str().into(),
+                &[("k", Field::UInt(k as u64))],
+            ),
+        }
+    }
+
+    proptest::proptest! {
+        /// Batches big and small (moved whole or copied onto the last chunk), single events,
+        /// polls and a full log that drops the oldest: every event comes back once, in order,
+        /// with its details (a stored artifact's id from its own chunk), and the counts agree
+        /// with a plain queue of events.
+        #[test]
+        fn the_log_keeps_the_newest_events_like_a_plain_queue(
+            capacity in 1usize..400,
+            ops in proptest::collection::vec((0u8..4, 0usize..150, proptest::bool::ANY), 0..60),
+        ) {
+            let log = EventLog::new(capacity);
+            let slot = log.open_names(names("wf-1"));
+            let mut model: VecDeque<(u64, Shown)> = VecDeque::new();
+            let (mut next, mut dropped) = (1u64, 0u64);
+            let mut batch = EventBatch::new();
+            let ops: Vec<Op> = ops;
+            for (step, &(what, count, flag)) in ops.iter().enumerate() {
+                match what {
+                    // A batch of `count` events of mixed kinds.
+                    0 | 1 => {
+                        for k in 0..count {
+                            let kind = ((k + step) % 3) as u8;
+                            let flag = flag && k % 7 == 0;
+                            add(&mut batch, slot, kind, k, flag);
+                            model.push_back((next, expected(kind, k, flag, "wf-1")));
+                            next += 1;
+                        }
+                        log.append(&mut batch);
+                        proptest::prop_assert!(batch.is_empty());
+                    }
+                    // A single event.
+                    2 => {
+                        if flag {
+                            let id = ArtifactId::of(&count.to_le_bytes());
+                            log.stored(id, count, false);
+                            model.push_back((next, expected(1, count, false, "wf-1")));
+                        } else {
+                            log.emit(
+                                Component::Pit,
+                                "other",
+                                format!("x{count}").as_str().into(),
+                                &[("k", Field::UInt(count as u64))],
+                            );
+                            model.push_back((next, expected(2, count, false, "wf-1")));
+                        }
+                        next += 1;
+                    }
+                    // A poll of up to `count`.
+                    _ => {
+                        while model.len() > capacity {
+                            model.pop_front();
+                            dropped += 1;
+                        }
+                        let events = log.poll(count);
+                        let want: Vec<_> = (0..count.min(model.len()))
+                            .map(|_| model.pop_front().expect("counted"))
+                            .collect();
+                        proptest::prop_assert_eq!(events.len(), want.len());
+                        for (event, (seq, (kind, subject, data))) in events.iter().zip(&want) {
+                            proptest::prop_assert_eq!(event.seq, *seq);
+                            proptest::prop_assert_eq!(event.kind, *kind);
+                            proptest::prop_assert_eq!(&event.subject.to_string(), subject);
+                            let got: Vec<String> =
+                                event.data.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                            proptest::prop_assert_eq!(&got, data);
+                        }
+                    }
+                }
+                while model.len() > capacity {
+                    model.pop_front();
+                    dropped += 1;
+                }
+                proptest::prop_assert_eq!(log.pending(), model.len());
+                proptest::prop_assert_eq!(log.dropped(), dropped);
+            }
+            let rest = log.poll(usize::MAX);
+            let seqs: Vec<u64> = rest.iter().map(|e| e.seq).collect();
+            let want: Vec<u64> = model.iter().map(|(seq, _)| *seq).collect();
+            proptest::prop_assert_eq!(seqs, want);
+        }
     }
 }

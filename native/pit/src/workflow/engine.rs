@@ -262,9 +262,8 @@ enum Message<D> {
 /// A wave node computed and waiting to be recorded.
 struct Staged {
     node: usize,
-    /// Its encoding, in the wave's byte buffer, and the artifact id of that.
+    /// Its encoding, in the wave's byte buffer (the id of that is in the node's report).
     bytes: std::ops::Range<usize>,
-    id: ArtifactId,
     started: f64,
     finished: f64,
 }
@@ -283,6 +282,8 @@ struct Exec<'a, H: Host> {
     run_id: Arc<str>,
     inputs: Vec<Output<H::Data>>,
     nodes: Vec<NodeReport<H::Data>>,
+    /// Each node's memo key, once computed; empty for a run that memoises nothing (per-node
+    /// arrays a run does not use are memory it need not touch).
     memo_keys: Vec<Option<MemoKey>>,
     /// Ready nodes: (priority level, topological rank).
     ready: ReadyQueue,
@@ -293,7 +294,7 @@ struct Exec<'a, H: Host> {
     /// The run's pools, by index (looked up by name once, not per node).
     pools: RunPools,
     in_flight: HashMap<usize, Flight>,
-    /// Capacity held by running nodes.
+    /// Capacity held by running nodes; empty for a run with no arbitrated pool.
     leases: Vec<Option<Lease>>,
     /// Nodes waiting for a grant, and their tickets.
     tickets: HashMap<usize, u64>,
@@ -319,9 +320,8 @@ struct Exec<'a, H: Host> {
     last_interrupt_check: Instant,
 }
 
-/// The pools a run's nodes use, by index.
+/// The run's state of the pools its nodes use, by pool index (a node's is `wf.pool_of[i]`).
 struct RunPools {
-    of_node: Vec<usize>,
     /// Nodes started or waiting for a grant, per pool.
     running: Vec<usize>,
     /// Registered with the Pool Manager: the pool's capacity is granted by Arbitration.
@@ -345,7 +345,6 @@ impl RunPools {
             })
             .collect();
         RunPools {
-            of_node: wf.pool_of.clone(),
             running: vec![0; wf.pools.len()],
             arbitrated,
             limit,
@@ -413,16 +412,14 @@ pub fn execute<H: Host>(
         })
         .collect();
     let pools = RunPools::new(pit, wf, opts);
-    let wave_ok: Vec<bool> = wf
-        .nodes
-        .iter()
-        .enumerate()
-        .map(|(i, n)| {
-            let pure = matches!(&n.body, Body::Builtin(b) if b.is_pure());
-            let memoised = opts.cache && n.identity.is_some();
-            pure && !memoised
-                && !pools.arbitrated[pools.of_node[i]]
-                && !opts.reuse.contains_key(&*n.name)
+    let arbitrated = pools.arbitrated.contains(&true);
+    let wave_ok: Vec<bool> = (0..wf.len())
+        .map(|i| {
+            let memoised = opts.cache && wf.memoisable[i];
+            wf.pure_builtin[i]
+                && !memoised
+                && !pools.arbitrated[wf.pool_of[i]]
+                && (opts.reuse.is_empty() || !opts.reuse.contains_key(&*wf.nodes[i].name))
         })
         .collect();
     // Only waves use the run's own event batch and staging buffer: sized for its wave nodes.
@@ -435,13 +432,21 @@ pub fn execute<H: Host>(
         run_id,
         inputs: stored,
         nodes,
-        memo_keys: vec![None; wf.len()],
+        memo_keys: if opts.cache && wf.memoisable.contains(&true) {
+            vec![None; wf.len()]
+        } else {
+            Vec::new()
+        },
         ready: ReadyQueue::new(wf.levels.priorities.len(), wf.len()),
         delayed: Vec::new(),
         blocked: Vec::new(),
         pools,
         in_flight: HashMap::new(),
-        leases: (0..wf.len()).map(|_| None).collect(),
+        leases: if arbitrated {
+            (0..wf.len()).map(|_| None).collect()
+        } else {
+            Vec::new()
+        },
         tickets: HashMap::new(),
         denied: HashMap::new(),
         tenant: opts.tenant.clone().unwrap_or_else(|| Arc::from(wf.name())),
@@ -455,7 +460,7 @@ pub fn execute<H: Host>(
         wave_bytes: Vec::new(),
         small_ids: SmallIds::default(),
         // About four events per wave node (running, stored, succeeded, a successor ready).
-        events: EventBatch::with_capacity(4 * wave_nodes.min(WAVE_MAX)),
+        events: EventBatch::with_capacity(4 * wave_nodes.min(WAVE_MAX), wave_nodes.min(WAVE_MAX)),
         failed_node: None,
         interrupt: None,
         sub_runs: Vec::new(),
@@ -610,7 +615,7 @@ impl<H: Host> Exec<'_, H> {
     fn pop_startable(&mut self) -> Option<usize> {
         while let Some((_, rank)) = self.ready.pop() {
             let i = self.wf.graph.topological_order()[rank];
-            let pool = self.pools.of_node[i];
+            let pool = self.wf.pool_of[i];
             if self.pools.running[pool] >= self.pools.limit[pool] {
                 self.blocked.push(i);
                 continue;
@@ -628,14 +633,16 @@ impl<H: Host> Exec<'_, H> {
     }
 
     fn free_slot(&mut self, i: usize) {
-        self.leases[i] = None; // dropping the lease gives its capacity back
-        let pool = self.pools.of_node[i];
+        if let Some(lease) = self.leases.get_mut(i) {
+            *lease = None; // dropping the lease gives its capacity back
+        }
+        let pool = self.wf.pool_of[i];
         self.pools.running[pool] = self.pools.running[pool].saturating_sub(1);
         // Nodes waiting for this pool may go now.
         let mut k = 0;
         while k < self.blocked.len() {
             let j = self.blocked[k];
-            if self.pools.of_node[j] == pool {
+            if self.wf.pool_of[j] == pool {
                 self.blocked.swap_remove(k);
                 let at = self.nodes[j].ready_at.get().unwrap_or_else(crate::now);
                 self.push_ready(j, at);
@@ -718,7 +725,7 @@ impl<H: Host> Exec<'_, H> {
                 break;
             };
             let i = self.wf.graph.topological_order()[rank];
-            let pool = self.pools.of_node[i];
+            let pool = self.wf.pool_of[i];
             if !self.wave_ok[i] || self.pools.running[pool] >= self.pools.limit[pool] {
                 break;
             }
@@ -733,19 +740,17 @@ impl<H: Host> Exec<'_, H> {
             };
             let start = bytes.len();
             value.encode_into(&mut bytes);
-            let id = small_ids.hash(&bytes[start..]).id();
             let finished = crate::now();
             // Held by the report from now on, so that successors in this wave can read it;
             // taken back below if the node is not recorded.
             self.nodes[i].output = Some(Output {
-                id,
+                id: *small_ids.id_of(&bytes[start..]),
                 value: SharedValue::new(value),
                 data: None,
             });
             staged.push(Staged {
                 node: i,
                 bytes: start..bytes.len(),
-                id,
                 started: clock,
                 finished,
             });
@@ -781,7 +786,8 @@ impl<H: Host> Exec<'_, H> {
             Ok(mut store) => {
                 for s in &staged {
                     let i = s.node;
-                    let data = Hashed::again(&bytes[s.bytes.clone()], s.id);
+                    let id = &self.output_of(Source::Node(i)).id;
+                    let data = Hashed::again(&bytes[s.bytes.clone()], *id);
                     if !run.can_start(i) {
                         break; // paused or over: the rest stay Ready
                     }
@@ -799,7 +805,7 @@ impl<H: Host> Exec<'_, H> {
                         node: self.wf.nodes[i].name.to_string(),
                     };
                     match store.put_value(&data, &lineage, producer, s.finished, &mut ev) {
-                        Ok(_) => run.record_success(i, s.finished, s.id, &mut ev, &mut newly),
+                        Ok(_) => run.record_success(i, s.finished, id, &mut ev, &mut newly),
                         Err(e) => {
                             store_error = Some(e);
                             break;
@@ -856,7 +862,7 @@ impl<H: Host> Exec<'_, H> {
         self.early_ready = early;
         if let (Some(i), Some(e)) = (failed, store_error) {
             // Recorded as Running: fail it the usual way (it holds its pool's slot until then).
-            self.pools.running[self.pools.of_node[i]] += 1;
+            self.pools.running[self.wf.pool_of[i]] += 1;
             let error = NodeError::new(
                 "StorageError",
                 format!("the result could not be stored: {e}"),
@@ -952,13 +958,15 @@ impl<H: Host> Exec<'_, H> {
                 self.complete(i, fallback, outcome, inputs)
             }
             Body::Workflow(sub) => {
-                self.leases[i] = None; // a fallback sub-workflow's nodes ask for their own
+                if let Some(lease) = self.leases.get_mut(i) {
+                    *lease = None; // a fallback sub-workflow's nodes ask for their own
+                }
                 let outcome = self.run_sub(i, sub, &inputs)?;
                 self.complete(i, fallback, outcome, inputs)
             }
             Body::Host { slot } => {
                 let slot = *slot;
-                let inline = node.timeout.is_none() && self.pools.limit[self.pools.of_node[i]] == 1;
+                let inline = node.timeout.is_none() && self.pools.limit[self.wf.pool_of[i]] == 1;
                 if inline {
                     let outcome = self.host.call(slot, &inputs).map(|(d, v)| (Some(d), v));
                     return self.complete(i, fallback, outcome, inputs);
@@ -1098,7 +1106,7 @@ impl<H: Host> Exec<'_, H> {
                     }
                 };
                 if !fallback {
-                    if let Some(key) = self.memo_keys[i] {
+                    if let Some(&Some(key)) = self.memo_keys.get(i) {
                         self.pit.memo.put(key, id);
                     }
                 } else {

@@ -267,6 +267,11 @@ pub struct CompiledWorkflow {
     pub pool_of: Vec<usize>,
     /// The nodes' distinct priorities (the scheduler's ready queue has one level each).
     pub levels: PriorityLevels,
+    /// Per node: a pure built-in (it may run in a wave), and memoisable (it has an identity).
+    /// Dense copies of what `nodes` says, read for every node at the start of each run: a
+    /// node's 256 bytes each would be a cache miss per node when the run starts cold.
+    pub pure_builtin: Vec<bool>,
+    pub memoisable: Vec<bool>,
 }
 
 fn problem(path: &str, why: impl std::fmt::Display) -> PitError {
@@ -569,6 +574,11 @@ impl Compiler {
             })
             .collect();
         let levels = PriorityLevels::of(nodes.iter().map(|n| n.priority));
+        let pure_builtin = nodes
+            .iter()
+            .map(|n| matches!(&n.body, Body::Builtin(b) if b.is_pure()))
+            .collect();
+        let memoisable = nodes.iter().map(|n| n.identity.is_some()).collect();
         Ok(CompiledWorkflow {
             manifest: m.clone(),
             graph,
@@ -578,6 +588,8 @@ impl Compiler {
             pools,
             pool_of,
             levels,
+            pure_builtin,
+            memoisable,
         })
     }
 }
