@@ -305,9 +305,38 @@ impl<'a> Hashed<'a> {
 /// 15 bytes are kept in a direct-mapped table of [`SmallIds::SLOTS`] (a newer one takes an
 /// older one's slot), allocated on first use.
 pub struct SmallIds {
-    slots: Option<Box<[(u128, ArtifactId)]>>,
+    slots: Option<Box<[SmallSlot]>>,
     /// The id of the last encoding the table does not keep.
     other: ArtifactId,
+}
+
+/// An encoding of `len` bytes as two words (see [`small_key`]) and its id; `len` 0: empty.
+#[derive(Clone, Copy)]
+struct SmallSlot {
+    words: (u64, u64),
+    len: u8,
+    id: ArtifactId,
+}
+
+/// `bytes` (1 to 16 of them) as two words that, with the length, determine them: the first and
+/// last 8 bytes, the first and last 4, or the first, middle and last byte. Two loads where a
+/// byte-by-byte packing would take a shift per byte.
+fn small_key(bytes: &[u8]) -> (u64, u64) {
+    let n = bytes.len();
+    let word = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
+    let half = |at: usize| {
+        u64::from(u32::from_le_bytes(
+            bytes[at..at + 4].try_into().expect("4 bytes"),
+        ))
+    };
+    if n >= 8 {
+        (word(0), word(n - 8))
+    } else if n >= 4 {
+        (half(0) | half(n - 4) << 32, 0)
+    } else {
+        let b = |at: usize| u64::from(bytes[at]);
+        (b(0) | b(n / 2) << 8 | b(n - 1) << 16, 0)
+    }
 }
 
 impl Default for SmallIds {
@@ -330,22 +359,27 @@ impl SmallIds {
             self.other = ArtifactId::of(bytes);
             return &self.other;
         }
-        // The bytes and their length packed into one key: distinct encodings, distinct keys,
-        // and never 0 (the key of an empty slot). A loop, not a copy into a buffer: most
-        // encodings are a byte or two, and a copy of a variable length is a call.
-        let mut key = (bytes.len() as u128) << 120;
-        for (k, &b) in bytes.iter().enumerate() {
-            key |= u128::from(b) << (8 * k);
-        }
-        let slots = self
-            .slots
-            .get_or_insert_with(|| vec![(0, ArtifactId([0; 32])); Self::SLOTS].into_boxed_slice());
-        let mixed = (key as u64 ^ (key >> 64) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let words = small_key(bytes);
+        let len = bytes.len() as u8;
+        let slots = self.slots.get_or_insert_with(|| {
+            let empty = SmallSlot {
+                words: (0, 0),
+                len: 0,
+                id: ArtifactId([0; 32]),
+            };
+            vec![empty; Self::SLOTS].into_boxed_slice()
+        });
+        let mixed = (words.0 ^ words.1.rotate_left(29) ^ u64::from(len))
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let slot = &mut slots[(mixed >> 56) as usize % Self::SLOTS];
-        if slot.0 != key {
-            *slot = (key, ArtifactId::of(bytes));
+        if slot.words != words || slot.len != len {
+            *slot = SmallSlot {
+                words,
+                len,
+                id: ArtifactId::of(bytes),
+            };
         }
-        &slot.1
+        &slot.id
     }
 }
 
@@ -957,6 +991,28 @@ mod tests {
         for _ in 0..2 {
             for bytes in &encodings {
                 assert_eq!(*ids.id_of(bytes), ArtifactId::of(bytes), "{bytes:?}");
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// Encodings that differ in one byte anywhere, or only in length, never share an id.
+        #[test]
+        fn small_ids_tell_every_small_encoding_apart(
+            bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..20),
+            flip in 0usize..20,
+        ) {
+            let mut ids = SmallIds::default();
+            let mut other = bytes.clone();
+            if !other.is_empty() {
+                let k = flip % other.len();
+                other[k] ^= 1 + (flip as u8 % 255);
+            }
+            let longer = [bytes.as_slice(), &[0]].concat();
+            for _ in 0..2 {
+                for b in [&bytes, &other, &longer] {
+                    proptest::prop_assert_eq!(*ids.id_of(b), ArtifactId::of(b));
+                }
             }
         }
     }

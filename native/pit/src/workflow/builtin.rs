@@ -435,6 +435,12 @@ fn binary(op: Operation, a: Num, b: Num) -> Result<Num, Fault> {
 }
 
 fn calculate(op: Operation, inputs: &[&Value], operand: Option<Num>) -> Result<Num, NodeError> {
+    // Two numbers, the usual case, straight (both are checked before the arithmetic).
+    if let ([a, b], None, false) = (inputs, operand, op == Operation::Sum) {
+        if let (Ok(a), Ok(b)) = (as_num("calculator", a), as_num("calculator", b)) {
+            return binary(op, a, b).map_err(NodeError::from);
+        }
+    }
     // One pass, left to right, no buffer (this runs once per calculator node). Every operand is
     // still checked before an arithmetic error is reported: a type error wins over a division
     // by zero, as the reference executor has it.
