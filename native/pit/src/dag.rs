@@ -11,6 +11,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use parking_lot::{MappedMutexGuard, Mutex, MutexGuard};
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use crate::artifact::ArtifactId;
@@ -221,7 +222,7 @@ impl NodeSpec {
 #[derive(Debug)]
 pub struct WorkflowGraph {
     spec: GraphSpec,
-    index: HashMap<String, usize>,
+    index: FxHashMap<String, usize>,
     preds: Vec<Vec<usize>>,
     succs: Vec<Vec<usize>>,
     /// Node indices in topological order (ties broken by declaration order).
@@ -242,7 +243,8 @@ impl WorkflowGraph {
     pub fn build(spec: GraphSpec) -> Result<WorkflowGraph> {
         check_name("workflow", &spec.name)?;
         let mut problems = Vec::new();
-        let mut index: HashMap<String, usize> = HashMap::with_capacity(spec.nodes.len());
+        let mut index: FxHashMap<String, usize> =
+            FxHashMap::with_capacity_and_hasher(spec.nodes.len(), Default::default());
         let mut duplicates: Vec<&str> = Vec::new();
         for (i, node) in spec.nodes.iter().enumerate() {
             if let Err(e) = check_name("node", &node.name) {
@@ -269,9 +271,14 @@ impl WorkflowGraph {
             problems.push(format!("duplicate node names: {}", names.join(", ")));
         }
         let n = spec.nodes.len();
-        let mut preds = vec![Vec::new(); n];
+        // Sized up front: a vector grown from empty reallocates on its first push.
+        let mut preds: Vec<Vec<usize>> = (spec.nodes.iter())
+            .map(|node| Vec::with_capacity(node.deps.len()))
+            .collect();
         let mut succs = vec![Vec::new(); n];
-        let mut deps = vec![Vec::new(); n];
+        let mut deps: Vec<Vec<Dep>> = (spec.nodes.iter())
+            .map(|node| Vec::with_capacity(node.deps.len()))
+            .collect();
         for (i, node) in spec.nodes.iter().enumerate() {
             for raw in &node.deps {
                 let dep = if index.contains_key(raw) {

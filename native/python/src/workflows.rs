@@ -117,8 +117,8 @@ impl PyCompiledWorkflow {
     /// Validate manifest JSON; `ValidationError` names the field and the reason.
     #[new]
     fn new(py: Python<'_>, manifest: &str) -> PyResult<Self> {
-        let text = manifest.to_owned();
-        let inner = run(py, move || CompiledWorkflow::from_json(&text))?;
+        // Read in place: the caller's str outlives the call.
+        let inner = run(py, || CompiledWorkflow::from_json(manifest))?;
         Ok(PyCompiledWorkflow {
             inner: Arc::new(inner),
         })

@@ -12,8 +12,10 @@
 //! The published JSON Schema is `symphony_pit/schemas/workflow-v1.schema.json`; every error names
 //! the field at fault (`nodes[2].retries`) and the reason.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
 use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
@@ -189,19 +191,33 @@ pub struct Manifest {
 impl Manifest {
     /// Parse manifest JSON; errors name the field and the reason.
     pub fn from_json(text: &str) -> Result<Manifest> {
+        // The plain parse is the fast path (tracking the path costs a third of a large
+        // manifest's compile); only a manifest it refuses is parsed again to say where.
+        serde_json::from_str(text).map_err(|plain| {
+            Self::locate_error(text)
+                .unwrap_or_else(|| PitError::validation(format!("workflow manifest: {plain}")))
+        })
+    }
+
+    /// The error of a manifest the plain parse refused, naming the field at fault.
+    fn locate_error(text: &str) -> Option<PitError> {
         let mut de = serde_json::Deserializer::from_str(text);
-        let manifest: Manifest = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            if path == "." || path.is_empty() {
-                PitError::validation(format!("workflow manifest: {inner}"))
-            } else {
-                PitError::validation(format!("workflow manifest: {path}: {inner}"))
+        let parsed: std::result::Result<Manifest, _> = serde_path_to_error::deserialize(&mut de);
+        match parsed {
+            Err(e) => {
+                let path = e.path().to_string();
+                let inner = e.into_inner();
+                Some(if path == "." || path.is_empty() {
+                    PitError::validation(format!("workflow manifest: {inner}"))
+                } else {
+                    PitError::validation(format!("workflow manifest: {path}: {inner}"))
+                })
             }
-        })?;
-        de.end()
-            .map_err(|e| PitError::validation(format!("workflow manifest: {e}")))?;
-        Ok(manifest)
+            Ok(_) => de
+                .end()
+                .err()
+                .map(|e| PitError::validation(format!("workflow manifest: {e}"))),
+        }
     }
 
     pub fn to_json(&self) -> String {
@@ -278,43 +294,69 @@ fn problem(path: &str, why: impl std::fmt::Display) -> PitError {
     PitError::validation(format!("workflow manifest: {path}: {why}"))
 }
 
-fn seconds(path: &str, value: f64) -> Result<f64> {
+/// `value` if it is a number of seconds we accept; `path` (built only on error) names it.
+fn seconds(path: impl FnOnce() -> String, value: f64) -> Result<f64> {
     if value.is_finite() && (0.0..=MAX_SECONDS).contains(&value) {
         Ok(value)
     } else {
         Err(problem(
-            path,
+            &path(),
             format!("must be between 0 and {MAX_SECONDS} seconds, got {value}"),
         ))
     }
 }
 
-/// Hash of a body's definition: what memoisation keys on besides the inputs.
-fn body_identity(
-    def_kind: &str,
-    code_hash: Option<&str>,
-    config: &Json,
-    sub: Option<&Manifest>,
-) -> Option<[u8; 32]> {
-    let mut h = blake3::Hasher::new();
-    h.update(def_kind.as_bytes());
-    h.update(b"\0");
-    match def_kind {
-        "python" => h.update(code_hash?.as_bytes()),
-        "workflow" => h.update(sub?.to_json().as_bytes()),
-        _ => h.update(config.to_string().as_bytes()),
-    };
-    Some(*h.finalize().as_bytes())
-}
-
 struct Compiler {
     next_slot: usize,
+    /// Identities by the bytes they hash (most nodes of a large workflow share a kind and a
+    /// config: one hash each instead of one per node).
+    identities: FxHashMap<Vec<u8>, [u8; 32]>,
+    /// Reused for those bytes.
+    scratch: Vec<u8>,
 }
 
 impl Compiler {
+    fn new() -> Self {
+        Compiler {
+            next_slot: 0,
+            identities: FxHashMap::default(),
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Hash of a body's definition: what memoisation keys on besides the inputs (its kind,
+    /// then the code hash of a python body, the manifest of a sub-workflow, or the config).
+    fn body_identity(
+        &mut self,
+        kind: &str,
+        code_hash: Option<&str>,
+        config: &Json,
+        sub: Option<&Manifest>,
+    ) -> Option<[u8; 32]> {
+        let bytes = &mut self.scratch;
+        bytes.clear();
+        bytes.extend_from_slice(kind.as_bytes());
+        bytes.push(0);
+        match kind {
+            "python" => bytes.extend_from_slice(code_hash?.as_bytes()),
+            "workflow" => {
+                bytes.extend_from_slice(sub?.to_json().as_bytes());
+                return Some(*blake3::hash(bytes).as_bytes());
+            }
+            _ => serde_json::to_writer(&mut *bytes, config).expect("JSON values always serialise"),
+        }
+        if let Some(identity) = self.identities.get(bytes.as_slice()) {
+            return Some(*identity);
+        }
+        let identity = *blake3::hash(bytes).as_bytes();
+        self.identities.insert(bytes.clone(), identity);
+        Some(identity)
+    }
+
+    /// The body of kind `kind`; `path` (built only on error) says where it is.
     fn body(
         &mut self,
-        path: &str,
+        path: impl Fn() -> String,
         kind: &str,
         config: &Json,
         sub: Option<&Manifest>,
@@ -329,24 +371,28 @@ impl Compiler {
             }
             "workflow" if allow_workflow => {
                 let sub = sub.ok_or_else(|| {
-                    problem(path, "a 'workflow' node needs a 'workflow' manifest")
+                    problem(&path(), "a 'workflow' node needs a 'workflow' manifest")
                 })?;
                 if depth >= MAX_SUBWORKFLOW_DEPTH {
                     return Err(problem(
-                        path,
+                        &path(),
                         format!("sub-workflows nest deeper than {MAX_SUBWORKFLOW_DEPTH} levels"),
                     ));
                 }
-                Ok(Body::Workflow(Arc::new(self.workflow(sub, depth + 1)?)))
+                Ok(Body::Workflow(Arc::new(
+                    self.workflow(sub.clone(), depth + 1)?,
+                )))
             }
-            "workflow" => Err(problem(path, "a fallback cannot be a sub-workflow")),
+            "workflow" => Err(problem(&path(), "a fallback cannot be a sub-workflow")),
             other => Builtin::parse(other, config)
                 .map(Body::Builtin)
-                .map_err(|e| problem(path, e)),
+                .map_err(|e| problem(&path(), e)),
         }
     }
 
-    fn workflow(&mut self, m: &Manifest, depth: usize) -> Result<CompiledWorkflow> {
+    /// Compile `m`, which the result keeps (taken, not copied: a large manifest's copy is a
+    /// tenth of its compile).
+    fn workflow(&mut self, m: Manifest, depth: usize) -> Result<CompiledWorkflow> {
         let first_slot = self.next_slot;
         if m.format != MANIFEST_FORMAT {
             return Err(problem(
@@ -364,7 +410,7 @@ impl Compiler {
             ));
         }
         check_name("workflow", &m.name).map_err(|e| problem("name", e))?;
-        let mut inputs: HashMap<&str, usize> = HashMap::new();
+        let mut inputs: FxHashMap<&str, usize> = FxHashMap::default();
         for (i, name) in m.inputs.iter().enumerate() {
             check_name("input", name).map_err(|e| problem(&format!("inputs[{i}]"), e))?;
             if inputs.insert(name, i).is_some() {
@@ -374,7 +420,7 @@ impl Compiler {
                 ));
             }
         }
-        let node_names: HashMap<&str, usize> = m
+        let node_names: FxHashMap<&str, usize> = m
             .nodes
             .iter()
             .enumerate()
@@ -391,40 +437,39 @@ impl Compiler {
         let mut nodes = Vec::with_capacity(m.nodes.len());
         let mut specs = Vec::with_capacity(m.nodes.len());
         for (i, def) in m.nodes.iter().enumerate() {
-            let path = format!("nodes[{i}] ('{}')", def.name);
+            // Where a problem is; written out only when there is one.
+            let path = || format!("nodes[{i}] ('{}')", def.name);
+            let at = |field: &str| format!("{}.{field}", path());
             if def.retries > MAX_RETRIES {
                 return Err(problem(
-                    &format!("{path}.retries"),
+                    &at("retries"),
                     format!("must be at most {MAX_RETRIES}, got {}", def.retries),
                 ));
             }
             if !(-1000..=1000).contains(&def.priority) {
                 return Err(problem(
-                    &format!("{path}.priority"),
+                    &at("priority"),
                     format!("must be between -1000 and 1000, got {}", def.priority),
                 ));
             }
             let timeout = def
                 .timeout
-                .map(|t| seconds(&format!("{path}.timeout"), t))
+                .map(|t| seconds(|| at("timeout"), t))
                 .transpose()?;
             if timeout == Some(0.0) {
-                return Err(problem(
-                    &format!("{path}.timeout"),
-                    "must be more than 0 seconds",
-                ));
+                return Err(problem(&at("timeout"), "must be more than 0 seconds"));
             }
-            seconds(&format!("{path}.backoff.delay"), def.backoff.delay)?;
-            seconds(&format!("{path}.backoff.max_delay"), def.backoff.max_delay)?;
-            check_name("pool", &def.pool).map_err(|e| problem(&format!("{path}.pool"), e))?;
+            seconds(|| at("backoff.delay"), def.backoff.delay)?;
+            seconds(|| at("backoff.max_delay"), def.backoff.max_delay)?;
+            check_name("pool", &def.pool).map_err(|e| problem(&at("pool"), e))?;
             let resources = match def.resources {
                 None => Resources([0, 0, 0, SCALE as u64]),
                 Some(r) => Resources::from_units(r.cpu, r.memory_mb, r.gpu_memory_mb, r.slots)
-                    .map_err(|e| problem(&format!("{path}.resources"), e))?,
+                    .map_err(|e| problem(&at("resources"), e))?,
             };
             if def.kind != "python" && (def.callable.is_some() || def.code_hash.is_some()) {
                 return Err(problem(
-                    &path,
+                    &path(),
                     format!(
                         "'callable' and 'code_hash' belong to python nodes, not '{}'",
                         def.kind
@@ -433,7 +478,7 @@ impl Compiler {
             }
             if def.kind != "workflow" && def.workflow.is_some() {
                 return Err(problem(
-                    &path,
+                    &path(),
                     "'workflow' belongs to nodes of kind 'workflow'",
                 ));
             }
@@ -451,7 +496,7 @@ impl Compiler {
                     let mut known: Vec<&str> = m.inputs.iter().map(String::as_str).collect();
                     known.extend(m.nodes.iter().map(|n| n.name.as_str()).take(20));
                     return Err(problem(
-                        &format!("{path}.inputs[{k}]"),
+                        &at(&format!("inputs[{k}]")),
                         format!(
                             "'{name}' is neither a node nor a declared workflow input (known: {})",
                             known.join(", ")
@@ -462,7 +507,7 @@ impl Compiler {
             if let Some(sub) = &def.workflow {
                 if sub.inputs.len() != def.inputs.len() {
                     return Err(problem(
-                        &format!("{path}.inputs"),
+                        &at("inputs"),
                         format!(
                             "sub-workflow '{}' takes {} input(s) [{}], the node passes {}",
                             sub.name,
@@ -474,17 +519,17 @@ impl Compiler {
                 }
             }
             // A model node is allocated in its own pool unless its config names another.
-            let mut config = def.config.clone();
+            let mut config = Cow::Borrowed(&def.config);
             if def.kind == "model" {
-                if let Json::Object(map) = &mut config {
+                if let Json::Object(map) = config.to_mut() {
                     map.entry("pool")
                         .or_insert_with(|| Json::String(def.pool.clone()));
                 } else if config.is_null() {
-                    config = serde_json::json!({ "pool": def.pool });
+                    config = Cow::Owned(serde_json::json!({ "pool": def.pool }));
                 }
             }
             let body = self.body(
-                &path,
+                path,
                 &def.kind,
                 &config,
                 def.workflow.as_deref(),
@@ -496,22 +541,15 @@ impl Compiler {
                 Some(fb) => {
                     if fb.kind != "python" && (fb.callable.is_some() || fb.code_hash.is_some()) {
                         return Err(problem(
-                            &format!("{path}.fallback"),
+                            &at("fallback"),
                             "'callable' and 'code_hash' belong to python bodies",
                         ));
                     }
-                    Some(self.body(
-                        &format!("{path}.fallback"),
-                        &fb.kind,
-                        &fb.config,
-                        None,
-                        depth,
-                        false,
-                    )?)
+                    Some(self.body(|| at("fallback"), &fb.kind, &fb.config, None, depth, false)?)
                 }
             };
             let identity = if def.cache {
-                body_identity(
+                self.body_identity(
                     &def.kind,
                     def.code_hash.as_deref(),
                     &def.config,
@@ -563,7 +601,7 @@ impl Compiler {
                 .collect::<Result<Vec<_>>>()?
         };
         let mut pools: Vec<Arc<str>> = Vec::new();
-        let mut index: HashMap<&str, usize> = HashMap::new();
+        let mut index: FxHashMap<&str, usize> = FxHashMap::default();
         let pool_of = nodes
             .iter()
             .map(|n| {
@@ -580,7 +618,7 @@ impl Compiler {
             .collect();
         let memoisable = nodes.iter().map(|n| n.identity.is_some()).collect();
         Ok(CompiledWorkflow {
-            manifest: m.clone(),
+            manifest: m,
             graph,
             nodes,
             outputs,
@@ -598,11 +636,16 @@ impl CompiledWorkflow {
     /// Validate `manifest` and prepare it to run. Host callables are numbered depth-first in
     /// manifest order: a node's body, then the nodes of its sub-workflow, then its fallback.
     pub fn compile(manifest: &Manifest) -> Result<CompiledWorkflow> {
-        Compiler { next_slot: 0 }.workflow(manifest, 0)
+        Self::compile_owned(manifest.clone())
+    }
+
+    /// [`compile`](Self::compile) a manifest the result may keep as it is.
+    pub fn compile_owned(manifest: Manifest) -> Result<CompiledWorkflow> {
+        Compiler::new().workflow(manifest, 0)
     }
 
     pub fn from_json(text: &str) -> Result<CompiledWorkflow> {
-        Self::compile(&Manifest::from_json(text)?)
+        Self::compile_owned(Manifest::from_json(text)?)
     }
 
     pub fn name(&self) -> &str {
@@ -679,6 +722,68 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("unknown field `colour`"), "{err}");
+    }
+
+    #[test]
+    fn errors_found_after_parsing_still_name_their_place() {
+        let text = manifest(r#"[{"name": "a", "kind": "python"}]"#);
+        let err = Manifest::from_json(&format!("{text} trailing"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("trailing characters"), "{err}");
+        let err = Manifest::from_json("{\"format\": ")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("workflow manifest: "), "{err}");
+        for (node, place) in [
+            (
+                r#"{"name": "a", "kind": "python", "timeout": -1}"#,
+                "nodes[0] ('a').timeout",
+            ),
+            (
+                r#"{"name": "a", "kind": "python", "backoff": {"delay": 1e9}}"#,
+                "nodes[0] ('a').backoff.delay",
+            ),
+            (
+                r#"{"name": "a", "kind": "python", "pool": ""}"#,
+                "nodes[0] ('a').pool",
+            ),
+            (
+                r#"{"name": "a", "kind": "python", "fallback": {"kind": "workflow"}}"#,
+                "nodes[0] ('a').fallback",
+            ),
+        ] {
+            let err = CompiledWorkflow::from_json(&manifest(&format!("[{node}]")))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(place), "{place}: {err}");
+        }
+    }
+
+    #[test]
+    fn identities_hash_the_kind_and_its_definition_and_are_shared_when_equal() {
+        let wf = CompiledWorkflow::from_json(&manifest(
+            r#"[{"name": "a", "kind": "calculator", "inputs": ["x"], "config": {"operation": "add"}},
+                {"name": "b", "kind": "calculator", "inputs": ["x"], "config": {"operation": "add"}},
+                {"name": "c", "kind": "calculator", "inputs": ["x"], "config": {"operation": "mul"}},
+                {"name": "d", "kind": "python", "inputs": ["x"], "code_hash": "h1"},
+                {"name": "e", "kind": "python", "inputs": ["x"]},
+                {"name": "f", "kind": "passthrough", "inputs": ["x"], "cache": false}]"#,
+        ))
+        .unwrap();
+        let id = |i: usize| wf.nodes[i].identity;
+        // Memo keys persist with the store: the hashed bytes must not change between versions.
+        let add = blake3::hash(b"calculator\0{\"operation\":\"add\"}");
+        assert_eq!(id(0), Some(*add.as_bytes()));
+        assert_eq!(id(1), id(0));
+        assert_ne!(id(2), id(0));
+        assert_eq!(id(3), Some(*blake3::hash(b"python\0h1").as_bytes()));
+        assert_eq!(
+            id(4),
+            None,
+            "a python node without a code hash is not memoised"
+        );
+        assert_eq!(id(5), None, "cache: false");
     }
 
     #[test]
