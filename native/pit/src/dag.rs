@@ -223,8 +223,8 @@ impl NodeSpec {
 pub struct WorkflowGraph {
     spec: GraphSpec,
     index: FxHashMap<String, usize>,
-    preds: Vec<Vec<usize>>,
-    succs: Vec<Vec<usize>>,
+    preds: Adjacency,
+    succs: Adjacency,
     /// Node indices in topological order (ties broken by declaration order).
     topo: Vec<usize>,
     /// Position of each node in `topo`.
@@ -235,6 +235,35 @@ pub struct WorkflowGraph {
     names: Vec<Arc<str>>,
     /// Each node's number of predecessors (a run's starting count of unfinished ones).
     in_degree: Vec<u32>,
+}
+
+/// Each node's neighbours in one array, a node's run after another's: a run reads them node
+/// after node, and one allocation per node would scatter them over the heap.
+#[derive(Debug)]
+struct Adjacency {
+    /// Node `i`'s neighbours are `list[span[i][0]..span[i][1]]` (both ends in one load).
+    span: Vec<[u32; 2]>,
+    list: Vec<usize>,
+}
+
+impl Adjacency {
+    fn new(lists: &[Vec<usize>]) -> Self {
+        let mut list = Vec::with_capacity(lists.iter().map(Vec::len).sum());
+        let span = (lists.iter())
+            .map(|neighbours| {
+                let start = list.len() as u32;
+                list.extend_from_slice(neighbours);
+                [start, list.len() as u32]
+            })
+            .collect();
+        Adjacency { span, list }
+    }
+
+    #[inline]
+    fn of(&self, i: usize) -> &[usize] {
+        let [start, end] = self.span[i];
+        &self.list[start as usize..end as usize]
+    }
 }
 
 impl WorkflowGraph {
@@ -364,8 +393,8 @@ impl WorkflowGraph {
         Ok(WorkflowGraph {
             spec,
             index,
-            preds,
-            succs,
+            preds: Adjacency::new(&preds),
+            succs: Adjacency::new(&succs),
             topo,
             rank,
             deps,
@@ -393,10 +422,10 @@ impl WorkflowGraph {
         self.index.get(name).copied()
     }
     pub fn predecessors(&self, i: usize) -> &[usize] {
-        &self.preds[i]
+        self.preds.of(i)
     }
     pub fn successors(&self, i: usize) -> &[usize] {
-        &self.succs[i]
+        self.succs.of(i)
     }
     pub fn dependencies(&self, i: usize) -> &[Dep] {
         &self.deps[i]
@@ -416,7 +445,7 @@ impl WorkflowGraph {
     pub fn edges(&self) -> Vec<(usize, usize)> {
         self.topo
             .iter()
-            .flat_map(|&i| self.preds[i].iter().map(move |&p| (p, i)))
+            .flat_map(|&i| self.preds.of(i).iter().map(move |&p| (p, i)))
             .collect()
     }
 
@@ -429,8 +458,7 @@ impl WorkflowGraph {
         let mut best = vec![0.0f64; n];
         let mut via: Vec<Option<usize>> = vec![None; n];
         for &i in &self.topo {
-            let (from, base) = self.preds[i]
-                .iter()
+            let (from, base) = (self.preds.of(i).iter())
                 .map(|&p| (Some(p), best[p]))
                 .fold((None, 0.0), |acc, x| if x.1 > acc.1 { x } else { acc });
             best[i] = base + cost[i];
@@ -641,9 +669,9 @@ struct Run {
     attempts: Vec<u32>,
     /// The last error of each node that has one (few do: kept apart, not per node).
     errors: HashMap<usize, String>,
-    /// Start time and duration of each node's last attempt; NaN until there is one (plain
-    /// floats: half the bytes of options, written on every node).
-    started: Vec<f64>,
+    /// Duration of each node's last finished attempt — while it runs, the attempt's start
+    /// (one array, not two: written on every node); NaN until there is one (plain floats:
+    /// half the bytes of options). Read through [`Run::duration`].
     durations: Vec<f64>,
     outputs: Vec<Option<ArtifactId>>,
     /// Unfinished predecessors of each node.
@@ -663,6 +691,15 @@ struct Run {
 }
 
 impl Run {
+    /// How long node `i`'s last attempt took, once it is over.
+    fn duration(&self, i: usize) -> Option<f64> {
+        if self.states[i] == NodeState::Running {
+            None
+        } else {
+            known(self.durations[i])
+        }
+    }
+
     /// Nodes in a terminal state.
     #[inline]
     fn terminal(&self) -> usize {
@@ -716,9 +753,9 @@ impl Run {
         if to == NodeState::Running {
             self.started_any = true;
             self.attempts[i] += 1;
-            self.started[i] = now;
+            self.durations[i] = now;
         } else if from == NodeState::Running {
-            self.durations[i] = now - self.started[i];
+            self.durations[i] = now - self.durations[i];
         }
         ev.node_state(now, self.names, i, from, to, self.attempts[i]);
     }
@@ -971,7 +1008,6 @@ impl DagTracker {
             states: vec![NodeState::Pending; n],
             attempts: vec![0; n],
             errors: HashMap::new(),
-            started: vec![f64::NAN; n],
             durations: vec![f64::NAN; n],
             outputs: vec![None; n],
             waiting: graph.in_degree.clone(),
@@ -1043,7 +1079,6 @@ impl DagTracker {
         run.graph = graph;
         run.states.push(NodeState::Pending);
         run.attempts.push(0);
-        run.started.push(f64::NAN);
         run.durations.push(f64::NAN);
         run.outputs.push(None);
         run.counts[NodeState::Pending.slot()] += 1;
@@ -1267,7 +1302,7 @@ impl DagTracker {
                     state: run.states[i],
                     attempts: run.attempts[i],
                     error: run.errors.get(&i).cloned(),
-                    duration: known(run.durations[i]),
+                    duration: run.duration(i),
                     output: run.outputs[i],
                 })
                 .collect()
@@ -1309,7 +1344,7 @@ impl DagTracker {
     pub fn critical_path(&self, run_id: &str) -> Result<(Vec<String>, f64)> {
         self.with_run(run_id, |run| {
             let cost: Vec<f64> = (0..run.states.len())
-                .map(|i| known(run.durations[i]).unwrap_or(run.graph.node(i).weight))
+                .map(|i| run.duration(i).unwrap_or(run.graph.node(i).weight))
                 .collect();
             let (path, total) = run.graph.critical_path(&cost);
             (
@@ -1523,6 +1558,40 @@ mod tests {
             dags.append(&run, NodeSpec::task("e", &[])).is_err(),
             "finished"
         );
+    }
+
+    #[test]
+    fn a_node_has_a_duration_only_once_an_attempt_is_over() {
+        let events = Arc::new(EventLog::new(1000));
+        let (persister, _) = Persister::open(None).unwrap();
+        let dags = DagTracker::new(events, Arc::new(persister), Vec::new());
+        let mut spec = GraphSpec {
+            name: "timed".into(),
+            nodes: vec![NodeSpec::task("a", &[])],
+        };
+        spec.nodes[0].retries = 1;
+        let run = dags
+            .start(Arc::new(WorkflowGraph::build(spec).unwrap()))
+            .unwrap();
+        let duration = || dags.nodes(&run).unwrap()[0].duration;
+        assert_eq!(duration(), None);
+        dags.set_state(&run, "a", NodeState::Running, None).unwrap();
+        assert_eq!(duration(), None, "running: no duration yet");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        dags.set_state(&run, "a", NodeState::Failed, Some("once".into()))
+            .unwrap();
+        let first = duration().expect("the attempt is over");
+        assert!((0.015..5.0).contains(&first), "{first}");
+        // The retry: no duration while it runs, its own once it is over.
+        assert_eq!(dags.node_state(&run, "a").unwrap(), NodeState::Ready);
+        dags.set_state(&run, "a", NodeState::Running, None).unwrap();
+        assert_eq!(duration(), None);
+        dags.set_state(&run, "a", NodeState::Succeeded, None)
+            .unwrap();
+        assert!(duration().unwrap() < first, "{:?} vs {first}", duration());
+        let (path, total) = dags.critical_path(&run).unwrap();
+        assert_eq!(path, ["a"]);
+        assert_eq!(Some(total), duration());
     }
 
     #[test]

@@ -205,13 +205,17 @@ impl Chunk {
         let Ok(size) = u32::try_from(size) else {
             return false;
         };
+        // Results repeat (every node that returns None has the same one): an id equal to the
+        // last one is not kept twice.
+        if self.ids.last() != Some(&id) {
+            self.ids.push(id);
+        }
         self.records.push(Record::Stored {
             time,
             size,
-            id: self.ids.len() as u32,
+            id: self.ids.len() as u32 - 1,
             dedup,
         });
-        self.ids.push(id);
         true
     }
 
@@ -254,6 +258,8 @@ impl Chunk {
 #[derive(Debug, Default)]
 pub struct EventBatch {
     chunk: Chunk,
+    /// The events of its `Other` markers, in order; until appended, each one's `seq` is its
+    /// marker's position in the batch (so appending need not look for the markers).
     others: Vec<Event>,
 }
 
@@ -294,8 +300,7 @@ impl EventBatch {
     /// An artifact was stored (`dedup`: its bytes were already there) at `time`.
     pub fn stored(&mut self, time: f64, id: ArtifactId, size: usize, dedup: bool) {
         if !self.chunk.stored(time, id, size, dedup) {
-            self.chunk.records.push(Record::Other);
-            self.others.push(stored_event(time, id, size as u64, dedup));
+            self.push_other(stored_event(time, id, size as u64, dedup));
         }
     }
 
@@ -307,8 +312,13 @@ impl EventBatch {
         subject: Subject,
         data: &[(&'static str, Field)],
     ) {
+        self.push_other(event_now(component, kind, subject, data));
+    }
+
+    fn push_other(&mut self, mut event: Event) {
+        event.seq = self.chunk.records.len() as u64;
         self.chunk.records.push(Record::Other);
-        self.others.push(event_now(component, kind, subject, data));
+        self.others.push(event);
     }
 
     pub fn len(&self) -> usize {
@@ -614,16 +624,10 @@ impl EventLog {
         }
         let mut ring = self.inner.lock();
         let incoming = batch.len();
-        if !batch.others.is_empty() {
-            let base = ring.next_seq;
-            let mut others = batch.others.drain(..);
-            for (k, record) in batch.chunk.records.iter().enumerate() {
-                if matches!(record, Record::Other) {
-                    let mut event = others.next().expect("one event per Other marker");
-                    event.seq = base + k as u64;
-                    ring.others.push_back(event);
-                }
-            }
+        let base = ring.next_seq;
+        for mut event in batch.others.drain(..) {
+            event.seq += base;
+            ring.others.push_back(event);
         }
         if incoming >= WHOLE_CHUNK {
             let room = (batch.chunk.records.capacity(), batch.chunk.ids.capacity());
@@ -798,7 +802,7 @@ mod tests {
 
     /// What an event must look like when polled, without its sequence number.
     fn expected(kind: u8, k: usize, flag: bool, run: &str) -> Shown {
-        let id = ArtifactId::of(&k.to_le_bytes());
+        let id = artifact_of(k);
         match kind {
             0 => (
                 "node.state",
@@ -821,8 +825,13 @@ mod tests {
         }
     }
 
+    /// The artifact of event `k`: the same for neighbours, and again later (results repeat).
+    fn artifact_of(k: usize) -> ArtifactId {
+        ArtifactId::of(&((k / 6) % 4).to_le_bytes())
+    }
+
     fn add(batch: &mut EventBatch, slot: NamesSlot, kind: u8, k: usize, flag: bool) {
-        let id = ArtifactId::of(&k.to_le_bytes());
+        let id = artifact_of(k);
         match kind {
             0 => batch.node_state(
                 k as f64,
@@ -875,8 +884,7 @@ mod tests {
                     // A single event.
                     2 => {
                         if flag {
-                            let id = ArtifactId::of(&count.to_le_bytes());
-                            log.stored(id, count, false);
+                            log.stored(artifact_of(count), count, false);
                             model.push_back((next, expected(1, count, false, "wf-1")));
                         } else {
                             log.emit(

@@ -624,7 +624,7 @@ impl<H: Host> Exec<'_, H> {
             let arbitrated = self.pools.arbitrated[pool];
             // A sub-workflow's own nodes ask for capacity; the container holds none (holding it
             // while they wait would be hold-and-wait).
-            let container = matches!(self.wf.nodes[i].body, Body::Workflow(_));
+            let container = matches!(self.wf.body(i), Body::Workflow(_));
             if !arbitrated || container || self.request_capacity(i) {
                 return Some(i);
             }
@@ -685,9 +685,7 @@ impl<H: Host> Exec<'_, H> {
     }
 
     fn gather(&self, i: usize) -> Vec<Output<H::Data>> {
-        self.wf.nodes[i]
-            .sources
-            .iter()
+        (self.wf.sources(i).iter())
             .map(|&s| self.output_of(s).clone())
             .collect()
     }
@@ -730,7 +728,7 @@ impl<H: Host> Exec<'_, H> {
                 break;
             }
             self.ready.remove(level, rank);
-            let Body::Builtin(builtin) = &self.wf.nodes[i].body else {
+            let Body::Builtin(builtin) = self.wf.body(i) else {
                 unreachable!("only built-in nodes join a wave")
             };
             let Ok(value) = self.apply_builtin(i, builtin) else {
@@ -794,7 +792,7 @@ impl<H: Host> Exec<'_, H> {
                     run.record_start(i, s.started, &mut ev);
                     recorded += 1;
                     let mut lineage: SmallVec<[ArtifactId; 4]> = SmallVec::new();
-                    for &source in &self.wf.nodes[i].sources {
+                    for &source in self.wf.sources(i) {
                         let id = self.output_of(source).id;
                         if !lineage.contains(&id) {
                             lineage.push(id);
@@ -876,7 +874,7 @@ impl<H: Host> Exec<'_, H> {
     /// Compute built-in node `i` from its inputs (gathered on the stack when there are few).
     fn apply_builtin(&self, i: usize, builtin: &Builtin) -> std::result::Result<Value, NodeError> {
         static NONE: Value = Value::None;
-        let sources = &self.wf.nodes[i].sources;
+        let sources = self.wf.sources(i);
         if sources.len() <= 4 {
             let mut inputs: [&Value; 4] = [&NONE; 4];
             for (slot, &source) in inputs.iter_mut().zip(sources) {
@@ -945,11 +943,9 @@ impl<H: Host> Exec<'_, H> {
     fn run_body(&mut self, i: usize, fallback: bool, inputs: Vec<Output<H::Data>>) -> Result<()> {
         let node = &self.wf.nodes[i];
         let body = if fallback {
-            node.fallback
-                .as_ref()
-                .expect("run_body(fallback) only with a fallback")
+            (node.fallback.as_ref()).expect("run_body(fallback) only with a fallback")
         } else {
-            &node.body
+            self.wf.body(i)
         };
         match body {
             Body::Builtin(builtin) => {

@@ -247,13 +247,11 @@ pub enum Source {
     Input(usize),
 }
 
-/// A validated node, ready to run.
+/// A validated node, ready to run (its body is the workflow's [`body`](CompiledWorkflow::body)).
 #[derive(Debug)]
 pub struct CompiledNode {
     pub name: Arc<str>,
-    pub body: Body,
     pub fallback: Option<Body>,
-    pub sources: Vec<Source>,
     pub retries: u32,
     pub backoff: Backoff,
     pub timeout: Option<f64>,
@@ -288,6 +286,13 @@ pub struct CompiledWorkflow {
     /// node's 256 bytes each would be a cache miss per node when the run starts cold.
     pub pure_builtin: Vec<bool>,
     pub memoisable: Vec<bool>,
+    /// Node `i`'s inputs, in order, are `source_list[source_span[i][0]..source_span[i][1]]`
+    /// (see [`sources`](Self::sources)): in one array, as a run reads them node after node.
+    source_span: Vec<[u32; 2]>,
+    source_list: Vec<Source>,
+    /// What each node runs, apart from the rest of the node: a run reads it for every node
+    /// (a node is 200 bytes, one read each when the run starts cold).
+    bodies: Vec<Body>,
 }
 
 fn problem(path: &str, why: impl std::fmt::Display) -> PitError {
@@ -435,6 +440,9 @@ impl Compiler {
             }
         }
         let mut nodes = Vec::with_capacity(m.nodes.len());
+        let mut bodies = Vec::with_capacity(m.nodes.len());
+        let mut source_span = Vec::with_capacity(m.nodes.len());
+        let mut source_list = Vec::with_capacity(m.nodes.iter().map(|n| n.inputs.len()).sum());
         let mut specs = Vec::with_capacity(m.nodes.len());
         for (i, def) in m.nodes.iter().enumerate() {
             // Where a problem is; written out only when there is one.
@@ -482,16 +490,16 @@ impl Compiler {
                     "'workflow' belongs to nodes of kind 'workflow'",
                 ));
             }
-            let mut sources = Vec::with_capacity(def.inputs.len());
+            let first_source = source_list.len();
             let mut deps = Vec::new();
             for (k, name) in def.inputs.iter().enumerate() {
                 if let Some(&j) = node_names.get(name.as_str()) {
-                    sources.push(Source::Node(j));
+                    source_list.push(Source::Node(j));
                     if !deps.contains(name) {
                         deps.push(name.clone());
                     }
                 } else if let Some(&j) = inputs.get(name.as_str()) {
-                    sources.push(Source::Input(j));
+                    source_list.push(Source::Input(j));
                 } else {
                     let mut known: Vec<&str> = m.inputs.iter().map(String::as_str).collect();
                     known.extend(m.nodes.iter().map(|n| n.name.as_str()).take(20));
@@ -567,11 +575,10 @@ impl Compiler {
                 weight: 1.0,
                 config: Value::None,
             });
+            bodies.push(body);
             nodes.push(CompiledNode {
                 name: Arc::from(def.name.as_str()),
-                body,
                 fallback,
-                sources,
                 retries: def.retries,
                 backoff: def.backoff,
                 timeout,
@@ -580,6 +587,7 @@ impl Compiler {
                 resources,
                 identity,
             });
+            source_span.push([first_source as u32, source_list.len() as u32]);
         }
         let graph = Arc::new(WorkflowGraph::build(GraphSpec {
             name: m.name.clone(),
@@ -612,9 +620,8 @@ impl Compiler {
             })
             .collect();
         let levels = PriorityLevels::of(nodes.iter().map(|n| n.priority));
-        let pure_builtin = nodes
-            .iter()
-            .map(|n| matches!(&n.body, Body::Builtin(b) if b.is_pure()))
+        let pure_builtin = (bodies.iter())
+            .map(|body| matches!(body, Body::Builtin(b) if b.is_pure()))
             .collect();
         let memoisable = nodes.iter().map(|n| n.identity.is_some()).collect();
         Ok(CompiledWorkflow {
@@ -628,6 +635,9 @@ impl Compiler {
             levels,
             pure_builtin,
             memoisable,
+            source_span,
+            source_list,
+            bodies,
         })
     }
 }
@@ -654,6 +664,19 @@ impl CompiledWorkflow {
 
     pub fn len(&self) -> usize {
         self.nodes.len()
+    }
+
+    /// What node `i` runs.
+    #[inline]
+    pub fn body(&self, i: usize) -> &Body {
+        &self.bodies[i]
+    }
+
+    /// Where node `i`'s inputs come from, in the order its manifest names them.
+    #[inline]
+    pub fn sources(&self, i: usize) -> &[Source] {
+        let [start, end] = self.source_span[i];
+        &self.source_list[start as usize..end as usize]
     }
 
     pub fn is_empty(&self) -> bool {
@@ -683,9 +706,10 @@ mod tests {
         ));
         let wf = CompiledWorkflow::from_json(&text).unwrap();
         assert_eq!(wf.host_slots, 3);
-        assert!(matches!(wf.nodes[0].body, Body::Host { slot: 0 }));
+        assert!(matches!(wf.body(0), Body::Host { slot: 0 }));
         assert!(matches!(wf.nodes[2].fallback, Some(Body::Host { slot: 2 })));
-        assert_eq!(wf.nodes[0].sources, vec![Source::Input(0)]);
+        assert_eq!(wf.sources(0), [Source::Input(0)]);
+        assert_eq!(wf.sources(2), [Source::Node(0), Source::Node(1)]);
         assert_eq!(wf.outputs, vec![2]);
         assert!(wf.nodes[0].identity.is_some());
         // Round trip through JSON keeps the manifest.
