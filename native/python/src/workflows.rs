@@ -346,7 +346,7 @@ impl PyRunReport {
         for (i, n) in self.inner.nodes.iter().enumerate() {
             let d = PyDict::new(py);
             d.set_item("node", self.inner.name_of(i))?;
-            d.set_item("state", n.state.as_str())?;
+            d.set_item("state", self.inner.states[i].as_str())?;
             d.set_item("attempts", n.attempts)?;
             d.set_item("cached", n.cached)?;
             d.set_item("reused", n.reused)?;

@@ -158,7 +158,6 @@ impl Default for RunOptions {
 
 /// What happened to one node (its name and pool are the workflow's: [`RunReport::name_of`]).
 pub struct NodeReport<D> {
-    pub state: NodeState,
     pub attempts: u32,
     /// Served from the memo table.
     pub cached: bool,
@@ -212,6 +211,8 @@ pub struct RunReport<D> {
     /// The graph that ran: node names by index.
     pub graph: Arc<WorkflowGraph>,
     pub status: RunStatus,
+    /// Each node's final state (apart from the reports: the tracker's own, handed over whole).
+    pub states: Vec<NodeState>,
     pub nodes: Vec<NodeReport<D>>,
     /// Indices of the output nodes.
     pub outputs: Vec<usize>,
@@ -398,7 +399,6 @@ pub fn execute<H: Host>(
         .nodes
         .iter()
         .map(|_| NodeReport {
-            state: NodeState::Pending,
             attempts: 0,
             cached: false,
             reused: false,
@@ -802,8 +802,17 @@ impl<H: Host> Exec<'_, H> {
                         run: self.run_id.to_string(),
                         node: self.wf.nodes[i].name.to_string(),
                     };
-                    match store.put_value(&data, &lineage, producer, s.finished, &mut ev) {
-                        Ok(_) => run.record_success(i, s.finished, id, &mut ev, &mut newly),
+                    let stored = store.put_value(&data, &lineage, producer, s.finished, &mut ev);
+                    if stored.is_ok() {
+                        run.record_success(i, s.finished, id, &mut ev, &mut newly);
+                    }
+                    // Its report, while it is at hand (a pass of its own would read every
+                    // report of the wave again).
+                    let report = &mut self.nodes[i];
+                    report.attempts = 1;
+                    report.started_at = Stamp::at(s.started);
+                    match stored {
+                        Ok(_) => report.finished_at = Stamp::at(s.finished),
                         Err(e) => {
                             store_error = Some(e);
                             break;
@@ -818,17 +827,9 @@ impl<H: Host> Exec<'_, H> {
         released?;
         self.events = ev;
         let succeeded = recorded - usize::from(store_error.is_some());
-        for (k, s) in staged.iter().enumerate() {
-            let report = &mut self.nodes[s.node];
-            if k < recorded {
-                report.attempts = 1;
-                report.started_at = Stamp::at(s.started);
-            }
-            if k < succeeded {
-                report.finished_at = Stamp::at(s.finished);
-            } else {
-                report.output = None;
-            }
+        // Nodes not recorded, and one whose result could not be stored, hold no result.
+        for s in &staged[succeeded..] {
+            self.nodes[s.node].output = None;
         }
         if succeeded < staged.len() || failed_compute.is_some() {
             // Not all recorded: a node not started goes back to the queue if its inputs are
@@ -1286,14 +1287,12 @@ impl<H: Host> Exec<'_, H> {
     fn finish(mut self, started_at: f64) -> Result<RunReport<H::Data>> {
         self.release_all();
         let (states, status) = self.pit.dags.release(&self.run_id)?;
-        for (report, state) in self.nodes.iter_mut().zip(states) {
-            report.state = state;
-        }
         Ok(RunReport {
             run_id: self.run_id.to_string(),
             workflow: self.wf.name().to_owned(),
             graph: self.wf.graph.clone(),
             status,
+            states,
             nodes: self.nodes,
             outputs: self.wf.outputs.clone(),
             inputs: self.inputs,
