@@ -39,7 +39,13 @@ pub struct NdArray {
 }
 
 /// A Python value the Pit can hold without loss.
+///
+/// The tag is a whole word (`repr(u64)`), so every payload starts at the second word: moving a
+/// value copies four aligned words. With a byte tag a `Bool`'s payload starts at byte 1 and a
+/// move copies bytes 1..8 in odd pieces, which a following wide load of the same value cannot
+/// take from the store buffer (a stall per value passed from node to node).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+#[repr(u64)]
 pub enum Value {
     #[default]
     None,

@@ -177,7 +177,7 @@ pub struct NodeReport<D> {
 }
 
 // A run keeps one report per node, and the Pit keeps the reports of its recent runs: keep it small.
-const _: () = assert!(std::mem::size_of::<NodeReport<Arc<()>>>() <= 120);
+const _: () = assert!(std::mem::size_of::<NodeReport<Arc<()>>>() <= 112);
 
 /// When something happened to a node, if it has: a plain float, NaN until then (half the bytes
 /// of an `Option<f64>`).
@@ -314,6 +314,11 @@ struct Exec<'a, H: Host> {
     staged: Vec<Staged>,
     wave_bytes: Vec<u8>,
     small_ids: SmallIds,
+    /// Waves are numbered from 1 as they record; each node's result was stored by the wave
+    /// of this number (0: none). A node whose inputs were all stored by its own wave, under
+    /// the same hold of the store, has them there: its lineage needs no lookup.
+    stored_by_wave: Vec<u32>,
+    waves: u32,
     events: EventBatch,
     failed_node: Option<usize>,
     interrupt: Option<NodeError>,
@@ -459,6 +464,12 @@ pub fn execute<H: Host>(
         staged: Vec::with_capacity(wave_nodes.min(WAVE_MAX)),
         wave_bytes: Vec::new(),
         small_ids: SmallIds::default(),
+        stored_by_wave: if wave_nodes > 0 {
+            vec![0; wf.len()]
+        } else {
+            Vec::new()
+        },
+        waves: 0,
         // About four events per wave node (running, stored, succeeded, a successor ready).
         events: EventBatch::with_capacity(4 * wave_nodes.min(WAVE_MAX), wave_nodes.min(WAVE_MAX)),
         failed_node: None,
@@ -782,6 +793,8 @@ impl<H: Host> Exec<'_, H> {
             // records its failure to store; the rest are put back.
             Err(_) => self.wave_ok[staged[0].node] = false,
             Ok(mut store) => {
+                self.waves += 1;
+                let wave = self.waves;
                 for s in &staged {
                     let i = s.node;
                     let id = &self.output_of(Source::Node(i)).id;
@@ -792,7 +805,10 @@ impl<H: Host> Exec<'_, H> {
                     run.record_start(i, s.started, &mut ev);
                     recorded += 1;
                     let mut lineage: SmallVec<[ArtifactId; 4]> = SmallVec::new();
+                    let mut stored_here = true;
                     for &source in self.wf.sources(i) {
+                        stored_here &=
+                            matches!(source, Source::Node(j) if self.stored_by_wave[j] == wave);
                         let id = self.output_of(source).id;
                         if !lineage.contains(&id) {
                             lineage.push(id);
@@ -802,7 +818,14 @@ impl<H: Host> Exec<'_, H> {
                         run: self.run_id.to_string(),
                         node: self.wf.nodes[i].name.to_string(),
                     };
-                    let stored = store.put_value(&data, &lineage, producer, s.finished, &mut ev);
+                    let stored = store.put_value(
+                        &data,
+                        &lineage,
+                        stored_here,
+                        producer,
+                        s.finished,
+                        &mut ev,
+                    );
                     if stored.is_ok() {
                         run.record_success(i, s.finished, id, &mut ev, &mut newly);
                     }
@@ -812,7 +835,10 @@ impl<H: Host> Exec<'_, H> {
                     report.attempts = 1;
                     report.started_at = Stamp::at(s.started);
                     match stored {
-                        Ok(_) => report.finished_at = Stamp::at(s.finished),
+                        Ok(_) => {
+                            report.finished_at = Stamp::at(s.finished);
+                            self.stored_by_wave[i] = wave;
+                        }
                         Err(e) => {
                             store_error = Some(e);
                             break;
