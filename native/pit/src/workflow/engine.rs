@@ -902,6 +902,12 @@ impl<H: Host> Exec<'_, H> {
     fn apply_builtin(&self, i: usize, builtin: &Builtin) -> std::result::Result<Value, NodeError> {
         static NONE: Value = Value::None;
         let sources = self.wf.sources(i);
+        if let [a, b] = sources {
+            let (a, b) = (&self.output_of(*a).value, &self.output_of(*b).value);
+            if let Some(value) = builtin.apply_to_two_numbers(a, b) {
+                return Ok(value);
+            }
+        }
         if sources.len() <= 4 {
             let mut inputs: [&Value; 4] = [&NONE; 4];
             for (slot, &source) in inputs.iter_mut().zip(sources) {
