@@ -218,7 +218,9 @@ impl PyDagTracker {
         run(py, move || pit.dags.node_state(run_id, node)).map(NodeState::as_str)
     }
 
-    /// Every node of a run: name, state, attempts, error, duration (topological order).
+    /// Every node of a run: name, state, attempts, error, duration (topological order). The
+    /// duration is that of the node's last finished attempt: None until one is over, and while
+    /// the node runs again.
     fn nodes<'py>(&self, py: Python<'py>, run_id: &str) -> PyResult<Vec<Bound<'py, PyDict>>> {
         let pit = &self.pit;
         let nodes = run(py, move || pit.dags.nodes(run_id))?;
