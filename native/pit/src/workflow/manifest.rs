@@ -283,7 +283,7 @@ pub struct CompiledWorkflow {
     pub levels: PriorityLevels,
     /// Per node: a pure built-in (it may run in a wave), and memoisable (it has an identity).
     /// Dense copies of what `nodes` says, read for every node at the start of each run: a
-    /// node's 256 bytes each would be a cache miss per node when the run starts cold.
+    /// node's ~200 bytes each would be a cache miss per node when the run starts cold.
     pub pure_builtin: Vec<bool>,
     pub memoisable: Vec<bool>,
     /// Node `i`'s inputs, in order, are `source_list[source_span[i][0]..source_span[i][1]]`
