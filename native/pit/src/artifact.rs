@@ -404,13 +404,14 @@ impl StoreBatch<'_> {
         time: f64,
         ev: &mut EventBatch,
     ) -> Result<bool> {
-        if !inputs_put_here {
+        if inputs_put_here {
+            debug_assert!(
+                check_lineage(&self.st, inputs).is_ok(),
+                "an input not put here"
+            );
+        } else {
             check_lineage(&self.st, inputs)?;
         }
-        debug_assert!(
-            check_lineage(&self.st, inputs).is_ok(),
-            "an input not put here"
-        );
         let bytes = data.bytes;
         let dedup = self
             .store

@@ -17,6 +17,7 @@ use serde::Serialize;
 use crate::artifact::ArtifactId;
 use crate::error::{PitError, Result};
 use crate::events::{Component, EventBatch, EventLog, Field, NamesSlot, RunNames, Subject};
+use crate::flat_lists::FlatLists;
 use crate::known;
 use crate::persist::{NodeRow, Op, Persister, RunRecord};
 use crate::pool::check_name;
@@ -223,8 +224,8 @@ impl NodeSpec {
 pub struct WorkflowGraph {
     spec: GraphSpec,
     index: FxHashMap<String, usize>,
-    preds: Adjacency,
-    succs: Adjacency,
+    preds: FlatLists<usize>,
+    succs: FlatLists<usize>,
     /// Node indices in topological order (ties broken by declaration order).
     topo: Vec<usize>,
     /// Position of each node in `topo`.
@@ -235,35 +236,6 @@ pub struct WorkflowGraph {
     names: Vec<Arc<str>>,
     /// Each node's number of predecessors (a run's starting count of unfinished ones).
     in_degree: Vec<u32>,
-}
-
-/// Each node's neighbours in one array, a node's run after another's: a run reads them node
-/// after node, and one allocation per node would scatter them over the heap.
-#[derive(Debug)]
-struct Adjacency {
-    /// Node `i`'s neighbours are `list[span[i][0]..span[i][1]]` (both ends in one load).
-    span: Vec<[u32; 2]>,
-    list: Vec<usize>,
-}
-
-impl Adjacency {
-    fn new(lists: &[Vec<usize>]) -> Self {
-        let mut list = Vec::with_capacity(lists.iter().map(Vec::len).sum());
-        let span = (lists.iter())
-            .map(|neighbours| {
-                let start = list.len() as u32;
-                list.extend_from_slice(neighbours);
-                [start, list.len() as u32]
-            })
-            .collect();
-        Adjacency { span, list }
-    }
-
-    #[inline]
-    fn of(&self, i: usize) -> &[usize] {
-        let [start, end] = self.span[i];
-        &self.list[start as usize..end as usize]
-    }
 }
 
 impl WorkflowGraph {
@@ -393,8 +365,8 @@ impl WorkflowGraph {
         Ok(WorkflowGraph {
             spec,
             index,
-            preds: Adjacency::new(&preds),
-            succs: Adjacency::new(&succs),
+            preds: FlatLists::from_lists(&preds),
+            succs: FlatLists::from_lists(&succs),
             topo,
             rank,
             deps,

@@ -20,6 +20,7 @@ pub mod artifact;
 pub mod dag;
 pub mod error;
 pub mod events;
+mod flat_lists;
 pub mod persist;
 pub mod pit;
 pub mod pool;

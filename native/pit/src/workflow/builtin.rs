@@ -298,22 +298,12 @@ impl Builtin {
     /// of going back through memory from a call (most built-in nodes of a graph are this).
     #[inline]
     pub fn apply_to_two_numbers(&self, a: &Value, b: &Value) -> Option<Value> {
-        let Builtin::Calculator {
-            operation,
-            operand: None,
-        } = self
-        else {
+        let Builtin::Calculator { operation, operand } = self else {
             return None;
         };
-        if *operation == Operation::Sum {
-            return None;
-        }
-        let num = |v: &Value| match *v {
-            Value::Int(i) => Some(Num::Int(i)),
-            Value::Float(f) => Some(Num::Float(f)),
-            _ => None,
-        };
-        binary(*operation, num(a)?, num(b)?).ok().map(Num::value)
+        two_numbers(*operation, *operand, a, b)?
+            .ok()
+            .map(Num::value)
     }
 
     /// Compute the node's result from its inputs.
@@ -460,11 +450,30 @@ fn binary(op: Operation, a: Num, b: Num) -> Result<Num, Fault> {
     }
 }
 
+/// The calculator's usual case, straight: exactly the two numbers `a` and `b`, no operand, not a
+/// sum (both are checked before the arithmetic). `None` for any other case.
+#[inline]
+fn two_numbers(
+    op: Operation,
+    operand: Option<Num>,
+    a: &Value,
+    b: &Value,
+) -> Option<Result<Num, Fault>> {
+    if operand.is_some() || op == Operation::Sum {
+        return None;
+    }
+    let num = |v: &Value| match *v {
+        Value::Int(i) => Some(Num::Int(i)),
+        Value::Float(f) => Some(Num::Float(f)),
+        _ => None,
+    };
+    Some(binary(op, num(a)?, num(b)?))
+}
+
 fn calculate(op: Operation, inputs: &[&Value], operand: Option<Num>) -> Result<Num, NodeError> {
-    // Two numbers, the usual case, straight (both are checked before the arithmetic).
-    if let ([a, b], None, false) = (inputs, operand, op == Operation::Sum) {
-        if let (Ok(a), Ok(b)) = (as_num("calculator", a), as_num("calculator", b)) {
-            return binary(op, a, b).map_err(NodeError::from);
+    if let [a, b] = inputs {
+        if let Some(result) = two_numbers(op, operand, a, b) {
+            return result.map_err(NodeError::from);
         }
     }
     // One pass, left to right, no buffer (this runs once per calculator node). Every operand is

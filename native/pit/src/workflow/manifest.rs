@@ -22,6 +22,7 @@ use serde_json::Value as Json;
 
 use crate::dag::{GraphSpec, NodeSpec, WorkflowGraph, MAX_RETRIES};
 use crate::error::{PitError, Result};
+use crate::flat_lists::FlatLists;
 use crate::pool::check_name;
 use crate::resources::{Resources, SCALE};
 use crate::value::Value;
@@ -286,10 +287,8 @@ pub struct CompiledWorkflow {
     /// node's ~200 bytes each would be a cache miss per node when the run starts cold.
     pub pure_builtin: Vec<bool>,
     pub memoisable: Vec<bool>,
-    /// Node `i`'s inputs, in order, are `source_list[source_span[i][0]..source_span[i][1]]`
-    /// (see [`sources`](Self::sources)): in one array, as a run reads them node after node.
-    source_span: Vec<[u32; 2]>,
-    source_list: Vec<Source>,
+    /// Node `i`'s inputs, in order (see [`sources`](Self::sources)).
+    sources: FlatLists<Source>,
     /// What each node runs, apart from the rest of the node: a run reads it for every node
     /// (a node is 200 bytes, one read each when the run starts cold).
     bodies: Vec<Body>,
@@ -441,8 +440,8 @@ impl Compiler {
         }
         let mut nodes = Vec::with_capacity(m.nodes.len());
         let mut bodies = Vec::with_capacity(m.nodes.len());
-        let mut source_span = Vec::with_capacity(m.nodes.len());
-        let mut source_list = Vec::with_capacity(m.nodes.iter().map(|n| n.inputs.len()).sum());
+        let mut sources =
+            FlatLists::with_capacity(m.nodes.len(), m.nodes.iter().map(|n| n.inputs.len()).sum());
         let mut specs = Vec::with_capacity(m.nodes.len());
         for (i, def) in m.nodes.iter().enumerate() {
             // Where a problem is; written out only when there is one.
@@ -490,16 +489,15 @@ impl Compiler {
                     "'workflow' belongs to nodes of kind 'workflow'",
                 ));
             }
-            let first_source = source_list.len();
             let mut deps = Vec::new();
             for (k, name) in def.inputs.iter().enumerate() {
                 if let Some(&j) = node_names.get(name.as_str()) {
-                    source_list.push(Source::Node(j));
+                    sources.push(Source::Node(j));
                     if !deps.contains(name) {
                         deps.push(name.clone());
                     }
                 } else if let Some(&j) = inputs.get(name.as_str()) {
-                    source_list.push(Source::Input(j));
+                    sources.push(Source::Input(j));
                 } else {
                     let mut known: Vec<&str> = m.inputs.iter().map(String::as_str).collect();
                     known.extend(m.nodes.iter().map(|n| n.name.as_str()).take(20));
@@ -587,7 +585,7 @@ impl Compiler {
                 resources,
                 identity,
             });
-            source_span.push([first_source as u32, source_list.len() as u32]);
+            sources.close_list();
         }
         let graph = Arc::new(WorkflowGraph::build(GraphSpec {
             name: m.name.clone(),
@@ -635,8 +633,7 @@ impl Compiler {
             levels,
             pure_builtin,
             memoisable,
-            source_span,
-            source_list,
+            sources,
             bodies,
         })
     }
@@ -675,8 +672,7 @@ impl CompiledWorkflow {
     /// Where node `i`'s inputs come from, in the order its manifest names them.
     #[inline]
     pub fn sources(&self, i: usize) -> &[Source] {
-        let [start, end] = self.source_span[i];
-        &self.source_list[start as usize..end as usize]
+        self.sources.of(i)
     }
 
     pub fn is_empty(&self) -> bool {
