@@ -236,6 +236,8 @@ pub struct WorkflowGraph {
     names: Vec<Arc<str>>,
     /// Each node's number of predecessors (a run's starting count of unfinished ones).
     in_degree: Vec<u32>,
+    /// Nodes without predecessors, in topological order (those a run starts with).
+    roots: Vec<usize>,
 }
 
 impl WorkflowGraph {
@@ -362,6 +364,11 @@ impl WorkflowGraph {
             .iter()
             .map(|n| Arc::from(n.name.as_str()))
             .collect();
+        let roots = topo
+            .iter()
+            .copied()
+            .filter(|&i| in_degree[i] == 0)
+            .collect();
         Ok(WorkflowGraph {
             spec,
             index,
@@ -372,6 +379,7 @@ impl WorkflowGraph {
             deps,
             names,
             in_degree,
+            roots,
         })
     }
 
@@ -404,6 +412,10 @@ impl WorkflowGraph {
     }
     pub fn topological_order(&self) -> &[usize] {
         &self.topo
+    }
+    /// Nodes without predecessors, in topological order.
+    pub fn roots(&self) -> &[usize] {
+        &self.roots
     }
     /// Position of node `i` in the topological order.
     pub fn rank_of(&self, i: usize) -> usize {
@@ -697,10 +709,7 @@ impl Run {
             }
         } else if self.paused {
             RunStatus::Paused
-        } else if terminal > 0
-            || c[NodeState::Running.slot()] > 0
-            || self.attempts.iter().any(|&a| a > 0)
-        {
+        } else if terminal > 0 || c[NodeState::Running.slot()] > 0 || self.started_any {
             RunStatus::Running
         } else {
             RunStatus::Pending
@@ -1004,10 +1013,8 @@ impl DagTracker {
                 ("nodes", Field::UInt(n as u64)),
             ],
         );
-        for &i in graph.topological_order() {
-            if run.waiting[i] == 0 {
-                run.move_node(i, NodeState::Ready, now, ev);
-            }
+        for &i in graph.roots() {
+            run.move_node(i, NodeState::Ready, now, ev);
         }
         let finished = run.update_status(ev); // a graph without nodes is done at once
         self.events.append(ev);

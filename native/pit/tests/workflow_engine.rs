@@ -539,3 +539,57 @@ fn finished_runs_let_go_of_their_detail_beyond_the_history_budget() {
     assert_eq!(pit.dags.status(oldest).unwrap(), RunStatus::Completed);
     assert_eq!(pit.dags.runs().len(), runs.len());
 }
+
+/// A host whose results carry an object of its own (as Python's do).
+struct Objects;
+
+impl Host for Objects {
+    type Data = Arc<String>;
+    fn call(&self, _: usize, _: &[Output<Arc<String>>]) -> Result<(Arc<String>, Value), NodeError> {
+        Ok((Arc::new("made by the host".into()), Value::Int(1)))
+    }
+}
+
+#[test]
+fn a_dropped_report_lets_go_of_every_object_and_value_its_nodes_hold() {
+    use symphony_pit::value::SharedValue;
+    let pit = pit();
+    let opts = RunOptions {
+        cache: false,
+        ..RunOptions::default()
+    };
+    let run = |nodes: &str| execute(&pit, &wf(nodes, "[]"), &Arc::new(Objects), vec![], &opts);
+    // Each way a report comes to own memory, in a run of its own (the debug build also checks
+    // that every report knows whether it owns any).
+    let hosted = run(r#"[{"name": "host", "kind": "python", "code_hash": "h"}]"#).unwrap();
+    let host = hosted.node("host").unwrap().output.as_ref().unwrap();
+    let object = Arc::downgrade(host.data.as_ref().unwrap());
+    drop(hosted);
+    assert!(object.upgrade().is_none(), "the host's object is let go");
+
+    let waved =
+        run(r#"[{"name": "list", "kind": "constant", "config": {"value": [1, 2, 3]}}]"#).unwrap();
+    let SharedValue::Shared(list) = &waved.node("list").unwrap().output.as_ref().unwrap().value
+    else {
+        panic!("a list is shared, not inline");
+    };
+    let list = Arc::downgrade(list);
+    drop(waved);
+    assert!(list.upgrade().is_none(), "the shared value is let go");
+
+    let failed = run(r#"[{"name": "zero", "kind": "constant", "config": {"value": 0}},
+        {"name": "broken", "kind": "calculator", "config": {"operation": "div"}, "inputs": ["zero", "zero"]}]"#)
+    .unwrap();
+    let error = failed.node("broken").unwrap().error.as_ref().unwrap();
+    assert_eq!(error.exception, "ZeroDivisionError");
+    drop(failed);
+
+    // Inline results only: the report owns nothing and goes as a whole.
+    let nodes: Vec<String> = (0..300)
+        .map(|i| format!(r#"{{"name": "n{i}", "kind": "constant", "config": {{"value": {i}}}}}"#))
+        .collect();
+    let scalars = run(&format!("[{}]", nodes.join(","))).unwrap();
+    let last = scalars.node("n299").unwrap().output.as_ref().unwrap();
+    assert_eq!(int(&last.value), 299);
+    assert!(last.data.is_none());
+}

@@ -179,6 +179,55 @@ pub struct NodeReport<D> {
 // A run keeps one report per node, and the Pit keeps the reports of its recent runs: keep it small.
 const _: () = assert!(std::mem::size_of::<NodeReport<Arc<()>>>() <= 112);
 
+/// A finished run's node reports, by node index (read through `Deref` as a slice).
+///
+/// Most runs' reports own no heap memory (results inline, no host objects, no errors), and
+/// those are let go without reading each report again: a host keeps the reports of its recent
+/// runs, so the run let go is the oldest one, its reports long out of the caches, and a pass
+/// over them cost several microseconds per thousand nodes.
+pub struct NodeReports<D> {
+    reports: Vec<NodeReport<D>>,
+    /// Some report holds an error, a shared value or a host object (false only when none does).
+    owns_heap: bool,
+}
+
+impl<D> NodeReports<D> {
+    /// `owns_heap` must be true if any report holds an error, a `SharedValue::Shared` value or
+    /// host data (a false `false` leaks them; it cannot do worse).
+    fn new(reports: Vec<NodeReport<D>>, owns_heap: bool) -> Self {
+        debug_assert!(owns_heap || reports.iter().all(NodeReport::owns_nothing));
+        NodeReports { reports, owns_heap }
+    }
+}
+
+impl<D> std::ops::Deref for NodeReports<D> {
+    type Target = [NodeReport<D>];
+    fn deref(&self) -> &[NodeReport<D>] {
+        &self.reports
+    }
+}
+
+impl<D> Drop for NodeReports<D> {
+    fn drop(&mut self) {
+        if !self.owns_heap {
+            // SAFETY: a length of 0 is within capacity and leaves no element to read; the
+            // elements, owning no heap memory, need no drop (the buffer is freed as usual).
+            unsafe { self.reports.set_len(0) };
+        }
+    }
+}
+
+impl<D> NodeReport<D> {
+    /// Whether dropping this report would free nothing.
+    fn owns_nothing(&self) -> bool {
+        self.error.is_none()
+            && self
+                .output
+                .as_ref()
+                .is_none_or(|o| o.data.is_none() && matches!(o.value, SharedValue::Inline(_)))
+    }
+}
+
 /// When something happened to a node, if it has: a plain float, NaN until then (half the bytes
 /// of an `Option<f64>`).
 #[derive(Clone, Copy, Debug)]
@@ -213,7 +262,7 @@ pub struct RunReport<D> {
     pub status: RunStatus,
     /// Each node's final state (apart from the reports: the tracker's own, handed over whole).
     pub states: Vec<NodeState>,
-    pub nodes: Vec<NodeReport<D>>,
+    pub nodes: NodeReports<D>,
     /// Indices of the output nodes.
     pub outputs: Vec<usize>,
     pub inputs: Vec<Output<D>>,
@@ -283,6 +332,9 @@ struct Exec<'a, H: Host> {
     run_id: Arc<str>,
     inputs: Vec<Output<H::Data>>,
     nodes: Vec<NodeReport<H::Data>>,
+    /// Whether some report may own heap memory (see [`NodeReports`]): set by every way a node
+    /// ends but a wave's inline result.
+    reports_own_heap: bool,
     /// Each node's memo key, once computed; empty for a run that memoises nothing (per-node
     /// arrays a run does not use are memory it need not touch).
     memo_keys: Vec<Option<MemoKey>>,
@@ -418,15 +470,20 @@ pub fn execute<H: Host>(
         .collect();
     let pools = RunPools::new(pit, wf, opts);
     let arbitrated = pools.arbitrated.contains(&true);
-    let wave_ok: Vec<bool> = (0..wf.len())
-        .map(|i| {
-            let memoised = opts.cache && wf.memoisable[i];
-            wf.pure_builtin[i]
-                && !memoised
-                && !pools.arbitrated[wf.pool_of[i]]
-                && (opts.reuse.is_empty() || !opts.reuse.contains_key(&*wf.nodes[i].name))
-        })
-        .collect();
+    let memoising = opts.cache && wf.memoisable.contains(&true);
+    let wave_ok: Vec<bool> = if !memoising && !arbitrated && opts.reuse.is_empty() {
+        wf.pure_builtin.clone() // every pure built-in may (the usual case: one copy)
+    } else {
+        (0..wf.len())
+            .map(|i| {
+                let memoised = opts.cache && wf.memoisable[i];
+                wf.pure_builtin[i]
+                    && !memoised
+                    && !pools.arbitrated[wf.pool_of[i]]
+                    && (opts.reuse.is_empty() || !opts.reuse.contains_key(&*wf.nodes[i].name))
+            })
+            .collect()
+    };
     // Only waves use the run's own event batch and staging buffer: sized for its wave nodes.
     let wave_nodes = wave_ok.iter().filter(|&&ok| ok).count();
     let mut exec = Exec {
@@ -437,7 +494,8 @@ pub fn execute<H: Host>(
         run_id,
         inputs: stored,
         nodes,
-        memo_keys: if opts.cache && wf.memoisable.contains(&true) {
+        reports_own_heap: false,
+        memo_keys: if memoising {
             vec![None; wf.len()]
         } else {
             Vec::new()
@@ -477,14 +535,7 @@ pub fn execute<H: Host>(
         sub_runs: Vec::new(),
         last_interrupt_check: Instant::now(),
     };
-    let roots: Vec<usize> = wf
-        .graph
-        .topological_order()
-        .iter()
-        .copied()
-        .filter(|&i| wf.graph.predecessors(i).is_empty())
-        .collect();
-    for i in roots {
+    for &i in wf.graph.roots() {
         exec.push_ready(i, now);
     }
     if let Err(e) = exec.run() {
@@ -752,9 +803,11 @@ impl<H: Host> Exec<'_, H> {
             let finished = crate::now();
             // Held by the report from now on, so that successors in this wave can read it;
             // taken back below if the node is not recorded.
+            let value = SharedValue::new(value);
+            self.reports_own_heap |= matches!(value, SharedValue::Shared(_));
             self.nodes[i].output = Some(Output {
                 id: *small_ids.id_of(&bytes[start..]),
-                value: SharedValue::new(value),
+                value,
                 data: None,
             });
             staged.push(Staged {
@@ -1159,6 +1212,7 @@ impl<H: Host> Exec<'_, H> {
         value: Value,
         data: Option<H::Data>,
     ) -> Result<()> {
+        self.reports_own_heap = true;
         let report = &mut self.nodes[i];
         report.output = Some(Output {
             id,
@@ -1178,6 +1232,7 @@ impl<H: Host> Exec<'_, H> {
         error: NodeError,
         inputs: Vec<Output<H::Data>>,
     ) -> Result<()> {
+        self.reports_own_heap = true; // the error
         let node = &self.wf.nodes[i];
         let attempts = self.nodes[i].attempts;
         if !fallback && attempts <= node.retries {
@@ -1325,7 +1380,7 @@ impl<H: Host> Exec<'_, H> {
             graph: self.wf.graph.clone(),
             status,
             states,
-            nodes: self.nodes,
+            nodes: NodeReports::new(self.nodes, self.reports_own_heap),
             outputs: self.wf.outputs.clone(),
             inputs: self.inputs,
             failed_node: self.failed_node,
