@@ -395,34 +395,43 @@ impl StoreBatch<'_> {
     /// Store an encoded [`Value`] made by `producer` from `inputs` (its lineage) at `time`;
     /// `artifact.stored` goes to `ev`. Returns whether the bytes were already there.
     /// `inputs_put_here`: every input was put by this batch (so it is there: not looked up).
-    pub fn put_value(
+    /// The lineage is asked for only when it is used: to look the inputs up, or for a new
+    /// artifact (stored bytes keep the lineage they were first stored with).
+    pub fn put_value<L: AsRef<[ArtifactId]>>(
         &mut self,
         data: &Hashed<'_>,
-        inputs: &[ArtifactId],
+        inputs: impl Fn() -> L,
         inputs_put_here: bool,
         producer: impl FnOnce() -> Producer,
         time: f64,
         ev: &mut EventBatch,
     ) -> Result<bool> {
-        if inputs_put_here {
+        let checked = if inputs_put_here {
             debug_assert!(
-                check_lineage(&self.st, inputs).is_ok(),
+                check_lineage(&self.st, inputs().as_ref()).is_ok(),
                 "an input not put here"
             );
+            None
         } else {
-            check_lineage(&self.st, inputs)?;
-        }
+            let lineage = inputs();
+            check_lineage(&self.st, lineage.as_ref())?;
+            Some(lineage)
+        };
         let bytes = data.bytes;
         let dedup = self
             .store
             .insert(&mut self.st, data.id, Vec::new(), &mut self.ops, |tags| {
+                let inputs = match checked {
+                    Some(lineage) => lineage.as_ref().to_vec(),
+                    None => inputs().as_ref().to_vec(),
+                };
                 let opts = PutOptions {
                     content_type: Some(crate::value::VALUE_CONTENT_TYPE.into()),
                     created_by: Some("workflow".into()),
                     tags,
                     custom: Value::None,
                     producer: Some(producer()),
-                    inputs: inputs.to_vec(),
+                    inputs,
                 };
                 let meta = ArtifactMeta::fresh(data.id, bytes.len(), time, opts);
                 (meta, Arc::new(bytes.to_vec()) as Blob)

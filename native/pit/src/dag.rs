@@ -413,6 +413,10 @@ impl WorkflowGraph {
     pub fn topological_order(&self) -> &[usize] {
         &self.topo
     }
+    /// Each node's number of predecessors.
+    pub fn in_degrees(&self) -> &[u32] {
+        &self.in_degree
+    }
     /// Nodes without predecessors, in topological order.
     pub fn roots(&self) -> &[usize] {
         &self.roots
@@ -1430,6 +1434,7 @@ impl RunGuard<'_> {
     }
 
     /// Node `i` (see [`can_start`](Self::can_start)) started at `started`.
+    #[inline]
     pub fn record_start(&mut self, i: usize, started: f64, ev: &mut EventBatch) {
         let run = &mut *self.run;
         run.move_node(i, NodeState::Running, started, ev);

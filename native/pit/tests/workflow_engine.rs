@@ -593,3 +593,25 @@ fn a_dropped_report_lets_go_of_every_object_and_value_its_nodes_hold() {
     assert_eq!(int(&last.value), 299);
     assert!(last.data.is_none());
 }
+
+#[test]
+fn a_built_in_node_after_a_host_node_and_a_wave_node_counts_both_inputs() {
+    // `sum` waits on a host node (the single way) and a constant (a wave): the wave finds it
+    // ready by counting what its inputs lack, which the host node's success must count down
+    // too (the debug build checks the count against the inputs themselves).
+    let pit = pit();
+    let w = wf(
+        r#"[{"name": "host", "kind": "python", "code_hash": "h"},
+            {"name": "two", "kind": "constant", "config": {"value": 2}},
+            {"name": "sum", "kind": "calculator", "config": {"operation": "add"}, "inputs": ["host", "two"]}]"#,
+        "[]",
+    );
+    let opts = RunOptions {
+        cache: false,
+        ..RunOptions::default()
+    };
+    let host = Arc::new(Fns(vec![Box::new(|_| Ok(Value::Int(40)))]));
+    let report = execute(&pit, &w, &host, vec![], &opts).unwrap();
+    assert_eq!(report.status, RunStatus::Completed);
+    assert_eq!(int(&output(&report, "sum")), 42);
+}

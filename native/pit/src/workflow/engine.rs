@@ -371,6 +371,9 @@ struct Exec<'a, H: Host> {
     /// the same hold of the store, has them there: its lineage needs no lookup.
     stored_by_wave: Vec<u32>,
     waves: u32,
+    /// How many predecessors of each node have no result yet (a wave finds the nodes it made
+    /// ready by counting down); kept only by runs with wave nodes.
+    missing_inputs: Vec<u32>,
     events: EventBatch,
     failed_node: Option<usize>,
     interrupt: Option<NodeError>,
@@ -528,6 +531,11 @@ pub fn execute<H: Host>(
             Vec::new()
         },
         waves: 0,
+        missing_inputs: if wave_nodes > 0 {
+            wf.graph.in_degrees().to_vec()
+        } else {
+            Vec::new()
+        },
         // About four events per wave node (running, stored, succeeded, a successor ready).
         events: EventBatch::with_capacity(4 * wave_nodes.min(WAVE_MAX), wave_nodes.min(WAVE_MAX)),
         failed_node: None,
@@ -818,6 +826,7 @@ impl<H: Host> Exec<'_, H> {
             });
             clock = finished;
             for &j in self.wf.graph.successors(i) {
+                self.missing_inputs[j] -= 1;
                 if self.has_every_input(j) {
                     self.push_ready(j, finished);
                     early.push(j);
@@ -857,28 +866,26 @@ impl<H: Host> Exec<'_, H> {
                     }
                     run.record_start(i, s.started, &mut ev);
                     recorded += 1;
-                    let mut lineage: SmallVec<[ArtifactId; 4]> = SmallVec::new();
-                    let mut stored_here = true;
-                    for &source in self.wf.sources(i) {
-                        stored_here &=
-                            matches!(source, Source::Node(j) if self.stored_by_wave[j] == wave);
-                        let id = self.output_of(source).id;
-                        if !lineage.contains(&id) {
-                            lineage.push(id);
+                    let stored_here = self.wf.sources(i).iter().all(
+                        |source| matches!(source, Source::Node(j) if self.stored_by_wave[*j] == wave),
+                    );
+                    // Its inputs' ids, without repeats: asked for only when the store uses them.
+                    let lineage = || {
+                        let mut lineage: SmallVec<[ArtifactId; 4]> = SmallVec::new();
+                        for &source in self.wf.sources(i) {
+                            let id = self.output_of(source).id;
+                            if !lineage.contains(&id) {
+                                lineage.push(id);
+                            }
                         }
-                    }
+                        lineage
+                    };
                     let producer = || Producer {
                         run: self.run_id.to_string(),
                         node: self.wf.nodes[i].name.to_string(),
                     };
-                    let stored = store.put_value(
-                        &data,
-                        &lineage,
-                        stored_here,
-                        producer,
-                        s.finished,
-                        &mut ev,
-                    );
+                    let stored =
+                        store.put_value(&data, lineage, stored_here, producer, s.finished, &mut ev);
                     if stored.is_ok() {
                         run.record_success(i, s.finished, id, &mut ev, &mut newly);
                     }
@@ -909,6 +916,9 @@ impl<H: Host> Exec<'_, H> {
         // Nodes not recorded, and one whose result could not be stored, hold no result.
         for s in &staged[succeeded..] {
             self.nodes[s.node].output = None;
+            for &j in self.wf.graph.successors(s.node) {
+                self.missing_inputs[j] += 1;
+            }
         }
         if succeeded < staged.len() || failed_compute.is_some() {
             // Not all recorded: a node not started goes back to the queue if its inputs are
@@ -973,13 +983,13 @@ impl<H: Host> Exec<'_, H> {
         }
     }
 
-    /// Whether every predecessor of node `j` has its result.
+    /// Whether every predecessor of node `j` has its result (in a run with wave nodes).
     fn has_every_input(&self, j: usize) -> bool {
-        self.wf
-            .graph
-            .predecessors(j)
-            .iter()
-            .all(|&p| self.nodes[p].output.is_some())
+        debug_assert_eq!(
+            self.missing_inputs[j] == 0,
+            (self.wf.graph.predecessors(j).iter()).all(|&p| self.nodes[p].output.is_some())
+        );
+        self.missing_inputs[j] == 0
     }
 
     /// Move `i` to Running and run it (inline), hand it to a worker, or serve it from the store.
@@ -1213,6 +1223,11 @@ impl<H: Host> Exec<'_, H> {
         data: Option<H::Data>,
     ) -> Result<()> {
         self.reports_own_heap = true;
+        if !self.missing_inputs.is_empty() {
+            for &j in self.wf.graph.successors(i) {
+                self.missing_inputs[j] -= 1;
+            }
+        }
         let report = &mut self.nodes[i];
         report.output = Some(Output {
             id,
