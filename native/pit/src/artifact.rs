@@ -421,7 +421,7 @@ impl StoreBatch<'_> {
         let dedup = self
             .store
             .insert(&mut self.st, data.id, Vec::new(), &mut self.ops, |tags| {
-                let inputs = match checked {
+                let inputs = match &checked {
                     Some(lineage) => lineage.as_ref().to_vec(),
                     None => inputs().as_ref().to_vec(),
                 };

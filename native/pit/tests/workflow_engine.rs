@@ -615,3 +615,44 @@ fn a_built_in_node_after_a_host_node_and_a_wave_node_counts_both_inputs() {
     assert_eq!(report.status, RunStatus::Completed);
     assert_eq!(int(&output(&report, "sum")), 42);
 }
+
+/// A host whose node deletes the stored result `7` (as a cleanup might while a run goes on),
+/// then returns a number.
+struct Deleter(Arc<Pit>);
+
+impl Host for Deleter {
+    type Data = ();
+    fn call(&self, _: usize, _: &[Output<()>]) -> Result<((), Value), NodeError> {
+        let seven = symphony_pit::artifact::ArtifactId::of(&Value::Int(7).encode());
+        self.0.artifacts.delete(&seven, true).unwrap();
+        Ok(((), Value::Int(5)))
+    }
+}
+
+#[test]
+fn a_wave_node_whose_input_was_deleted_meanwhile_is_not_stored_with_a_missing_lineage() {
+    // `x` is computed in one wave; the host node deletes its result; `y` reads `x` and the
+    // host's result in a later wave, so its lineage is looked up (only inputs computed in the
+    // same wave are known to be there) and the missing input fails it.
+    let pit = Arc::new(pit());
+    let w = wf(
+        r#"[{"name": "x", "kind": "constant", "config": {"value": 7}},
+            {"name": "h", "kind": "python", "code_hash": "h"},
+            {"name": "y", "kind": "calculator", "config": {"operation": "add"}, "inputs": ["x", "h"]}]"#,
+        "[]",
+    );
+    let opts = RunOptions {
+        cache: false,
+        ..RunOptions::default()
+    };
+    let report = execute(&pit, &w, &Arc::new(Deleter(pit.clone())), vec![], &opts).unwrap();
+    assert_eq!(report.status, RunStatus::Failed);
+    let y = report.node("y").unwrap();
+    let error = y.error.as_ref().unwrap();
+    assert_eq!(error.exception, "StorageError");
+    assert!(
+        error.message.contains("does not exist"),
+        "{}",
+        error.message
+    );
+}

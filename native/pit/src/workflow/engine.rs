@@ -312,6 +312,8 @@ enum Message<D> {
 /// A wave node computed and waiting to be recorded.
 struct Staged {
     node: usize,
+    /// Every input was computed in this wave.
+    inputs_here: bool,
     /// Its encoding, in the wave's byte buffer (the id of that is in the node's report).
     bytes: std::ops::Range<usize>,
     started: f64,
@@ -366,10 +368,11 @@ struct Exec<'a, H: Host> {
     staged: Vec<Staged>,
     wave_bytes: Vec<u8>,
     small_ids: SmallIds,
-    /// Waves are numbered from 1 as they record; each node's result was stored by the wave
-    /// of this number (0: none). A node whose inputs were all stored by its own wave, under
-    /// the same hold of the store, has them there: its lineage needs no lookup.
-    stored_by_wave: Vec<u32>,
+    /// Waves are numbered from 1; each node's result was computed by the wave of this number
+    /// (0: none). A node whose inputs were all computed by its own wave finds them stored under
+    /// the same hold of the store when it is recorded (a wave records in the order it computed
+    /// and stops at the first node it could not record): its lineage needs no lookup.
+    computed_in_wave: Vec<u32>,
     waves: u32,
     /// How many predecessors of each node have no result yet (a wave finds the nodes it made
     /// ready by counting down); kept only by runs with wave nodes.
@@ -525,7 +528,7 @@ pub fn execute<H: Host>(
         staged: Vec::with_capacity(wave_nodes.min(WAVE_MAX)),
         wave_bytes: Vec::new(),
         small_ids: SmallIds::default(),
-        stored_by_wave: if wave_nodes > 0 {
+        computed_in_wave: if wave_nodes > 0 {
             vec![0; wf.len()]
         } else {
             Vec::new()
@@ -788,6 +791,7 @@ impl<H: Host> Exec<'_, H> {
         let mut small_ids = std::mem::take(&mut self.small_ids);
         let mut clock = crate::now();
         let mut failed_compute = None;
+        let wave = self.waves + 1;
         while staged.len() < WAVE_MAX {
             let Some((level, rank)) = self.ready.peek() else {
                 break;
@@ -801,11 +805,12 @@ impl<H: Host> Exec<'_, H> {
             let Body::Builtin(builtin) = self.wf.body(i) else {
                 unreachable!("only built-in nodes join a wave")
             };
-            let Ok(value) = self.apply_builtin(i, builtin) else {
+            let (Ok(value), inputs_here) = self.apply_builtin(i, builtin, wave) else {
                 self.wave_ok[i] = false;
                 failed_compute = Some(i);
                 break;
             };
+            self.computed_in_wave[i] = wave;
             let start = bytes.len();
             value.encode_into(&mut bytes);
             let finished = crate::now();
@@ -820,6 +825,7 @@ impl<H: Host> Exec<'_, H> {
             });
             staged.push(Staged {
                 node: i,
+                inputs_here,
                 bytes: start..bytes.len(),
                 started: clock,
                 finished,
@@ -843,6 +849,7 @@ impl<H: Host> Exec<'_, H> {
             self.early_ready = early;
             return Ok(failed_compute.is_some());
         }
+        self.waves = wave;
         let mut ev = std::mem::take(&mut self.events);
         let mut newly = std::mem::take(&mut self.newly_ready);
         newly.clear();
@@ -855,8 +862,6 @@ impl<H: Host> Exec<'_, H> {
             // records its failure to store; the rest are put back.
             Err(_) => self.wave_ok[staged[0].node] = false,
             Ok(mut store) => {
-                self.waves += 1;
-                let wave = self.waves;
                 for s in &staged {
                     let i = s.node;
                     let id = &self.output_of(Source::Node(i)).id;
@@ -866,9 +871,6 @@ impl<H: Host> Exec<'_, H> {
                     }
                     run.record_start(i, s.started, &mut ev);
                     recorded += 1;
-                    let stored_here = self.wf.sources(i).iter().all(
-                        |source| matches!(source, Source::Node(j) if self.stored_by_wave[*j] == wave),
-                    );
                     // Its inputs' ids, without repeats: asked for only when the store uses them.
                     let lineage = || {
                         let mut lineage: SmallVec<[ArtifactId; 4]> = SmallVec::new();
@@ -884,8 +886,14 @@ impl<H: Host> Exec<'_, H> {
                         run: self.run_id.to_string(),
                         node: self.wf.nodes[i].name.to_string(),
                     };
-                    let stored =
-                        store.put_value(&data, lineage, stored_here, producer, s.finished, &mut ev);
+                    let stored = store.put_value(
+                        &data,
+                        lineage,
+                        s.inputs_here,
+                        producer,
+                        s.finished,
+                        &mut ev,
+                    );
                     if stored.is_ok() {
                         run.record_success(i, s.finished, id, &mut ev, &mut newly);
                     }
@@ -895,10 +903,7 @@ impl<H: Host> Exec<'_, H> {
                     report.attempts = 1;
                     report.started_at = Stamp::at(s.started);
                     match stored {
-                        Ok(_) => {
-                            report.finished_at = Stamp::at(s.finished);
-                            self.stored_by_wave[i] = wave;
-                        }
+                        Ok(_) => report.finished_at = Stamp::at(s.finished),
                         Err(e) => {
                             store_error = Some(e);
                             break;
@@ -961,17 +966,27 @@ impl<H: Host> Exec<'_, H> {
         Ok(true)
     }
 
-    /// Compute built-in node `i` from its inputs (gathered on the stack when there are few).
-    fn apply_builtin(&self, i: usize, builtin: &Builtin) -> std::result::Result<Value, NodeError> {
+    /// Compute built-in node `i` of wave `wave` from its inputs (gathered on the stack when
+    /// there are few); also says whether every input was computed in that wave.
+    fn apply_builtin(
+        &self,
+        i: usize,
+        builtin: &Builtin,
+        wave: u32,
+    ) -> (std::result::Result<Value, NodeError>, bool) {
         static NONE: Value = Value::None;
+        let here =
+            |source: Source| matches!(source, Source::Node(j) if self.computed_in_wave[j] == wave);
         let sources = self.wf.sources(i);
-        if let [a, b] = sources {
-            let (a, b) = (&self.output_of(*a).value, &self.output_of(*b).value);
+        if let &[a, b] = sources {
+            let inputs_here = here(a) & here(b);
+            let (a, b) = (&self.output_of(a).value, &self.output_of(b).value);
             if let Some(value) = builtin.apply_to_two_numbers(a, b) {
-                return Ok(value);
+                return (Ok(value), inputs_here);
             }
         }
-        if sources.len() <= 4 {
+        let inputs_here = sources.iter().all(|&source| here(source));
+        let outcome = if sources.len() <= 4 {
             let mut inputs: [&Value; 4] = [&NONE; 4];
             for (slot, &source) in inputs.iter_mut().zip(sources) {
                 *slot = &self.output_of(source).value;
@@ -980,7 +995,8 @@ impl<H: Host> Exec<'_, H> {
         } else {
             let inputs: Vec<&Value> = sources.iter().map(|&s| &*self.output_of(s).value).collect();
             builtin.apply(self.pit, &inputs)
-        }
+        };
+        (outcome, inputs_here)
     }
 
     /// Whether every predecessor of node `j` has its result (in a run with wave nodes).
