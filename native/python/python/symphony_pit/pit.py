@@ -137,19 +137,20 @@ class Pit(_native.Pit):
             raise ValidationError(f"Pit.run needs a Workflow or Pipeline, got {type(workflow).__name__}")
         _, compiled, callables = wf._compile()
         given = dict(inputs or {})
-        missing = [name for name in compiled.inputs if name not in given]
-        unknown = sorted(set(given) - set(compiled.inputs))
+        names = compiled.inputs
+        missing = [name for name in names if name not in given]
+        unknown = sorted(set(given) - set(names)) if len(given) != len(names) - len(missing) else []
         if missing or unknown:
             parts = []
             if missing:
                 parts.append(f"missing {missing}")
             if unknown:
                 parts.append(f"unknown {unknown}")
-            raise ValidationError(f"workflow '{wf.name}' takes inputs {compiled.inputs}: " + ", ".join(parts))
+            raise ValidationError(f"workflow '{wf.name}' takes inputs {names}: " + ", ".join(parts))
         report = self._execute(
             compiled,
             callables,
-            [given[name] for name in compiled.inputs],
+            [given[name] for name in names],
             cache=cache,
             concurrency=dict(concurrency) if concurrency else None,
             cancel=cancel,

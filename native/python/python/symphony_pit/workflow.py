@@ -525,6 +525,8 @@ class Workflow:
     def _state(self) -> tuple[Any, ...]:
         """Changes made to this workflow and its sub-workflows (a sub-workflow edited after its
         parent compiled makes the parent compile again)."""
+        if not self._subworkflows:
+            return (self._changes, ())
         return (self._changes, tuple(sub._state() for sub in self._subworkflows))
 
     def callables(self) -> list[Callable[..., Any]]:
