@@ -95,9 +95,19 @@ def steady_state(
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
+def micros(seconds: float) -> str:
+    """A per-task time in µs, with a third decimal below 1 µs (0.12 µs hides 0.115 from 0.124)."""
+    return f"{seconds * 1e6:.3f} µs" if seconds < 1e-6 else f"{seconds * 1e6:.2f} µs"
+
+
+def ratio(value: float) -> str:
+    """A ratio to graphlib, with a third decimal below 0.1 (a goal of 0.05× needs it)."""
+    return f"{value:.3f}×" if value < 0.1 else f"{value:.2f}×"
+
+
 def steady_line(steady: dict[str, float]) -> str:
     graphlib = steady["graphlib"]
-    return ", ".join(f"{name} {value * 1e6:.2f} µs ({value / graphlib:.2f}×)" for name, value in steady.items())
+    return ", ".join(f"{name} {micros(value)} ({ratio(value / graphlib)})" for name, value in steady.items())
 
 
 def median_per_task(run: Callable[[], object], tasks: int, repeats: int) -> float:
@@ -341,7 +351,7 @@ def main() -> None:
         if per_task is None:
             print(f"{name:52} {'not installed':>12}")
         else:
-            print(f"{name:52} {per_task * 1e6:10.2f} µs {per_task / graphlib_time:11.2f}×")
+            print(f"{name:52} {micros(per_task):>13} {ratio(per_task / graphlib_time):>12}")
     print("Fastest alternating round: " + best_rounds(best))
     print(
         f"Steady state (the Pit's run histories full), median of {2 * repeats} alternating rounds: "
@@ -374,7 +384,7 @@ def best_rounds(best: dict[str, float]) -> str:
     """The fastest alternating round of graphlib and the Pit, per task, and their ratios."""
     graphlib = best["graphlib loop (plain Python)"]
     return ", ".join(
-        f"{name.split(' (')[0]} {value * 1e6:.2f} µs ({value / graphlib:.2f}×)" for name, value in best.items()
+        f"{name.split(' (')[0]} {micros(value)} ({ratio(value / graphlib)})" for name, value in best.items()
     )
 
 
@@ -408,7 +418,7 @@ def record(
         if per_task is None:
             lines.append(f"| {name} | not installed | |")
         else:
-            lines.append(f"| {name} | {per_task * 1e6:.2f} µs | {per_task / graphlib_time:.2f}× |")
+            lines.append(f"| {name} | {micros(per_task)} | {ratio(per_task / graphlib_time)} |")
     lines += [
         "",
         f"Fastest alternating round: {best_rounds(best)}.",

@@ -383,6 +383,20 @@ def test_pipeline_style() -> None:
         constant.run_sync(5)
 
 
+def test_missing_and_unknown_inputs_are_named(pit: Pit) -> None:
+    wf = Workflow("sum-of-two")
+    wf.add_node("total", "calculator", operation="add", inputs=["a", "b"])
+    assert pit.run(wf, {"a": 1, "b": 2}).outputs == {"total": 3}
+    with pytest.raises(ValidationError, match=r"takes inputs \['a', 'b'\]: missing \['b'\]$"):
+        pit.run(wf, {"a": 1})
+    with pytest.raises(ValidationError, match=r"unknown \['c'\]$"):
+        pit.run(wf, {"a": 1, "b": 2, "c": 3})
+    with pytest.raises(ValidationError, match=r"missing \['b'\], unknown \['c'\]$"):
+        pit.run(wf, {"a": 1, "c": 3})
+    with pytest.raises(ValidationError, match=r"missing \['a', 'b'\]$"):
+        pit.run(wf)
+
+
 def test_reprs_show_state(pit: Pit) -> None:
     run = pit.run(etl(), inputs={"n": 3})
     assert "completed" in repr(run)

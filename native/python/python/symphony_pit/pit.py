@@ -9,7 +9,6 @@ import logging
 import os
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from symphony_pit import _native
@@ -35,12 +34,9 @@ RUN_HISTORY_NODES = 100_000
 Handler = Callable[[Event], Any]
 
 
-@dataclass
-class _RunRecord:
-    workflow: Workflow
-    inputs: dict[str, Any]
-    run: WorkflowRun
-    nodes: int
+#: A run this process made: its workflow, inputs, the run, and its node count (a plain tuple:
+#: one is made per run, and a class's ``__init__`` costs a Python call each time).
+_RunRecord = tuple[Workflow, dict[str, Any], WorkflowRun, int]
 
 
 def _event_names(event: Event) -> list[str]:
@@ -135,35 +131,40 @@ class Pit(_native.Pit):
         wf = workflow if isinstance(workflow, Workflow) else getattr(workflow, "workflow", None)
         if not isinstance(wf, Workflow):
             raise ValidationError(f"Pit.run needs a Workflow or Pipeline, got {type(workflow).__name__}")
-        _, compiled, callables = wf._compile()
-        given = dict(inputs or {})
-        names = compiled.inputs
-        missing = [name for name in names if name not in given]
-        unknown = sorted(set(given) - set(names)) if len(given) != len(names) - len(missing) else []
-        if missing or unknown:
-            parts = []
-            if missing:
-                parts.append(f"missing {missing}")
-            if unknown:
-                parts.append(f"unknown {unknown}")
-            raise ValidationError(f"workflow '{wf.name}' takes inputs {names}: " + ", ".join(parts))
-        report = self._execute(
-            compiled,
-            callables,
-            [given[name] for name in names],
-            cache=cache,
-            concurrency=dict(concurrency) if concurrency else None,
-            cancel=cancel,
-            reuse=dict(_reuse) if _reuse else None,
-            tenant=tenant,
-        )
+        # Kept lean: a run of built-in nodes takes ~0.1 ms, so each step here shows.
+        _, compiled, callables, names = wf._compile()
+        given = dict(inputs) if inputs else {}
+        if given or names:
+            missing = [name for name in names if name not in given]
+            unknown = sorted(set(given) - set(names)) if len(given) != len(names) - len(missing) else []
+            if missing or unknown:
+                parts = []
+                if missing:
+                    parts.append(f"missing {missing}")
+                if unknown:
+                    parts.append(f"unknown {unknown}")
+                raise ValidationError(f"workflow '{wf.name}' takes inputs {list(names)}: " + ", ".join(parts))
+        values = [given[name] for name in names] if names else []
+        if concurrency or cancel is not None or _reuse or tenant is not None:
+            report = self._execute(
+                compiled,
+                callables,
+                values,
+                cache=cache,
+                concurrency=dict(concurrency) if concurrency else None,
+                cancel=cancel,
+                reuse=dict(_reuse) if _reuse else None,
+                tenant=tenant,
+            )
+        else:
+            report = self._execute(compiled, callables, values, cache=cache)
         run = WorkflowRun(report, resumed_from=_resumed_from)
-        self._remember(run, wf, given)
+        self._remember(report.run_id, (wf, given, run, len(wf)))
         if self._handlers:
             self.dispatch_events()
         if report.interrupted:
             raise KeyboardInterrupt(f"workflow run '{run.run_id}' was cancelled")
-        if raise_on_failure and run.status == "failed":
+        if raise_on_failure and report.status == "failed":
             run.raise_for_status()
         return run
 
@@ -200,25 +201,25 @@ class Pit(_native.Pit):
         record = self._runs.get(run_id)
         if record is None and workflow is None:
             raise NotFound(f"run '{run_id}' was not started by this Pit; pass workflow= (and inputs=) to resume it")
-        wf = workflow or (record.workflow if record else None)
+        wf = workflow or (record[0] if record else None)
         assert wf is not None
-        given = dict(inputs) if inputs is not None else (record.inputs if record else {})
+        given = dict(inputs) if inputs is not None else (record[1] if record else {})
         reuse = self.dags.succeeded_outputs(run_id)
         return self.run(wf, given, _reuse=reuse, _resumed_from=run_id, **options)
 
-    def _remember(self, run: WorkflowRun, wf: Workflow, inputs: dict[str, Any]) -> None:
-        record = _RunRecord(wf, inputs, run, len(wf))
-        self._runs[run.run_id] = record
-        self._run_nodes += record.nodes
-        while len(self._runs) > 1 and (len(self._runs) > RUN_HISTORY or self._run_nodes > RUN_HISTORY_NODES):
-            _, oldest = self._runs.popitem(last=False)
-            self._run_nodes -= oldest.nodes
+    def _remember(self, run_id: str, record: _RunRecord) -> None:
+        runs = self._runs
+        runs[run_id] = record
+        self._run_nodes += record[3]
+        while len(runs) > 1 and (len(runs) > RUN_HISTORY or self._run_nodes > RUN_HISTORY_NODES):
+            _, oldest = runs.popitem(last=False)
+            self._run_nodes -= oldest[3]
 
     @property
     def workflow_runs(self) -> list[WorkflowRun]:
         """Workflow runs of this process, oldest first (the last 1000, fewer when they hold
         more than 100,000 nodes in all)."""
-        return [record.run for record in self._runs.values()]
+        return [run for _, _, run, _ in self._runs.values()]
 
     def metrics(self) -> pd.DataFrame:
         """Per workflow: runs by status, nodes executed / cached / failed, and latency and
@@ -226,11 +227,11 @@ class Pit(_native.Pit):
         import pandas as pd
 
         frames = []
-        for record in self._runs.values():
-            frame = record.run.metrics().reset_index()
-            frame["workflow"] = record.run.workflow
-            frame["run_id"] = record.run.run_id
-            frame["run_status"] = record.run.status
+        for _, _, run, _ in self._runs.values():
+            frame = run.metrics().reset_index()
+            frame["workflow"] = run.workflow
+            frame["run_id"] = run.run_id
+            frame["run_status"] = run.status
             frames.append(frame)
         if not frames:
             return pd.DataFrame()

@@ -269,7 +269,9 @@ class Workflow:
         self._outputs: list[str] = []
         self._changes = 0
         self._subworkflows: list[Workflow] = []
-        self._compiled: tuple[tuple[Any, ...], CompiledWorkflow, list[Callable[..., Any]]] | None = None
+        self._compiled: tuple[tuple[Any, ...], CompiledWorkflow, list[Callable[..., Any]], tuple[str, ...]] | None = (
+            None
+        )
 
     # -- building --------------------------------------------------------------------------
 
@@ -514,12 +516,13 @@ class Workflow:
         """Validate with the Pit (cached until the workflow or a sub-workflow changes)."""
         return self._compile()[1]
 
-    def _compile(self) -> tuple[tuple[Any, ...], CompiledWorkflow, list[Callable[..., Any]]]:
-        """The compiled workflow and its callables, made again only after a change (runs of an
-        unchanged workflow cost no walk over its nodes)."""
+    def _compile(self) -> tuple[tuple[Any, ...], CompiledWorkflow, list[Callable[..., Any]], tuple[str, ...]]:
+        """The compiled workflow, its callables and its input names, made again only after a
+        change (runs of an unchanged workflow cost no walk over its nodes)."""
         state = self._state()
         if self._compiled is None or self._compiled[0] != state:
-            self._compiled = (state, CompiledWorkflow(json.dumps(self.to_manifest())), self._find_callables())
+            compiled = CompiledWorkflow(json.dumps(self.to_manifest()))
+            self._compiled = (state, compiled, self._find_callables(), tuple(compiled.inputs))
         return self._compiled
 
     def _state(self) -> tuple[Any, ...]:
