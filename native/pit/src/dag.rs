@@ -724,21 +724,7 @@ impl Run {
     /// callers name `to`, and the moves a node makes on its way are its main cost here.
     #[inline(always)]
     fn move_node(&mut self, i: usize, to: NodeState, now: f64, ev: &mut EventBatch) {
-        self.move_node_from(i, self.states[i], to, now, ev);
-    }
-
-    /// [`move_node`](Self::move_node) for a caller that knows the state node `i` is in (named,
-    /// the move's branches fold away).
-    #[inline(always)]
-    fn move_node_from(
-        &mut self,
-        i: usize,
-        from: NodeState,
-        to: NodeState,
-        now: f64,
-        ev: &mut EventBatch,
-    ) {
-        debug_assert_eq!(self.states[i], from);
+        let from = self.states[i];
         self.counts[from.slot()] -= 1;
         self.counts[to.slot()] += 1;
         self.states[i] = to;
@@ -780,27 +766,13 @@ impl Run {
         ev: &mut EventBatch,
         newly_ready: &mut Vec<usize>,
     ) {
-        self.succeed_from(i, self.states[i], output, now, ev, newly_ready);
-    }
-
-    /// [`succeed`](Self::succeed) of a node known to be in state `from`.
-    #[inline(always)]
-    fn succeed_from(
-        &mut self,
-        i: usize,
-        from: NodeState,
-        output: Option<&ArtifactId>,
-        now: f64,
-        ev: &mut EventBatch,
-        newly_ready: &mut Vec<usize>,
-    ) {
         if !self.errors.is_empty() {
             self.errors.remove(&i);
         }
         // Copied from where the caller keeps it (an id passed by value is rebuilt on the
         // stack with narrower stores than the copy reads: a store-forwarding stall per node).
         self.outputs[i] = output.copied();
-        self.move_node_from(i, from, NodeState::Succeeded, now, ev);
+        self.move_node(i, NodeState::Succeeded, now, ev);
         let first = newly_ready.len();
         for &s in self.graph.successors(i) {
             self.waiting[s] -= 1;
@@ -809,7 +781,7 @@ impl Run {
             }
         }
         for &s in &newly_ready[first..] {
-            self.move_node_from(s, NodeState::Pending, NodeState::Ready, now, ev);
+            self.move_node(s, NodeState::Ready, now, ev);
         }
     }
 
@@ -1465,8 +1437,7 @@ impl RunGuard<'_> {
     #[inline]
     pub fn record_start(&mut self, i: usize, started: f64, ev: &mut EventBatch) {
         let run = &mut *self.run;
-        // `can_start` said it is Ready.
-        run.move_node_from(i, NodeState::Ready, NodeState::Running, started, ev);
+        run.move_node(i, NodeState::Running, started, ev);
         // A node starting changes only a Pending run's status (to Running).
         if run.status != RunStatus::Running {
             self.finished |= run.update_status(ev);
@@ -1475,7 +1446,6 @@ impl RunGuard<'_> {
 
     /// Node `i` (Running) succeeded with `output` at `finished`; its successors that became
     /// Ready are appended to `newly_ready`.
-    #[inline]
     pub fn record_success(
         &mut self,
         i: usize,
@@ -1485,14 +1455,7 @@ impl RunGuard<'_> {
         newly_ready: &mut Vec<usize>,
     ) {
         let run = &mut *self.run;
-        run.succeed_from(
-            i,
-            NodeState::Running,
-            Some(output),
-            finished,
-            ev,
-            newly_ready,
-        );
+        run.succeed(i, Some(output), finished, ev, newly_ready);
         // A success moves a Running run (pausing or cancelling it changed its status already)
         // only when it finishes the last node.
         if run.status != RunStatus::Running || run.terminal() == run.states.len() {
