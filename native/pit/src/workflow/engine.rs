@@ -781,6 +781,7 @@ impl<H: Host> Exec<'_, H> {
     /// Ready, with the times measured around each computation) and append their events at once.
     /// Returns whether it took any node. A node whose computation fails is put back, to go the
     /// single way (which records the failure, retries, fallback); the wave ends there.
+    #[inline(never)]
     fn run_wave(&mut self) -> Result<bool> {
         let mut staged = std::mem::take(&mut self.staged);
         let mut bytes = std::mem::take(&mut self.wave_bytes);
