@@ -375,10 +375,11 @@ impl Ring {
 
     /// An empty chunk with room for `records` and `ids`: a spare one if it is big enough.
     fn take_chunk(&mut self, records: usize, ids: usize) -> Chunk {
-        match self.spare.pop() {
-            Some(chunk) if chunk.has_room(records, ids) => chunk,
-            // Too small: dropped (growing it would copy nothing, but reallocate all the same).
-            _ => Chunk::with_capacity(records, ids),
+        // Spares come in the sizes of what was appended (waves' batches, small chunks): any
+        // one with room will do.
+        match (self.spare.iter()).position(|chunk| chunk.has_room(records, ids)) {
+            Some(k) => self.spare.swap_remove(k),
+            None => Chunk::with_capacity(records, ids),
         }
     }
 

@@ -41,6 +41,11 @@ const INTERRUPT_POLL: Duration = Duration::from_millis(50);
 /// Most nodes one wave records at once (bounds how long the run and the store are held).
 const WAVE_MAX: usize = 256;
 
+/// Events a wave's batch has room for per node before it grows: running, stored, succeeded,
+/// and about one successor made ready — a full wave of four per node overflows by the layer
+/// it makes ready, and a grown batch costs a copy each wave.
+const WAVE_EVENTS_PER_NODE: usize = 5;
+
 /// Why a node attempt failed, in the host language's terms.
 #[derive(Clone)]
 pub struct NodeError {
@@ -522,11 +527,12 @@ pub fn execute<H: Host>(
         tx,
         rx,
         next_token: 0,
-        newly_ready: Vec::new(),
+        newly_ready: Vec::with_capacity(wave_nodes.min(WAVE_MAX)),
         wave_ok,
-        early_ready: Vec::new(),
+        early_ready: Vec::with_capacity(wave_nodes.min(WAVE_MAX)),
         staged: Vec::with_capacity(wave_nodes.min(WAVE_MAX)),
-        wave_bytes: Vec::new(),
+        // Room for a wave of scalars (a scalar's encoding is under 16 bytes).
+        wave_bytes: Vec::with_capacity(16 * wave_nodes.min(WAVE_MAX)),
         small_ids: SmallIds::default(),
         computed_in_wave: if wave_nodes > 0 {
             vec![0; wf.len()]
@@ -540,7 +546,10 @@ pub fn execute<H: Host>(
             Vec::new()
         },
         // About four events per wave node (running, stored, succeeded, a successor ready).
-        events: EventBatch::with_capacity(4 * wave_nodes.min(WAVE_MAX), wave_nodes.min(WAVE_MAX)),
+        events: EventBatch::with_capacity(
+            WAVE_EVENTS_PER_NODE * wave_nodes.min(WAVE_MAX),
+            wave_nodes.min(WAVE_MAX),
+        ),
         failed_node: None,
         interrupt: None,
         sub_runs: Vec::new(),
