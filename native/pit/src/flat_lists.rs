@@ -42,11 +42,7 @@ impl<T: Copy> FlatLists<T> {
     #[inline]
     pub(crate) fn of(&self, i: usize) -> &[T] {
         let [start, end] = self.span[i];
-        debug_assert!(start <= end && end as usize <= self.items.len());
-        // SAFETY: `close_list` makes each span from the previous span's end (or 0) to the
-        // length `items` has then, and `items` never shrinks: start <= end <= items.len().
-        // (Read per node several times a run: the range checks were a tenth of a lookup.)
-        unsafe { self.items.get_unchecked(start as usize..end as usize) }
+        &self.items[start as usize..end as usize]
     }
 }
 
