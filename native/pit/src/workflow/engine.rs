@@ -545,7 +545,6 @@ pub fn execute<H: Host>(
         } else {
             Vec::new()
         },
-        // About four events per wave node (running, stored, succeeded, a successor ready).
         events: EventBatch::with_capacity(
             WAVE_EVENTS_PER_NODE * wave_nodes.min(WAVE_MAX),
             wave_nodes.min(WAVE_MAX),
