@@ -13,6 +13,7 @@
 //! stored, so nothing is half-written.
 
 use std::any::Any;
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -40,6 +41,12 @@ const INTERRUPT_POLL: Duration = Duration::from_millis(50);
 
 /// Most nodes one wave records at once (bounds how long the run and the store are held).
 const WAVE_MAX: usize = 256;
+
+thread_local! {
+    /// The small-id table of the last run that finished on this thread, for the next one: ids
+    /// are content hashes, valid in any run, and a fresh table is 14 KB to fill every run.
+    static SPARE_SMALL_IDS: Cell<Option<SmallIds>> = const { Cell::new(None) };
+}
 
 /// Events a wave's batch has room for per node before it grows: running, stored, succeeded,
 /// and about one successor made ready — a full wave of four per node overflows by the layer
@@ -533,7 +540,7 @@ pub fn execute<H: Host>(
         staged: Vec::with_capacity(wave_nodes.min(WAVE_MAX)),
         // Room for a wave of scalars (a scalar's encoding is under 16 bytes).
         wave_bytes: Vec::with_capacity(16 * wave_nodes.min(WAVE_MAX)),
-        small_ids: SmallIds::default(),
+        small_ids: SPARE_SMALL_IDS.with(Cell::take).unwrap_or_default(),
         computed_in_wave: if wave_nodes > 0 {
             vec![0; wf.len()]
         } else {
@@ -1413,6 +1420,8 @@ impl<H: Host> Exec<'_, H> {
 
     fn finish(mut self, started_at: f64) -> Result<RunReport<H::Data>> {
         self.release_all();
+        let small_ids = std::mem::take(&mut self.small_ids);
+        SPARE_SMALL_IDS.with(|spare| spare.set(Some(small_ids)));
         let (states, status) = self.pit.dags.release(&self.run_id)?;
         Ok(RunReport {
             run_id: self.run_id.to_string(),
