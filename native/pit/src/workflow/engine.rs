@@ -489,19 +489,16 @@ pub fn execute<H: Host>(
     let pools = RunPools::new(pit, wf, opts);
     let arbitrated = pools.arbitrated.contains(&true);
     let memoising = opts.cache && wf.memoisable.contains(&true);
-    let wave_ok: Vec<bool> = if !memoising && !arbitrated && opts.reuse.is_empty() {
-        wf.pure_builtin.clone() // every pure built-in may (the usual case: one copy)
-    } else {
-        (0..wf.len())
-            .map(|i| {
-                let memoised = opts.cache && wf.memoisable[i];
-                wf.pure_builtin[i]
-                    && !memoised
-                    && !pools.arbitrated[wf.pool_of[i]]
-                    && (opts.reuse.is_empty() || !opts.reuse.contains_key(&*wf.nodes[i].name))
-            })
-            .collect()
-    };
+    // Pure built-ins, less those memoised, arbitrated or reused (in the usual run, none: then
+    // this is one copy).
+    let mut wave_ok = wf.pure_builtin.clone();
+    if memoising || arbitrated || !opts.reuse.is_empty() {
+        for (i, ok) in wave_ok.iter_mut().enumerate() {
+            *ok &= (!opts.cache || !wf.memoisable[i])
+                && !pools.arbitrated[wf.pool_of[i]]
+                && (opts.reuse.is_empty() || !opts.reuse.contains_key(&*wf.nodes[i].name));
+        }
+    }
     // Only waves use the run's own event batch and staging buffer: sized for its wave nodes.
     let wave_nodes = wave_ok.iter().filter(|&&ok| ok).count();
     let mut exec = Exec {
@@ -994,6 +991,8 @@ impl<H: Host> Exec<'_, H> {
         let here =
             |source: Source| matches!(source, Source::Node(j) if self.computed_in_wave[j] == wave);
         let sources = self.wf.sources(i);
+        // Two inputs (most nodes) are looked at apart: an `all` over them costs ~20 more
+        // instructions a node.
         if let &[a, b] = sources {
             let inputs_here = here(a) & here(b);
             let (a, b) = (&self.output_of(a).value, &self.output_of(b).value);
