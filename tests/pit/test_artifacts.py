@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -79,9 +80,13 @@ def test_dropping_the_pit_flushes(store: Path) -> None:
     reopened.close()
 
 
+#: Blobs above this size are files under blobs/; smaller ones are rows of the database.
+LARGE = b"the original bytes" * 5000
+
+
 def test_corrupted_blob_on_disk_raises_integrity_error(store: Path) -> None:
     with Pit(store) as pit:
-        artifact = pit.artifacts.put(b"the original bytes")
+        artifact = pit.artifacts.put(LARGE)
     blob_file(store, artifact).write_bytes(b"the tampered bytes")
     with Pit(store) as pit:
         with pytest.raises(IntegrityError, match=f"artifact {artifact} is corrupted.*does not match its hash"):
@@ -91,8 +96,13 @@ def test_corrupted_blob_on_disk_raises_integrity_error(store: Path) -> None:
 
 def test_sync_durability_writes_before_returning(store: Path) -> None:
     with Pit(store, durability="sync") as pit:
-        artifact = pit.artifacts.put(b"now")
-        assert blob_file(store, artifact).read_bytes() == b"now"
+        large = pit.artifacts.put(LARGE)
+        assert blob_file(store, large).read_bytes() == LARGE
+        small = pit.artifacts.put(b"now")
+        with sqlite3.connect(store / "pit.sqlite") as db:
+            rows = db.execute("SELECT data FROM small_blobs WHERE id = ?", (small,)).fetchall()
+            assert rows == [(b"now",)]
+            assert db.execute("SELECT COUNT(*) FROM artifacts").fetchone() == (2,)
 
 
 def test_delete_and_pin(pit: Pit) -> None:

@@ -10,7 +10,17 @@ from typing import Any
 
 import pytest
 import symphony_pit
-from symphony_pit import InternalError, ModelSpec, NotFound, Pit, PitError, StorageError, ValidationError, Workflow
+from symphony_pit import (
+    IntegrityError,
+    InternalError,
+    ModelSpec,
+    NotFound,
+    Pit,
+    PitError,
+    StorageError,
+    ValidationError,
+    Workflow,
+)
 
 
 @pytest.mark.parametrize(
@@ -104,12 +114,15 @@ def test_bad_pit_options(tmp_path: Path) -> None:
     assert issubclass(StorageError, OSError)
 
 
-def test_a_corrupt_database_is_a_storage_error(tmp_path: Path) -> None:
+def test_a_corrupt_database_is_an_integrity_error_that_says_how_to_open_it(tmp_path: Path) -> None:
     store = tmp_path / "store"
     store.mkdir()
     (store / "pit.sqlite").write_bytes(b"this is not a database" * 100)
-    with pytest.raises(StorageError, match="metadata database"):
+    with pytest.raises(IntegrityError, match=r"metadata database is damaged .*recover=True"):
         Pit(store)
+    with Pit(store, recover=True) as pit:  # the damaged file is set aside, a new one starts
+        assert len(pit.artifacts) == 0
+    assert any(p.name.startswith("pit.sqlite.damaged-") for p in store.iterdir())
 
 
 def test_closed_pit_refuses_writes_clearly(pit: Pit) -> None:

@@ -11,14 +11,14 @@ use std::any::Any;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::io::{Read, Write};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::{Mutex, MutexGuard};
 
 use crate::error::{PitError, Result};
 use crate::events::{Component, EventBatch, EventLog, Field, Subject};
-use crate::persist::{archive_path, blob_path, Op, Persister};
+use crate::persist::{archive_path, DiskState, Loaded, Op, Persister};
 use crate::pool::check_name;
 use crate::value::Value;
 
@@ -202,6 +202,15 @@ pub struct ListFilter {
     pub limit: Option<usize>,
 }
 
+/// What [`ArtifactStore::recover`] rebuilt.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Recovery {
+    /// Artifacts that have a row again.
+    pub recovered: Vec<ArtifactId>,
+    /// Blobs that could not be recovered, and why.
+    pub failed: Vec<(ArtifactId, String)>,
+}
+
 /// Counters and sizes of the store.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct StoreStats {
@@ -224,8 +233,9 @@ pub struct StoreStats {
 
 struct HotEntry {
     data: Blob,
-    /// Set by the writer thread once the blob is on disk; only durable entries may be evicted.
-    durable: Arc<AtomicBool>,
+    /// Set by the writer thread once the blob is on disk (only durable entries may be evicted)
+    /// or once its write failed (the next put of these bytes writes them again).
+    disk: Arc<DiskState>,
 }
 
 #[derive(Default)]
@@ -243,6 +253,14 @@ struct State {
     total_bytes: u64,
     /// Artifacts whose access counters changed since the last flush.
     dirty: IdSet,
+    /// Artifacts whose copy on disk was found missing or damaged: the next put of their bytes
+    /// writes them again.
+    damaged: IdSet,
+    /// Rows that failed their checks when the store was opened: id (as stored) → why. Never
+    /// served; a put of the same bytes, or `recover`, replaces them.
+    quarantined: HashMap<String, String>,
+    /// Blobs on disk that no row names, found when the store was opened (for `recover`).
+    orphans: Vec<ArtifactId>,
     stats: StoreStats,
 }
 
@@ -418,9 +436,12 @@ impl StoreBatch<'_> {
             Some(lineage)
         };
         let bytes = data.bytes;
-        let dedup = self
-            .store
-            .insert(&mut self.st, data.id, Vec::new(), &mut self.ops, |tags| {
+        let dedup = self.store.insert(
+            &mut self.st,
+            data.id,
+            Vec::new(),
+            &mut self.ops,
+            |tags| {
                 let inputs = match &checked {
                     Some(lineage) => lineage.as_ref().to_vec(),
                     None => inputs().as_ref().to_vec(),
@@ -433,9 +454,11 @@ impl StoreBatch<'_> {
                     producer: Some(producer()),
                     inputs,
                 };
-                let meta = ArtifactMeta::fresh(data.id, bytes.len(), time, opts);
-                (meta, Arc::new(bytes.to_vec()) as Blob)
-            });
+                ArtifactMeta::fresh(data.id, bytes.len(), time, opts)
+            },
+            || Arc::new(bytes.to_vec()) as Blob,
+            false,
+        );
         self.added |= !dedup;
         ev.stored(time, data.id, bytes.len(), dedup);
         Ok(dedup)
@@ -467,13 +490,19 @@ impl ArtifactStore {
     /// hot tier in bytes when there is a disk tier (an in-memory store keeps everything hot).
     pub fn new(
         persister: Arc<Persister>,
-        loaded: Vec<ArtifactMeta>,
+        loaded: &mut Loaded,
         events: Arc<EventLog>,
         hot_limit: u64,
         sync_writes: bool,
     ) -> Self {
-        let mut state = State::default();
-        for meta in loaded {
+        let mut state = State {
+            quarantined: std::mem::take(&mut loaded.quarantined)
+                .into_iter()
+                .collect(),
+            orphans: std::mem::take(&mut loaded.orphans),
+            ..State::default()
+        };
+        for meta in std::mem::take(&mut loaded.artifacts) {
             state.total_bytes += meta.size;
             if let Some(compressed) = meta.archived {
                 state.stats.archived_artifacts += 1;
@@ -529,11 +558,15 @@ impl ArtifactStore {
         let mut st = self.state.lock();
         check_lineage(&st, &opts.inputs)?;
         let tags = std::mem::take(&mut opts.tags);
-        let dedup = self.insert(&mut st, id, tags, &mut ops, |tags| {
-            let meta =
-                ArtifactMeta::fresh(id, data.len(), crate::now(), PutOptions { tags, ..opts });
-            (meta, make_blob())
-        });
+        let dedup = self.insert(
+            &mut st,
+            id,
+            tags,
+            &mut ops,
+            |tags| ArtifactMeta::fresh(id, data.len(), crate::now(), PutOptions { tags, ..opts }),
+            make_blob,
+            true,
+        );
         drop(st);
         self.send(ops, !dedup)?;
         self.events.stored(id, data.len(), dedup);
@@ -543,58 +576,94 @@ impl ArtifactStore {
     /// Send what a put must write to the disk, once the lock is released; with synchronous
     /// durability wait for it when something new was `added`.
     fn send(&self, ops: Vec<Op>, added: bool) -> Result<()> {
+        let writes = added || ops.iter().any(|op| matches!(op, Op::PutArtifact { .. }));
         for op in ops {
             self.persister.send(op)?;
         }
-        if self.sync_writes && added {
+        if self.sync_writes && writes {
             self.persister.flush()?;
         }
         Ok(())
     }
 
     /// Under the lock: a known `id` gains `tags` (returns true: deduplicated); a new one gets the
-    /// metadata and blob `make` gives and joins the hot tier. What must reach the disk is added to
-    /// `ops`, to be sent once the lock is released.
+    /// metadata `make_meta` gives and the blob `make_blob` gives, and joins the hot tier. What
+    /// must reach the disk is added to `ops`, to be sent once the lock is released.
+    ///
+    /// A known id whose copy on disk failed to be written or was found damaged is written again
+    /// from these bytes; with `check_disk` (a put by a user), one that is not in memory has its
+    /// copy on disk checked by the writer, and rewritten if it is missing or damaged.
+    #[allow(clippy::too_many_arguments)]
     fn insert(
         &self,
         st: &mut State,
         id: ArtifactId,
         tags: Vec<String>,
         ops: &mut Vec<Op>,
-        make: impl FnOnce(Vec<String>) -> (ArtifactMeta, Blob),
+        make_meta: impl FnOnce(Vec<String>) -> ArtifactMeta,
+        make_blob: impl FnOnce() -> Blob,
+        check_disk: bool,
     ) -> bool {
         st.stats.puts += 1;
         if let Some(entry) = st.meta.get_mut(&id) {
             st.stats.dedup_hits += 1;
-            if tags.is_empty() {
-                return true;
+            let mut tags_changed = false;
+            if !tags.is_empty() {
+                let existing = Arc::make_mut(entry);
+                let before = existing.tags.len();
+                for tag in tags {
+                    if !existing.tags.contains(&tag) {
+                        existing.tags.push(tag);
+                    }
+                }
+                tags_changed = existing.tags.len() != before;
             }
-            let existing = Arc::make_mut(entry);
-            let before = existing.tags.len();
-            for tag in tags {
-                if !existing.tags.contains(&tag) {
-                    existing.tags.push(tag);
+            if self.durable() && entry.archived.is_none() {
+                let hot = st.hot.get(&id);
+                let failed = hot.is_some_and(|h| h.disk.has_failed());
+                let damaged = !st.damaged.is_empty() && st.damaged.remove(&id);
+                if failed || damaged || (check_disk && hot.is_none()) {
+                    let disk = match hot {
+                        Some(h) if failed => {
+                            h.disk.retry();
+                            h.disk.clone()
+                        }
+                        _ => DiskState::pending(),
+                    };
+                    ops.push(Op::PutArtifact {
+                        meta: entry.clone(),
+                        data: make_blob(),
+                        disk,
+                        verify: true,
+                    });
+                    return true;
                 }
             }
-            if existing.tags.len() != before {
+            if tags_changed {
                 ops.push(Op::UpdateMeta(entry.clone()));
             }
             return true;
         }
-        let (meta, blob) = make(tags);
-        let durable = Arc::new(AtomicBool::new(!self.durable()));
+        let meta = make_meta(tags);
+        let blob = make_blob();
+        st.quarantined.remove(&id.to_hex());
+        let disk = if self.durable() {
+            DiskState::pending()
+        } else {
+            DiskState::durable()
+        };
         st.total_bytes += meta.size;
         let meta = Arc::new(meta);
         if self.durable() {
-            ops.push(Op::PutBlob {
-                id,
+            ops.push(Op::PutArtifact {
+                meta: meta.clone(),
                 data: blob.clone(),
-                durable: durable.clone(),
+                disk: disk.clone(),
+                verify: false,
             });
-            ops.push(Op::PutMeta(meta.clone()));
         }
         st.meta.insert(id, meta);
-        self.insert_hot(st, id, blob, durable);
+        self.insert_hot(st, id, blob, disk);
         false
     }
 
@@ -613,9 +682,9 @@ impl ArtifactStore {
         })
     }
 
-    fn insert_hot(&self, st: &mut State, id: ArtifactId, data: Blob, durable: Arc<AtomicBool>) {
+    fn insert_hot(&self, st: &mut State, id: ArtifactId, data: Blob, disk: Arc<DiskState>) {
         st.hot_bytes += data.bytes().len() as u64;
-        st.hot.insert(id, HotEntry { data, durable });
+        st.hot.insert(id, HotEntry { data, disk });
         if !self.durable() {
             return; // the hot tier is the only tier: nothing is ever evicted
         }
@@ -631,7 +700,7 @@ impl ArtifactStore {
                 continue;
             }
             match st.hot.get(&victim) {
-                Some(e) if e.durable.load(Ordering::Acquire) => {
+                Some(e) if e.disk.is_durable() => {
                     let size = e.data.bytes().len() as u64;
                     st.hot.remove(&victim);
                     st.hot_bytes -= size;
@@ -669,22 +738,27 @@ impl ArtifactStore {
     /// Like [`ArtifactStore::get`], also telling whether the bytes are an encoded [`Value`]
     /// (one lookup, not two).
     pub fn get_typed(&self, id: &ArtifactId) -> Result<(Blob, Content)> {
-        let content = {
-            let mut st = self.state.lock();
+        let (content, size) = {
+            let mut guard = self.state.lock();
+            let st = &mut *guard;
             let now = crate::now();
-            let meta = Arc::make_mut(st.meta.get_mut(id).ok_or_else(|| unknown(id))?);
+            let Some(entry) = st.meta.get_mut(id) else {
+                return Err(missing(st, id));
+            };
+            let meta = Arc::make_mut(entry);
             meta.access_count += 1;
             meta.last_access = now;
             let content = Content::of(&meta.content_type);
             let archived = meta.archived.is_some();
+            let size = meta.size;
             if self.durable() {
                 st.dirty.insert(*id);
             }
             if archived {
                 st.stats.archive_reads += 1;
                 let in_memory = st.archive.get(id).cloned();
-                drop(st);
-                return Ok((self.read_archived(id, in_memory)?, content));
+                drop(guard);
+                return Ok((self.read_archived(id, in_memory, size)?, content));
             }
             if let Some(entry) = st.hot.get(id) {
                 let data = entry.data.clone();
@@ -694,53 +768,65 @@ impl ArtifactStore {
                 }
                 return Ok((data, content));
             }
-            content
+            (content, size)
         };
-        let data = self.read_blob_file(id)?;
+        let data = self.read_blob(id, size)?;
         let mut st = self.state.lock();
         if st.meta.contains_key(id) && !st.hot.contains_key(id) {
-            self.insert_hot(&mut st, *id, data.clone(), Arc::new(AtomicBool::new(true)));
+            self.insert_hot(&mut st, *id, data.clone(), DiskState::durable());
         }
         Ok((data, content))
     }
 
-    /// Read one of an artifact's files (`what`: "blob", "archive"), counting the disk read.
-    fn read_file(&self, id: &ArtifactId, what: &str) -> Result<Vec<u8>> {
-        let dir = self.persister.dir().ok_or_else(|| {
-            PitError::Internal(format!("artifact {id} has no {what} in memory or on disk"))
-        })?;
-        let path = match what {
-            "archive" => archive_path(dir, id),
-            _ => blob_path(dir, id),
-        };
-        self.disk_reads.fetch_add(1, Ordering::Relaxed);
-        std::fs::read(&path).map_err(|e| {
-            self.corrupted(
-                id,
-                &format!("its {what} file {} cannot be read: {e}", path.display()),
-            )
-        })
-    }
-
-    /// Read an artifact's blob file and check it against its id.
-    fn read_blob_file(&self, id: &ArtifactId) -> Result<Blob> {
-        let bytes = self.read_file(id, "blob")?;
-        if ArtifactId::of(&bytes) != *id {
-            return Err(self.corrupted(id, "its blob file does not match its hash"));
+    /// Read an artifact's blob from the disk tier (database or file) and check it against its id.
+    fn read_blob(&self, id: &ArtifactId, size: u64) -> Result<Blob> {
+        if !self.durable() {
+            return Err(PitError::Internal(format!(
+                "artifact {id} has no blob in memory"
+            )));
         }
-        Ok(Arc::new(bytes))
+        self.disk_reads.fetch_add(1, Ordering::Relaxed);
+        let size = usize::try_from(size).unwrap_or(usize::MAX);
+        match self.persister.read_blob(id, size) {
+            Ok(Some(bytes)) if ArtifactId::of(&bytes) == *id => Ok(Arc::new(bytes)),
+            Ok(Some(_)) => Err(self.corrupted(id, "its blob does not match its hash")),
+            Ok(None) => Err(self.corrupted(id, "its blob is missing")),
+            Err(e) => Err(self.corrupted(id, &format!("its blob cannot be read: {e}"))),
+        }
     }
 
-    /// Decompress an archived artifact (from memory, else its archive file) and verify it.
-    fn read_archived(&self, id: &ArtifactId, in_memory: Option<Blob>) -> Result<Blob> {
+    /// Decompress an archived artifact of `size` bytes (from memory, else its archive file) and
+    /// verify it. Decompression stops past the recorded size: a hostile archive cannot make it
+    /// fill memory.
+    fn read_archived(&self, id: &ArtifactId, in_memory: Option<Blob>, size: u64) -> Result<Blob> {
         let compressed: Blob = match in_memory {
             Some(c) => c,
-            None => Arc::new(self.read_file(id, "archive")?),
+            None => {
+                let dir = self.persister.dir().ok_or_else(|| {
+                    PitError::Internal(format!("artifact {id} has no archive in memory"))
+                })?;
+                let path = archive_path(dir, id);
+                self.disk_reads.fetch_add(1, Ordering::Relaxed);
+                let bytes = std::fs::read(&path).map_err(|e| {
+                    self.corrupted(
+                        id,
+                        &format!("its archive file {} cannot be read: {e}", path.display()),
+                    )
+                })?;
+                Arc::new(bytes)
+            }
         };
         let mut bytes = Vec::new();
         flate2::read::GzDecoder::new(compressed.bytes())
+            .take(size.saturating_add(1))
             .read_to_end(&mut bytes)
             .map_err(|e| self.corrupted(id, &format!("its archive does not decompress: {e}")))?;
+        if bytes.len() as u64 > size {
+            return Err(self.corrupted(
+                id,
+                &format!("its archive decompresses to more than its recorded {size} bytes"),
+            ));
+        }
         if ArtifactId::of(&bytes) != *id {
             return Err(self.corrupted(id, "its archive does not match its hash"));
         }
@@ -748,11 +834,11 @@ impl ArtifactStore {
     }
 
     /// The live bytes of an artifact without counting an access (hot tier, else disk).
-    fn live_bytes(&self, id: &ArtifactId) -> Result<Blob> {
+    fn live_bytes(&self, id: &ArtifactId, size: u64) -> Result<Blob> {
         if let Some(entry) = self.state.lock().hot.get(id) {
             return Ok(entry.data.clone());
         }
-        self.read_blob_file(id)
+        self.read_blob(id, size)
     }
 
     /// Move artifacts to the archive tier: gzip-compressed, dropped from the hot tier and the
@@ -765,7 +851,7 @@ impl ArtifactStore {
             if meta.archived.is_some() {
                 continue;
             }
-            let bytes = self.live_bytes(id)?;
+            let bytes = self.live_bytes(id, meta.size)?;
             let mut encoder =
                 flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
             encoder.write_all(bytes.bytes())?;
@@ -822,8 +908,11 @@ impl ArtifactStore {
         self.persister.dir().is_some()
     }
 
+    /// Report a damaged copy: logged, an `artifact.corrupted` event, remembered so that the
+    /// next put of the same bytes writes them again. The caller must not hold the state lock.
     fn corrupted(&self, id: &ArtifactId, why: &str) -> PitError {
         log::warn!("artifact {id} is corrupted: {why}");
+        self.state.lock().damaged.insert(*id);
         self.events.emit(
             Component::Artifact,
             "artifact.corrupted",
@@ -839,12 +928,8 @@ impl ArtifactStore {
 
     /// A snapshot of an artifact's metadata (shared, not copied).
     pub fn metadata(&self, id: &ArtifactId) -> Result<Arc<ArtifactMeta>> {
-        self.state
-            .lock()
-            .meta
-            .get(id)
-            .cloned()
-            .ok_or_else(|| unknown(id))
+        let st = self.state.lock();
+        st.meta.get(id).cloned().ok_or_else(|| missing(&st, id))
     }
 
     /// Artifacts matching `filter`, oldest first.
@@ -951,6 +1036,113 @@ impl ArtifactStore {
         Ok(out)
     }
 
+    /// Artifact rows quarantined when the store was opened: `(id as stored, why)`.
+    pub fn quarantined(&self) -> Vec<(String, String)> {
+        let st = self.state.lock();
+        let mut out: Vec<_> = st
+            .quarantined
+            .iter()
+            .map(|(id, why)| (id.clone(), why.clone()))
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Blobs on disk that no artifact row names (found when the store was opened, not yet
+    /// recovered).
+    pub fn orphans(&self) -> Vec<ArtifactId> {
+        let st = self.state.lock();
+        st.orphans
+            .iter()
+            .filter(|id| !st.meta.contains_key(*id))
+            .copied()
+            .collect()
+    }
+
+    /// Rebuild rows from content-addressed blobs: every orphan blob, and every quarantined row
+    /// whose blob is still there, gets a fresh row (`created_by` "recovered", no tags, lineage or
+    /// producer: those lived in the lost row). A blob is verified against its id first; one whose
+    /// bytes are a well-formed encoded value comes back as that value (content type
+    /// `VALUE_CONTENT_TYPE`), any other as bytes. Returns what was rebuilt and what could not be,
+    /// with why.
+    pub fn recover(&self) -> Result<Recovery> {
+        if self.persister.is_closed() {
+            return Err(PitError::validation("the Pit is closed"));
+        }
+        let candidates: Vec<ArtifactId> = {
+            let st = self.state.lock();
+            let mut ids: Vec<ArtifactId> = st
+                .orphans
+                .iter()
+                .copied()
+                .chain(
+                    st.quarantined
+                        .keys()
+                        .filter_map(|h| ArtifactId::parse(h).ok()),
+                )
+                .filter(|id| !st.meta.contains_key(id))
+                .collect();
+            ids.sort();
+            ids.dedup();
+            ids
+        };
+        let mut report = Recovery::default();
+        for id in candidates {
+            let bytes = match self.persister.read_blob(&id, 0) {
+                Ok(Some(bytes)) if ArtifactId::of(&bytes) == id => bytes,
+                Ok(Some(_)) => {
+                    report
+                        .failed
+                        .push((id, "its blob does not match its hash".into()));
+                    continue;
+                }
+                Ok(None) => {
+                    report.failed.push((id, "its blob is missing".into()));
+                    continue;
+                }
+                Err(e) => {
+                    report.failed.push((id, e.to_string()));
+                    continue;
+                }
+            };
+            let is_value = Value::decode(&bytes).is_ok_and(|v| v.encode() == bytes);
+            let content_type = if is_value {
+                crate::value::VALUE_CONTENT_TYPE
+            } else {
+                "application/octet-stream"
+            };
+            let opts = PutOptions {
+                content_type: Some(content_type.into()),
+                created_by: Some("recovered".into()),
+                ..PutOptions::default()
+            };
+            let meta = Arc::new(ArtifactMeta::fresh(id, bytes.len(), crate::now(), opts));
+            {
+                let mut st = self.state.lock();
+                if st.meta.contains_key(&id) {
+                    continue; // put meanwhile
+                }
+                st.quarantined.remove(&id.to_hex());
+                st.total_bytes += meta.size;
+                st.meta.insert(id, meta.clone());
+            }
+            self.persister.send(Op::PutMeta(meta))?;
+            report.recovered.push(id);
+        }
+        {
+            let mut st = self.state.lock();
+            let State { orphans, meta, .. } = &mut *st;
+            orphans.retain(|id| !meta.contains_key(id));
+        }
+        self.persister.flush()?;
+        log::info!(
+            "recovered {} artifacts from their blobs; {} could not be",
+            report.recovered.len(),
+            report.failed.len()
+        );
+        Ok(report)
+    }
+
     /// Persist access counters and wait until every queued write is durable.
     pub fn flush(&self) -> Result<()> {
         let dirty: Vec<Arc<ArtifactMeta>> = {
@@ -990,6 +1182,17 @@ impl ArtifactStore {
 
 fn unknown(id: &ArtifactId) -> PitError {
     PitError::not_found(format!("artifact {id} does not exist"))
+}
+
+/// The error for an id the store does not serve: quarantined (its row failed its checks when
+/// the store was opened), else unknown.
+fn missing(st: &State, id: &ArtifactId) -> PitError {
+    match st.quarantined.get(&id.to_hex()) {
+        Some(why) => PitError::Integrity(format!(
+            "artifact {id} is quarantined: {why} (pit.artifacts.recover() rebuilds it from its blob)"
+        )),
+        None => unknown(id),
+    }
 }
 
 #[cfg(test)]

@@ -910,11 +910,33 @@ impl State {
     }
 }
 
+/// A tag unique to this opening of a store with high probability: a hash of the process id, the
+/// time and a per-process counter.
+fn session_tag() -> String {
+    static OPENED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mut h = blake3::Hasher::new();
+    h.update(&std::process::id().to_le_bytes());
+    h.update(&crate::now().to_bits().to_le_bytes());
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    h.update(&nanos.to_le_bytes());
+    h.update(
+        &OPENED
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            .to_le_bytes(),
+    );
+    hex::encode(&h.finalize().as_bytes()[..3])
+}
+
 /// Tracks workflow runs. Thread-safe.
 pub struct DagTracker {
     state: Mutex<State>,
     events: Arc<EventLog>,
     persister: Arc<Persister>,
+    /// In a store on disk, a tag of this opening of the store (6 hex digits) in every run id,
+    /// so that processes sharing one store never choose the same id: `etl-3-4f1c2a`.
+    session: Option<String>,
 }
 
 impl fmt::Debug for DagTracker {
@@ -966,6 +988,7 @@ impl DagTracker {
                 summary_order: VecDeque::new(),
             }),
             events,
+            session: persister.dir().map(|_| session_tag()),
             persister,
         }
     }
@@ -981,7 +1004,10 @@ impl DagTracker {
         let mut guard = self.state.lock();
         let st = &mut *guard;
         st.next_run += 1;
-        let id: Arc<str> = Arc::from(format!("{}-{}", graph.name(), st.next_run));
+        let id: Arc<str> = Arc::from(match &self.session {
+            Some(session) => format!("{}-{}-{session}", graph.name(), st.next_run),
+            None => format!("{}-{}", graph.name(), st.next_run),
+        });
         let now = crate::now();
         let mut run = Run {
             id: id.clone(),

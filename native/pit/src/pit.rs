@@ -4,11 +4,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::arbitration::Arbiter;
-use crate::artifact::ArtifactStore;
+use crate::artifact::{ArtifactId, ArtifactStore};
 use crate::dag::DagTracker;
 use crate::error::Result;
 use crate::events::{Component, EventLog, Field, Subject};
-use crate::persist::Persister;
+use crate::persist::{OpenMode, Persister};
 use crate::pool::PoolManager;
 use crate::stale::{CleanupReport, StalePolicy};
 use crate::workflow::MemoTable;
@@ -33,6 +33,9 @@ pub struct PitConfig {
     pub durability: Durability,
     /// Events kept when nobody drains the log.
     pub event_capacity: usize,
+    /// Open a damaged store anyway: a database that fails SQLite's check is set aside and a new
+    /// one started, and every blob without a row (orphans, quarantined rows) is rebuilt.
+    pub recover: bool,
 }
 
 impl PitConfig {
@@ -42,6 +45,7 @@ impl PitConfig {
             hot_bytes: 256 << 20,
             durability: Durability::Background,
             event_capacity: 100_000,
+            recover: false,
         }
     }
 
@@ -72,12 +76,20 @@ impl Pit {
     /// Open a Pit; a store directory is created if missing, and everything in it is loaded.
     pub fn open(config: PitConfig) -> Result<Pit> {
         let events = Arc::new(EventLog::new(config.event_capacity));
-        let (persister, loaded) = Persister::open(config.store.as_deref())?;
+        let mode = if config.recover {
+            OpenMode::SetAsideDamaged
+        } else {
+            OpenMode::Checked
+        };
+        let (persister, mut loaded) = Persister::open_with(config.store.as_deref(), mode)?;
         let persister = Arc::new(persister);
         let artifacts_found = loaded.artifacts.len();
+        let quarantined = loaded.quarantined.clone();
+        let orphans = loaded.orphans.len();
+        let damaged_runs = std::mem::take(&mut loaded.damaged_runs);
         let artifacts = ArtifactStore::new(
             persister.clone(),
-            loaded.artifacts,
+            &mut loaded,
             events.clone(),
             config.hot_bytes,
             config.durability == Durability::Sync,
@@ -91,12 +103,39 @@ impl Pit {
             .as_ref()
             .map_or("memory".into(), |p| p.display().to_string());
         log::info!("Pit opened on {location} with {artifacts_found} artifacts");
+        for (id, why) in &quarantined {
+            log::warn!("artifact {id} is quarantined: {why}");
+            let subject = ArtifactId::parse(id)
+                .map_or_else(|_| Subject::from(id.as_str()), Subject::Artifact);
+            events.emit(
+                Component::Artifact,
+                "artifact.corrupted",
+                subject,
+                &[("reason", Field::Text(Arc::from(why.as_str())))],
+            );
+        }
+        if orphans > 0 && !config.recover {
+            log::warn!(
+                "{orphans} blobs in {location} have no metadata row (a lost or damaged database?); \
+                 pit.artifacts.recover() rebuilds them"
+            );
+        }
+        for run in &damaged_runs {
+            log::warn!("the history of run {run} is damaged and was left out");
+        }
         events.emit(
             Component::Pit,
             "pit.opened",
             Subject::from(location.as_str()),
-            &[("artifacts", Field::UInt(artifacts_found as u64))],
+            &[
+                ("artifacts", Field::UInt(artifacts_found as u64)),
+                ("quarantined", Field::UInt(quarantined.len() as u64)),
+                ("orphans", Field::UInt(orphans as u64)),
+            ],
         );
+        if config.recover && (orphans > 0 || !quarantined.is_empty()) {
+            artifacts.recover()?;
+        }
         Ok(Pit {
             events,
             pools,

@@ -9,14 +9,27 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{PitError, Result};
 
-/// Deepest nesting accepted when converting or decoding (guards the stack against hostile input).
+/// Deepest nesting accepted, counted as [`Value::depth`] counts it (a scalar is 1, a list of
+/// scalars 2). The one limit both directions use: the conversion from Python refuses a value
+/// deeper than this, and [`Value::decode`] refuses stored bytes deeper than this, so whatever
+/// was accepted reads back (and the stack is safe from hostile input).
 pub const MAX_DEPTH: usize = 256;
+
+/// Whether a value nested `depth` levels deep (as [`Value::depth`] counts) is within the limit.
+pub fn depth_allowed(depth: usize) -> bool {
+    depth <= MAX_DEPTH
+}
 
 /// Content type of artifacts that hold an encoded [`Value`].
 pub const VALUE_CONTENT_TYPE: &str = "application/vnd.symphony.value+msgpack";
 
-/// A calendar date-time with microseconds, and a fixed UTC offset when it is timezone-aware.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// A calendar date-time with microseconds, and a fixed UTC offset when it is timezone-aware;
+/// `fold` (PEP 495) and an IANA zone name (`zoneinfo.ZoneInfo`) when there are any.
+///
+/// The last two fields are left out of the encoding when unset (see the `Serialize` impl), so
+/// date-times stored before they existed keep their bytes (and their artifact ids), and read
+/// back as before.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 pub struct DateTime {
     pub year: i32,
     pub month: u8,
@@ -27,6 +40,45 @@ pub struct DateTime {
     pub microsecond: u32,
     /// Seconds east of UTC, `None` for a naive date-time.
     pub utc_offset_seconds: Option<i32>,
+    /// PEP 495's `fold`: 1 for the second of two equal wall times (when clocks go back).
+    #[serde(default)]
+    pub fold: u8,
+    /// The IANA zone (`Europe/Paris`) of a date-time whose tzinfo is a `zoneinfo.ZoneInfo`.
+    #[serde(default)]
+    pub zone: Option<String>,
+}
+
+/// Fields are written in order (MessagePack writes a struct as an array), and the optional tail
+/// is cut after the last field that is set: `fold` is written whenever `zone` is, since a
+/// reader takes fields by position.
+impl Serialize for DateTime {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let len = match (&self.zone, self.fold) {
+            (Some(_), _) => 10,
+            (None, 0) => 8,
+            (None, _) => 9,
+        };
+        let mut s = serializer.serialize_struct("DateTime", len)?;
+        s.serialize_field("year", &self.year)?;
+        s.serialize_field("month", &self.month)?;
+        s.serialize_field("day", &self.day)?;
+        s.serialize_field("hour", &self.hour)?;
+        s.serialize_field("minute", &self.minute)?;
+        s.serialize_field("second", &self.second)?;
+        s.serialize_field("microsecond", &self.microsecond)?;
+        s.serialize_field("utc_offset_seconds", &self.utc_offset_seconds)?;
+        if len > 8 {
+            s.serialize_field("fold", &self.fold)?;
+        }
+        if len > 9 {
+            s.serialize_field("zone", &self.zone)?;
+        }
+        s.end()
+    }
 }
 
 /// A dense n-dimensional array: numpy dtype string (e.g. `<f8`), shape, C-ordered raw bytes.
@@ -60,7 +112,8 @@ pub enum Value {
     Tuple(Vec<Value>),
     /// Insertion-ordered key/value pairs (keys may be any value, as in Python).
     Dict(Vec<(Value, Value)>),
-    DateTime(DateTime),
+    /// Boxed, as arrays are: rare next to scalars, and it carries an optional zone name.
+    DateTime(Box<DateTime>),
     /// Boxed: arrays are rare next to scalars, and inline they would make every value 80 bytes.
     Array(Box<NdArray>),
 }
@@ -88,7 +141,7 @@ impl Value {
     pub fn decode(bytes: &[u8]) -> Result<Value> {
         let value: Value = rmp_serde::from_slice(bytes)
             .map_err(|e| PitError::Integrity(format!("cannot decode stored value: {e}")))?;
-        if value.depth() > MAX_DEPTH {
+        if !depth_allowed(value.depth()) {
             return Err(PitError::Integrity(format!(
                 "stored value nests deeper than {MAX_DEPTH} levels"
             )));
@@ -222,7 +275,7 @@ pub enum SharedValue {
 impl SharedValue {
     pub fn new(value: Value) -> Self {
         match value {
-            Value::None | Value::Bool(_) | Value::Int(_) | Value::Float(_) | Value::DateTime(_) => {
+            Value::None | Value::Bool(_) | Value::Int(_) | Value::Float(_) => {
                 SharedValue::Inline(std::mem::ManuallyDrop::new(value))
             }
             other => SharedValue::Shared(Arc::new(other)),
@@ -349,6 +402,79 @@ mod tests {
                 proptest::prop_assert_eq!(v.encode(), serde_bytes_of(&v));
             }
         }
+    }
+
+    #[test]
+    fn date_times_keep_their_old_encoding_and_gain_fold_and_zone() {
+        let base = DateTime {
+            year: 2021,
+            month: 10,
+            day: 31,
+            hour: 2,
+            minute: 30,
+            second: 0,
+            microsecond: 5,
+            utc_offset_seconds: Some(3600),
+            fold: 0,
+            zone: None,
+        };
+        // Byte for byte what was written before fold and zone existed.
+        #[derive(Serialize)]
+        struct Before {
+            year: i32,
+            month: u8,
+            day: u8,
+            hour: u8,
+            minute: u8,
+            second: u8,
+            microsecond: u32,
+            utc_offset_seconds: Option<i32>,
+        }
+        let before = Before {
+            year: 2021,
+            month: 10,
+            day: 31,
+            hour: 2,
+            minute: 30,
+            second: 0,
+            microsecond: 5,
+            utc_offset_seconds: Some(3600),
+        };
+        let old =
+            rmp_serde::to_vec(&std::collections::BTreeMap::from([("DateTime", before)])).unwrap();
+        assert_eq!(Value::DateTime(Box::new(base.clone())).encode(), old);
+        for (fold, zone) in [
+            (1, None),
+            (0, Some("Europe/Paris")),
+            (1, Some("Europe/Paris")),
+        ] {
+            let dt = DateTime {
+                fold,
+                zone: zone.map(str::to_owned),
+                ..base.clone()
+            };
+            let v = Value::DateTime(Box::new(dt));
+            assert_eq!(Value::decode(&v.encode()).unwrap(), v);
+        }
+        assert_eq!(
+            Value::decode(&old).unwrap(),
+            Value::DateTime(Box::new(base))
+        );
+    }
+
+    #[test]
+    fn depth_is_counted_the_same_way_in_both_directions() {
+        let mut v = Value::Int(0);
+        for _ in 1..MAX_DEPTH {
+            v = Value::List(vec![v]);
+        }
+        assert_eq!(v.depth(), MAX_DEPTH);
+        assert!(Value::decode(&v.encode()).is_ok());
+        let deeper = Value::List(vec![v]);
+        assert!(matches!(
+            Value::decode(&deeper.encode()),
+            Err(PitError::Integrity(_))
+        ));
     }
 
     #[test]

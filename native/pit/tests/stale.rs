@@ -144,7 +144,7 @@ fn archives_survive_reopening_and_blobs_leave_the_disk() {
         let pit = Pit::open(PitConfig::on_disk(dir.path())).unwrap();
         id = pit
             .artifacts
-            .put(&vec![3u8; 10_000], PutOptions::default())
+            .put(&vec![3u8; 100_000], PutOptions::default())
             .unwrap();
         pit.flush().unwrap();
         let hex = id.to_hex();
@@ -164,11 +164,11 @@ fn archives_survive_reopening_and_blobs_leave_the_disk() {
             .join(&hex[..2])
             .join(format!("{hex}.gz"))
             .exists());
-        assert_eq!(pit.artifacts.get(&id).unwrap().bytes(), vec![3u8; 10_000]);
+        assert_eq!(pit.artifacts.get(&id).unwrap().bytes(), vec![3u8; 100_000]);
     }
     let pit = Pit::open(PitConfig::on_disk(dir.path())).unwrap();
     assert!(pit.artifacts.metadata(&id).unwrap().archived.is_some());
-    assert_eq!(pit.artifacts.get(&id).unwrap().bytes(), vec![3u8; 10_000]);
+    assert_eq!(pit.artifacts.get(&id).unwrap().bytes(), vec![3u8; 100_000]);
     pit.artifacts.delete(&id, false).unwrap();
     pit.flush().unwrap();
     assert!(std::fs::read_dir(dir.path().join("archive"))

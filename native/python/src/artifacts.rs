@@ -159,8 +159,11 @@ impl PyArtifactStore {
         content_type: Option<String>,
         created_by: Option<String>,
         run: Option<String>,
-        limit: Option<usize>,
+        limit: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Vec<PyArtifactMeta>> {
+        let limit = limit
+            .map(|n| crate::errors::count_arg(n, "limit", u64::MAX).map(|n| n as usize))
+            .transpose()?;
         let filter = ListFilter {
             tag,
             content_type,
@@ -218,6 +221,45 @@ impl PyArtifactStore {
         let pit = &self.pit;
         let found = run(py, move || pit.artifacts.ancestors(&id))?;
         Ok(found.iter().map(ArtifactId::to_hex).collect())
+    }
+
+    /// Rebuild metadata rows from content-addressed blobs: blobs on disk that no row names (a
+    /// lost or damaged database, a crash between a blob and its row) and rows quarantined when
+    /// the store was opened. Each blob is verified against its id first; one holding an encoded
+    /// value comes back as that value, any other as bytes; tags, lineage and producer are not
+    /// recoverable (they lived in the lost row). Returns
+    /// `{"recovered": [ids], "failed": {id: why}}`.
+    ///
+    /// >>> pit.artifacts.recover()["recovered"]  # doctest: +SKIP
+    fn recover<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let pit = &self.pit;
+        let report = run(py, move || pit.artifacts.recover())?;
+        let out = PyDict::new(py);
+        let recovered: Vec<String> = report.recovered.iter().map(ArtifactId::to_hex).collect();
+        out.set_item("recovered", recovered)?;
+        let failed = PyDict::new(py);
+        for (id, why) in &report.failed {
+            failed.set_item(id.to_hex(), why)?;
+        }
+        out.set_item("failed", failed)?;
+        Ok(out)
+    }
+
+    /// Rows that failed their integrity checks when the store was opened: `{id: why}`. They are
+    /// never served (`get` raises `IntegrityError`); a put of the same content or `recover()`
+    /// replaces them.
+    fn quarantined(&self) -> std::collections::HashMap<String, String> {
+        self.pit.artifacts.quarantined().into_iter().collect()
+    }
+
+    /// Ids of blobs on disk that no metadata row names (see `recover`).
+    fn orphans(&self) -> Vec<String> {
+        self.pit
+            .artifacts
+            .orphans()
+            .iter()
+            .map(ArtifactId::to_hex)
+            .collect()
     }
 
     /// Sizes and counters of the store.

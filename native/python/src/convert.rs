@@ -1,9 +1,12 @@
 //! Lossless conversion between Python objects and `Value`.
 //!
 //! None, bool, int (any size: i64 natively, larger ones exactly as decimal digits), float (NaN
-//! and infinities kept), str, bytes, list, tuple, dict, datetime (naive or with a fixed UTC
-//! offset) and numpy arrays (dtype, shape and bytes; one copy each way). Anything else raises
-//! `TypeError` naming the type and where it sits in the value.
+//! and infinities kept), str, bytes, list, tuple, dict, datetime (naive, with a fixed UTC offset
+//! or in a `zoneinfo.ZoneInfo`, `fold` kept) and numpy arrays (dtype, shape and bytes; one copy
+//! each way). Subclasses are kept as their base type and numpy scalars as the Python scalar of
+//! the same value (the README's table). A value that would not read back equal is refused with
+//! a `ValidationError`; an unsupported type raises `TypeError`; both name where in the value
+//! the problem sits.
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
@@ -12,12 +15,25 @@ use pyo3::types::{
     PyBool, PyByteArray, PyBytes, PyDateTime, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple,
 };
 use pyo3::IntoPyObjectExt;
-use symphony_pit::value::{DateTime, NdArray, MAX_DEPTH};
+use symphony_pit::value::{depth_allowed, DateTime, NdArray, MAX_DEPTH};
 use symphony_pit::Value;
 
 use crate::errors::validation;
 
 static DATETIME_MODULE: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
+
+static ZONEINFO: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+/// `zoneinfo.ZoneInfo`, imported on first use.
+fn zoneinfo(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
+    Ok(ZONEINFO
+        .get_or_try_init(py, || {
+            py.import("zoneinfo")?
+                .getattr("ZoneInfo")
+                .map(Bound::unbind)
+        })?
+        .bind(py))
+}
 
 fn datetime_module(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
     Ok(DATETIME_MODULE
@@ -26,11 +42,17 @@ fn datetime_module(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
 }
 
 /// Python → `Value`.
+///
+/// A value that cannot be stored exactly is refused (`ValidationError`, or `TypeError` for an
+/// unsupported type) with the path to where it sits (`at value[0]['key']`). A Rust panic on the
+/// way (a bug) becomes `InternalError`.
 pub fn to_value(obj: &Bound<'_, PyAny>) -> PyResult<Value> {
-    convert_in(obj, 0).map_err(|e| match e {
+    let py = obj.py();
+    let converted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| convert_in(obj, 1)))
+        .map_err(|payload| crate::errors::panic_to_pyerr(py, payload))?;
+    converted.map_err(|e| match e {
         Problem::Py(err) => err,
         Problem::At(path, err) => {
-            let py = obj.py();
             let message = format!("{} (at value{path})", err.value(py));
             if err.is_instance_of::<PyTypeError>(py) {
                 PyTypeError::new_err(message)
@@ -62,15 +84,22 @@ impl Problem {
     }
 }
 
-fn convert_in(obj: &Bound<'_, PyAny>, depth: usize) -> Result<Value, Problem> {
+/// A `ValidationError` for a value that cannot be stored exactly.
+fn refuse(py: Python<'_>, message: impl Into<String>) -> Problem {
+    Problem::Py(validation(py, message))
+}
+
+/// Convert `obj`, which sits `level` levels deep (the top value is at level 1), so that the
+/// deepest level reached is what [`Value::depth`] will count when the stored value is decoded.
+fn convert_in(obj: &Bound<'_, PyAny>, level: usize) -> Result<Value, Problem> {
     let py = obj.py();
-    if depth > MAX_DEPTH {
-        return Err(Problem::Py(validation(
+    if !depth_allowed(level) {
+        return Err(refuse(
             py,
             format!(
                 "value nests deeper than {MAX_DEPTH} levels (does a container contain itself?)"
             ),
-        )));
+        ));
     }
     if obj.is_none() {
         return Ok(Value::None);
@@ -79,10 +108,7 @@ fn convert_in(obj: &Bound<'_, PyAny>, depth: usize) -> Result<Value, Problem> {
         return Ok(Value::Bool(b.is_true()));
     }
     if obj.is_instance_of::<PyInt>() {
-        return Ok(match obj.extract::<i64>() {
-            Ok(i) => Value::Int(i),
-            Err(_) => Value::BigInt(obj.str()?.to_str()?.to_owned()),
-        });
+        return int_in(obj);
     }
     if let Ok(f) = obj.cast::<PyFloat>() {
         return Ok(Value::Float(f.value()));
@@ -97,71 +123,210 @@ fn convert_in(obj: &Bound<'_, PyAny>, depth: usize) -> Result<Value, Problem> {
         return Ok(Value::Bytes(b.to_vec()));
     }
     if let Ok(list) = obj.cast::<PyList>() {
-        return Ok(Value::List(convert_items(list.iter(), depth)?));
+        return Ok(Value::List(convert_items(list.iter(), level)?));
     }
     if let Ok(tuple) = obj.cast::<PyTuple>() {
-        return Ok(Value::Tuple(convert_items(tuple.iter(), depth)?));
+        return Ok(Value::Tuple(convert_items(tuple.iter(), level)?));
     }
     if let Ok(dict) = obj.cast::<PyDict>() {
-        let mut pairs = Vec::with_capacity(dict.len());
-        for (k, v) in dict.iter() {
-            let step = format!(
-                "[{}]",
-                k.repr()
-                    .map(|r| r.to_string())
-                    .unwrap_or_else(|_| "?".into())
-            );
-            let key = convert_in(&k, depth + 1).map_err(|p| p.inside(step.clone()))?;
-            let value = convert_in(&v, depth + 1).map_err(|p| p.inside(step))?;
-            pairs.push((key, value));
-        }
-        return Ok(Value::Dict(pairs));
+        return dict_in(dict, level);
     }
     if obj.is_instance_of::<PyDateTime>() {
-        return Ok(Value::DateTime(datetime_in(obj)?));
+        return Ok(Value::DateTime(Box::new(datetime_in(obj)?)));
     }
     let class = obj.get_type();
     let module: String = class
         .getattr("__module__")
         .and_then(|m| m.extract())
         .unwrap_or_default();
-    if module == "numpy" {
-        if class.name()?.to_str()? == "ndarray" {
+    if module == "numpy" || module.starts_with("numpy.") {
+        let numpy = py.import("numpy")?;
+        if obj.is_instance(&numpy.getattr("ndarray")?)? {
+            if module.starts_with("numpy.ma") {
+                return Err(refuse(
+                    py,
+                    "numpy masked arrays cannot be stored exactly (the mask would be lost); store the data and the mask apart",
+                ));
+            }
             return Ok(Value::Array(Box::new(array_in(obj)?)));
         }
-        if obj.hasattr("item")? && obj.hasattr("dtype")? {
-            // A numpy scalar: keep its value as the matching Python scalar.
-            return convert_in(&obj.call_method0("item")?, depth + 1);
+        if obj.is_instance(&numpy.getattr("generic")?)? {
+            return numpy_scalar_in(obj, level);
         }
     }
     Err(Problem::Py(PyTypeError::new_err(format!(
-        "cannot store a value of type '{}.{}' (supported: None, bool, int, float, str, bytes, list, tuple, dict, datetime, numpy.ndarray)",
+        "cannot store a value of type '{}.{}' (supported: None, bool, int, float, str, bytes, list, tuple, dict, datetime, numpy.ndarray and numpy scalars)",
         module,
         class.qualname()?
     ))))
 }
 
+/// An int (or an int subclass, kept as a plain int): its exact value, whatever the subclass's
+/// `__str__` says.
+fn int_in(obj: &Bound<'_, PyAny>) -> Result<Value, Problem> {
+    if let Ok(i) = obj.extract::<i64>() {
+        return Ok(Value::Int(i));
+    }
+    let py = obj.py();
+    // int.__repr__, not str(obj): a subclass may print itself as anything.
+    match py
+        .get_type::<PyInt>()
+        .call_method1("__repr__", (obj,))
+        .and_then(|digits| digits.extract::<String>())
+    {
+        Ok(digits) => Ok(Value::BigInt(digits)),
+        Err(e) if e.is_instance_of::<pyo3::exceptions::PyValueError>(py) => Err(refuse(
+            py,
+            format!(
+                "an int this large cannot be stored: {} (sys.set_int_max_str_digits)",
+                e.value(py)
+            ),
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn dict_in(dict: &Bound<'_, PyDict>, level: usize) -> Result<Value, Problem> {
+    let py = dict.py();
+    // A snapshot of the items: a key or value whose conversion changes the dict (a `__repr__`
+    // that adds a key) cannot break the walk.
+    let items = dict.items();
+    let mut pairs = Vec::with_capacity(items.len());
+    for item in items.iter() {
+        let (k, v) = item.extract::<(Bound<'_, PyAny>, Bound<'_, PyAny>)>()?;
+        let converted = convert_in(&k, level + 1).and_then(|key| {
+            let value = convert_in(&v, level + 1)?;
+            Ok((key, value))
+        });
+        match converted {
+            Ok(pair) => pairs.push(pair),
+            Err(problem) => {
+                // The key's repr only when it is needed (it runs Python code).
+                let step = format!(
+                    "[{}]",
+                    k.repr()
+                        .map(|r| r.to_string())
+                        .unwrap_or_else(|_| "?".into())
+                );
+                return Err(problem.inside(step));
+            }
+        }
+    }
+    if dict.len() != pairs.len() {
+        return Err(refuse(
+            py,
+            format!(
+                "the dict changed size while it was being converted ({} items, then {})",
+                pairs.len(),
+                dict.len()
+            ),
+        ));
+    }
+    Ok(Value::Dict(pairs))
+}
+
+/// A numpy scalar, kept as the matching Python scalar when that is exact.
+fn numpy_scalar_in(obj: &Bound<'_, PyAny>, level: usize) -> Result<Value, Problem> {
+    let py = obj.py();
+    let dtype = obj.getattr("dtype")?;
+    let kind: String = dtype.getattr("kind")?.extract()?;
+    let name = dtype.str()?.to_string();
+    match kind.as_str() {
+        "b" | "i" | "u" | "U" | "S" => convert_in(&obj.call_method0("item")?, level),
+        "f" if dtype.getattr("itemsize")?.extract::<usize>()? <= 8 => {
+            convert_in(&obj.call_method0("item")?, level)
+        }
+        "M" => {
+            let item = obj.call_method0("item")?;
+            if item.is_instance_of::<PyDateTime>() {
+                convert_in(&item, level)
+            } else {
+                Err(refuse(
+                    py,
+                    format!(
+                        "a numpy.{name} cannot be stored exactly as a datetime; store np.array([value]) to keep it as numpy"
+                    ),
+                ))
+            }
+        }
+        _ => Err(refuse(
+            py,
+            format!(
+                "a numpy scalar of dtype {name} cannot be stored exactly; store np.array([value]) to keep it as numpy"
+            ),
+        )),
+    }
+}
+
 /// Convert a sequence's items, recording the index of a failing one in the error path.
 fn convert_items<'py>(
     items: impl Iterator<Item = Bound<'py, PyAny>>,
-    depth: usize,
+    level: usize,
 ) -> Result<Vec<Value>, Problem> {
     items
         .enumerate()
-        .map(|(i, item)| convert_in(&item, depth + 1).map_err(|p| p.inside(format!("[{i}]"))))
+        .map(|(i, item)| convert_in(&item, level + 1).map_err(|p| p.inside(format!("[{i}]"))))
         .collect()
 }
 
-fn datetime_in(obj: &Bound<'_, PyAny>) -> PyResult<DateTime> {
+fn datetime_in(obj: &Bound<'_, PyAny>) -> Result<DateTime, Problem> {
+    let py = obj.py();
     let field = |name: &str| -> PyResult<i64> { obj.getattr(name)?.extract() };
+    // pandas.Timestamp (a datetime subclass) carries nanoseconds a datetime cannot hold.
+    if let Ok(nanosecond) = obj.getattr("nanosecond") {
+        if nanosecond.extract::<i64>().unwrap_or(1) != 0 {
+            return Err(refuse(
+                py,
+                format!(
+                    "a {} with nanoseconds cannot be stored exactly as a datetime; store its .value (nanoseconds since the epoch) or a numpy datetime64 array",
+                    obj.get_type().qualname()?
+                ),
+            ));
+        }
+    }
+    let tzinfo = obj.getattr("tzinfo")?;
     let offset = obj.call_method0("utcoffset")?;
+    let mut zone = None;
     let utc_offset_seconds = if offset.is_none() {
+        if !tzinfo.is_none() {
+            return Err(refuse(
+                py,
+                "a datetime whose tzinfo gives no UTC offset cannot be stored",
+            ));
+        }
         None
     } else {
+        let datetime = datetime_module(py)?;
+        if tzinfo.is_exact_instance(&datetime.getattr("timezone")?) {
+            // A fixed offset: nothing is lost.
+        } else if tzinfo.get_type().qualname()? == "ZoneInfo"
+            && tzinfo
+                .get_type()
+                .getattr("__module__")?
+                .extract::<String>()?
+                == "zoneinfo"
+        {
+            let key = tzinfo.getattr("key")?;
+            if key.is_none() {
+                return Err(refuse(
+                    py,
+                    "a datetime in a zoneinfo.ZoneInfo made from a file (no key) cannot be stored; use ZoneInfo(key)",
+                ));
+            }
+            zone = Some(key.extract::<String>()?);
+        } else {
+            return Err(refuse(
+                py,
+                format!(
+                    "a datetime with tzinfo of type '{}' cannot be stored exactly (its rules would be lost); use datetime.timezone or zoneinfo.ZoneInfo",
+                    tzinfo.get_type().qualname()?
+                ),
+            ));
+        }
         let seconds: f64 = offset.call_method0("total_seconds")?.extract()?;
         if seconds.fract() != 0.0 {
-            return Err(validation(
-                obj.py(),
+            return Err(refuse(
+                py,
                 "UTC offsets with fractions of a second are not supported",
             ));
         }
@@ -176,16 +341,36 @@ fn datetime_in(obj: &Bound<'_, PyAny>) -> PyResult<DateTime> {
         second: field("second")? as u8,
         microsecond: field("microsecond")? as u32,
         utc_offset_seconds,
+        fold: field("fold")? as u8,
+        zone,
     })
 }
 
-fn array_in(obj: &Bound<'_, PyAny>) -> PyResult<NdArray> {
+fn array_in(obj: &Bound<'_, PyAny>) -> Result<NdArray, Problem> {
     let py = obj.py();
     let dtype = obj.getattr("dtype")?;
     if dtype.getattr("hasobject")?.is_truthy()? || !dtype.getattr("names")?.is_none() {
-        return Err(validation(
+        return Err(refuse(
             py,
             format!("numpy arrays of dtype {} cannot be stored (object and structured dtypes hold no plain bytes)", dtype.str()?),
+        ));
+    }
+    if dtype.getattr("itemsize")?.extract::<usize>()? == 0 {
+        return Err(refuse(
+            py,
+            format!(
+                "numpy arrays of dtype {} cannot be stored (items of size 0 cannot be read back)",
+                dtype.str()?
+            ),
+        ));
+    }
+    if !dtype.getattr("subdtype")?.is_none() {
+        return Err(refuse(
+            py,
+            format!(
+                "numpy arrays of sub-array dtype {} cannot be stored; reshape them to a plain dtype",
+                dtype.str()?
+            ),
         ));
     }
     let numpy = py.import("numpy")?;
@@ -234,27 +419,31 @@ pub fn to_py(py: Python<'_>, value: &Value) -> PyResult<Py<PyAny>> {
         }
         Value::DateTime(dt) => {
             let module = datetime_module(py)?;
-            let tz = match dt.utc_offset_seconds {
-                None => py.None(),
-                Some(seconds) => {
+            let tz = match (&dt.zone, dt.utc_offset_seconds) {
+                (_, None) => py.None(),
+                (Some(zone), Some(_)) => zoneinfo(py)?.call1((zone.as_str(),))?.unbind(),
+                (None, Some(seconds)) => {
                     let delta = module
                         .getattr("timedelta")?
                         .call((), Some(&[("seconds", seconds)].into_py_dict(py)?))?;
                     module.getattr("timezone")?.call1((delta,))?.unbind()
                 }
             };
+            let kwargs = [("tzinfo", tz), ("fold", dt.fold.into_py_any(py)?)].into_py_dict(py)?;
             module
                 .getattr("datetime")?
-                .call1((
-                    dt.year,
-                    dt.month,
-                    dt.day,
-                    dt.hour,
-                    dt.minute,
-                    dt.second,
-                    dt.microsecond,
-                    tz,
-                ))?
+                .call(
+                    (
+                        dt.year,
+                        dt.month,
+                        dt.day,
+                        dt.hour,
+                        dt.minute,
+                        dt.second,
+                        dt.microsecond,
+                    ),
+                    Some(&kwargs),
+                )?
                 .unbind()
         }
         Value::Array(array) => {

@@ -11,7 +11,7 @@ use symphony_pit::{Durability, Pit, PitConfig, StalePolicy};
 use crate::arbitration::PyArbiter;
 use crate::artifacts::PyArtifactStore;
 use crate::dags::PyDagTracker;
-use crate::errors::{run, to_pyerr, validation};
+use crate::errors::{count_arg, run, to_pyerr, validation};
 use crate::html::render;
 use crate::pools::PyPoolManager;
 use crate::workflows::{execute_workflow, PyCancelToken, PyCompiledWorkflow, PyRunReport};
@@ -36,14 +36,25 @@ fn expand_home(path: PathBuf) -> PathBuf {
 #[pymethods]
 impl PyPit {
     #[new]
-    #[pyo3(signature = (store=None, *, hot_cache_mb=256.0, durability="background", event_capacity=100_000))]
+    #[pyo3(signature = (store=None, *, hot_cache_mb=256.0, durability="background", event_capacity=None, recover=false))]
     fn new(
         py: Python<'_>,
         store: Option<PathBuf>,
         hot_cache_mb: f64,
         durability: &str,
-        event_capacity: usize,
+        event_capacity: Option<&Bound<'_, PyAny>>,
+        recover: bool,
     ) -> PyResult<Self> {
+        let event_capacity = match event_capacity {
+            None => 100_000,
+            Some(n) => count_arg(n, "event_capacity", 1 << 32)? as usize,
+        };
+        if store.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
+            return Err(validation(
+                py,
+                "store must be a directory path, got an empty string (pass None for a Pit in memory)",
+            ));
+        }
         let durability = match durability {
             "background" => Durability::Background,
             "sync" => Durability::Sync,
@@ -68,6 +79,7 @@ impl PyPit {
             hot_bytes: (hot_cache_mb * 1024.0 * 1024.0) as u64,
             durability,
             event_capacity,
+            recover,
         };
         let inner = Arc::new(run(py, move || Pit::open(config))?);
         Ok(PyPit {
@@ -130,11 +142,22 @@ impl PyPit {
         callables: Vec<Py<PyAny>>,
         inputs: Vec<Bound<'_, PyAny>>,
         cache: bool,
-        concurrency: Option<std::collections::HashMap<String, usize>>,
+        concurrency: Option<std::collections::HashMap<String, Bound<'_, PyAny>>>,
         cancel: Option<&PyCancelToken>,
         reuse: Option<std::collections::HashMap<String, String>>,
         tenant: Option<String>,
     ) -> PyResult<PyRunReport> {
+        let concurrency = concurrency
+            .map(|limits| {
+                limits
+                    .into_iter()
+                    .map(|(pool, n)| {
+                        let what = format!("concurrency[{pool:?}]");
+                        count_arg(&n, &what, 1 << 20).map(|n| (pool, n as usize))
+                    })
+                    .collect::<PyResult<std::collections::HashMap<_, _>>>()
+            })
+            .transpose()?;
         execute_workflow(
             py,
             &self.inner,
@@ -211,8 +234,16 @@ impl PyPit {
     }
 
     /// Remove and return up to `max` of the oldest events, in order.
-    #[pyo3(signature = (max=1000))]
-    fn poll_events(&self, py: Python<'_>, max: usize) -> PyResult<Vec<PyEvent>> {
+    #[pyo3(signature = (max=None))]
+    fn poll_events(
+        &self,
+        py: Python<'_>,
+        max: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Vec<PyEvent>> {
+        let max = match max {
+            None => 1000,
+            Some(n) => count_arg(n, "max", u64::MAX)? as usize,
+        };
         let pit = self.inner.clone();
         let events = run(py, move || Ok(pit.events.poll(max)))?;
         Ok(events.into_iter().map(|e| PyEvent { inner: e }).collect())

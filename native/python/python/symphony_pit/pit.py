@@ -67,6 +67,7 @@ class Pit(_native.Pit):
         hot_cache_mb: float = 256.0,
         durability: Literal["background", "sync"] = "background",
         event_capacity: int = 100_000,
+        recover: bool = False,
     ) -> None:
         # The native __new__ has opened the engine with these arguments already.
         self._handlers: list[tuple[str, Handler]] = []
