@@ -85,10 +85,18 @@ pub fn row_checksum(m: &ArtifactMeta) -> [u8; 16] {
 /// migrations, every row. A database SQLite finds damaged is an `Integrity` error that says how
 /// to open it anyway.
 pub fn open_and_load(dir: &Path) -> Result<(Connection, Loaded)> {
+    if let Some(why) = super::wal::damage(&dir.join("pit.sqlite-wal")) {
+        return Err(damaged(&format!("its write-ahead log: {why}")));
+    }
     let opened = (|| {
         let conn = Connection::open(dir.join("pit.sqlite"))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
+        // The writer checkpoints the WAL itself when it is idle (see `Writer::run`), so a burst
+        // of writes is one sequential append and a flush never waits for a checkpoint; a page
+        // cache of 64 MiB keeps the b-trees' hot pages across batches.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        conn.pragma_update(None, "cache_size", -65536)?;
         quick_check(&conn)?;
         conn.execute_batch(SCHEMA)?;
         migrate(&conn)?;

@@ -10,10 +10,12 @@
 //! the first error since the last flush. The writer thread never touches Python (no logging from
 //! it: the caller may hold the GIL while waiting on it).
 //!
-//! Module layout: `load` opens a store (schema, checks, loading, quarantine, orphans),
-//! `writer` applies operations; this file holds the handle, the queue and the read side.
+//! Module layout: `load` opens a store (schema, checks, loading, quarantine, orphans), `wal`
+//! checks SQLite's write-ahead log before it is used, `writer` applies operations; this file
+//! holds the handle, the queue and the read side.
 
 mod load;
+mod wal;
 mod writer;
 
 use std::fs;
@@ -246,9 +248,13 @@ impl Persister {
         })?;
         fs::create_dir_all(dir.join("tmp"))?;
         load::clean_tmp(dir);
+        if mode == OpenMode::SetAsideDamaged && wal::damage(&dir.join("pit.sqlite-wal")).is_some() {
+            // The database itself may be sound: only the log is set aside.
+            set_aside(dir, &["-wal", "-shm"])?;
+        }
         let (conn, loaded) = match load::open_and_load(dir) {
             Err(PitError::Integrity(_)) if mode == OpenMode::SetAsideDamaged => {
-                set_aside_database(dir)?;
+                set_aside(dir, &["", "-wal", "-shm"])?;
                 load::open_and_load(dir)?
             }
             other => other?,
@@ -384,12 +390,13 @@ impl Persister {
     }
 }
 
-/// Move a damaged database (and its WAL and shared-memory files) aside, so a new one can start.
-fn set_aside_database(dir: &Path) -> Result<()> {
+/// Move damaged database files (`suffixes` of `pit.sqlite`: "" for the database, "-wal",
+/// "-shm") aside as `pit.sqlite.damaged-<time><suffix>`, so a new one can start.
+fn set_aside(dir: &Path, suffixes: &[&str]) -> Result<()> {
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    for suffix in ["", "-wal", "-shm"] {
+    for suffix in suffixes {
         let from = dir.join(format!("pit.sqlite{suffix}"));
         if from.exists() {
             let to = dir.join(format!("pit.sqlite.damaged-{stamp}{suffix}"));
@@ -397,7 +404,7 @@ fn set_aside_database(dir: &Path) -> Result<()> {
         }
     }
     log::warn!(
-        "the store's metadata database in {} was damaged; it was set aside as pit.sqlite.damaged-{stamp}",
+        "the store's metadata files {suffixes:?} in {} were damaged; they were set aside as pit.sqlite.damaged-{stamp}*",
         dir.display()
     );
     Ok(())

@@ -22,6 +22,11 @@ use super::{BATCH_WINDOW, HIGH_WATER};
 use crate::artifact::{ArtifactId, ArtifactMeta, Blob};
 use crate::error::{PitError, Result};
 
+/// WAL size past which the writer checkpoints even while busy.
+const WAL_LIMIT: u64 = 256 << 20;
+/// WAL size worth a checkpoint when the writer has nothing else to do.
+const WAL_IDLE_MIN: u64 = 4 << 20;
+
 pub struct Writer {
     conn: Connection,
     dir: PathBuf,
@@ -79,6 +84,19 @@ impl Writer {
                 };
                 let _ = reply.send(outcome);
             }
+            let idle = shared.queue.lock().ops.is_empty();
+            self.checkpoint_if_due(idle);
+        }
+    }
+
+    /// Fold the WAL into the database: when the writer is idle and the WAL holds anything worth
+    /// it, or whatever the load once it grows past [`WAL_LIMIT`]. Nothing waits on this: the
+    /// batch's flushes were answered already. A checkpoint that cannot finish (a reader holds
+    /// old pages) is retried later; the WAL stays valid meanwhile.
+    fn checkpoint_if_due(&mut self, idle: bool) {
+        let wal = std::fs::metadata(self.dir.join("pit.sqlite-wal")).map_or(0, |m| m.len());
+        if (idle && wal > WAL_IDLE_MIN) || wal > WAL_LIMIT {
+            let _ = self.conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE);");
         }
     }
 
