@@ -84,7 +84,8 @@ def test_a_damaged_wal_is_detected_not_silently_dropped(tmp_path: Path) -> None:
     store = tmp_path / "store"
     acknowledged = crash_while_writing(store, "sync", seed=1, run_for=0.8)
     wal = store / "pit.sqlite-wal"
-    assert wal.exists() and wal.stat().st_size > 32 + 4096, "the writer left no log to damage"
+    assert wal.exists()
+    assert wal.stat().st_size > 32 + 4096, "the writer left no log to damage"
     data = bytearray(wal.read_bytes())
     data[32 + 24 + 200] ^= 0x01  # inside the first frame's page: every later commit would be dropped
     wal.write_bytes(bytes(data))
@@ -130,5 +131,6 @@ def test_damaged_blobs_rows_and_database_are_found_and_rebuilt(tmp_path: Path) -
     with Pit(store) as pit:
         assert sorted(pit.artifacts.orphans()) == sorted([large, gone])
         report = pit.artifacts.recover()
-        assert sorted(report["recovered"]) == sorted([large, gone]) and not report["failed"]
+        assert sorted(report["recovered"]) == sorted([large, gone])
+        assert not report["failed"]
         assert pit.artifacts.get(large) == b"L" * 100_000
