@@ -44,14 +44,19 @@ def resolve_levels(
 
 
 def action_index(action: object) -> int:
-    """An action as a plain int, or a clear error for anything that is not an integer."""
-    if type(action) is int:  # the common case, checked first: this runs on every step
+    """An action as a plain int in ``0..MAX_CALLS``, or a clear error for anything else (a huge or
+    negative int, a float, an unsigned numpy int past the range)."""
+    if type(action) is int and 0 <= action < MAX_CALLS:  # the common case: this runs every step
         return action
     if not isinstance(action, bool):
         try:
-            return operator.index(action)  # type: ignore[arg-type]
+            index = operator.index(action)  # type: ignore[arg-type]
         except TypeError:
             pass
+        else:
+            if 0 <= index < MAX_CALLS:
+                return index
+            raise ValidationError(f"action {index} is out of range: actions are call slots 0..{MAX_CALLS}")
     raise ValidationError(f"action must be an integer call index, got {action!r} ({type(action).__name__})")
 
 

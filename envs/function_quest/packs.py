@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from symphony_pit import QuestLevel, ValidationError
 
@@ -13,24 +15,36 @@ LEVELS_DIR = Path(__file__).with_name("levels")
 #: Extensions a level file may have.
 LEVEL_SUFFIXES = (".json", ".yaml", ".yml")
 
-LevelSource = QuestLevel | str | os.PathLike[str]
+LevelSource = QuestLevel | str | os.PathLike[str] | Mapping[str, Any]
 
 
 def load_level(source: LevelSource) -> QuestLevel:
-    """A level from a `QuestLevel`, a file path, or the id of a shipped level (``"locked-study"``).
+    """A level from a `QuestLevel`, a file path, the id of a shipped level (``"locked-study"``),
+    or a dict in the level format (as a JSON or YAML file would hold it).
 
     >>> load_level("locked-study").optimal_steps
     3
     """
     if isinstance(source, QuestLevel):
         return source
+    if isinstance(source, Mapping):
+        try:
+            text = json.dumps(source, allow_nan=False)
+        except (TypeError, ValueError) as bad:
+            raise ValidationError(f"a level given as a dict must hold only JSON values: {bad}") from None
+        return QuestLevel.from_json(text, source="<dict>")
+    if not isinstance(source, str | os.PathLike):
+        raise ValidationError(
+            f"a level is a QuestLevel, a file path, a shipped level id or a dict, got {type(source).__name__}"
+        )
     path = Path(source)
     if path.suffix in LEVEL_SUFFIXES and path.exists():
         return QuestLevel.load(path)
     found = _shipped_by_id().get(str(source))
     if found is None:
+        shown = str(source) if len(str(source)) <= 200 else str(source)[:200] + "…"
         raise ValidationError(
-            f"level {str(source)!r}: no such file, and no shipped level has that id "
+            f"level {shown!r}: no such file, and no shipped level has that id "
             f"(shipped: {', '.join(sorted(_shipped_by_id())) or 'none'})"
         )
     return QuestLevel.load(found)

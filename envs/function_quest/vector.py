@@ -16,6 +16,17 @@ from function_quest.env import resolve_levels
 from function_quest.observation import MAX_CALLS, OUTCOMES, Observation, empty_observation, observation_space
 from function_quest.packs import LevelSource
 
+#: The most memory a vector environment's buffers may take; past it, ``num_envs`` is refused
+#: with what it would need (before anything is allocated).
+MAX_BUFFER_BYTES = 8 << 30
+
+
+def bytes_per_env() -> int:
+    """Memory one environment of the batch takes: its observation twice (the engine's buffers and
+    the copy a step returns), its action mask, and the engine's episode state (a bound)."""
+    observation = sum(a.nbytes for a in empty_observation(1).values())
+    return 2 * observation + MAX_CALLS + 4096
+
 
 class FunctionQuestVectorEnv(VectorEnv[Observation, np.ndarray, np.ndarray]):
     """``num_envs`` Function Quest episodes stepped together by the native engine.
@@ -51,6 +62,12 @@ class FunctionQuestVectorEnv(VectorEnv[Observation, np.ndarray, np.ndarray]):
             )
         if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
             raise ValidationError(f"num_envs must be a positive integer, got {num_envs!r}")
+        needed = num_envs * bytes_per_env()
+        if needed > MAX_BUFFER_BYTES:
+            raise ValidationError(
+                f"num_envs={num_envs:,} needs {needed / 2**30:,.1f} GiB for its buffers; the limit is "
+                f"{MAX_BUFFER_BYTES / 2**30:g} GiB ({MAX_BUFFER_BYTES // bytes_per_env():,} environments)"
+            )
         self.levels = resolve_levels(level, band, levels)
         self.num_envs = num_envs
         self.copy = copy
@@ -95,6 +112,11 @@ class FunctionQuestVectorEnv(VectorEnv[Observation, np.ndarray, np.ndarray]):
         if actions.shape != (self.num_envs,) or not np.issubdtype(actions.dtype, np.integer):
             raise ValidationError(
                 f"actions must be {self.num_envs} integers (shape ({self.num_envs},)), got dtype {actions.dtype} shape {actions.shape}"
+            )
+        if actions.size and (actions.min() < 0 or actions.max() >= MAX_CALLS):
+            bad = int(np.flatnonzero((actions < 0) | (actions >= MAX_CALLS))[0])
+            raise ValidationError(
+                f"actions[{bad}] = {actions[bad]} is out of range: actions are call slots 0..{MAX_CALLS}"
             )
         self._actions[:] = actions
         o = self._obs

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 import textwrap
@@ -146,6 +147,17 @@ def test_rust_panic_becomes_internal_error_and_the_interpreter_lives() -> None:
     # The process is still healthy: the Pit keeps working after the panic.
     with Pit() as pit:
         assert pit.artifacts.get(pit.artifacts.put(b"after")) == b"after"
+
+
+def test_a_panic_is_reported_to_logging_with_its_backtrace_not_to_stderr(
+    caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    with caplog.at_level(logging.ERROR), pytest.raises(InternalError):
+        symphony_pit._native._debug_panic("logged, not printed")
+    assert "Rust panic" in caplog.text
+    assert "logged, not printed" in caplog.text
+    assert "debug_panic" in caplog.text  # the backtrace names where it happened
+    assert "logged, not printed" not in capfd.readouterr().err
 
 
 def test_panic_in_a_subprocess_exits_cleanly() -> None:

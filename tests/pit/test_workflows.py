@@ -4,6 +4,7 @@ concurrency, cancellation, resume, handlers, metrics, manifests."""
 from __future__ import annotations
 
 import asyncio
+import builtins
 import itertools
 import json
 import os
@@ -365,8 +366,14 @@ def test_manifests_load_callables_by_import_path() -> None:
         "nodes": [{"name": "total", "kind": "python", "callable": "builtins:sum", "inputs": ["xs"]}],
     }
     jsonschema.validate(manifest, manifest_schema())
-    wf = Workflow.from_manifest(manifest)
-    assert Pit().run(wf, inputs={"xs": [1, 2, 3]}).outputs == {"total": 6}
+    with pytest.raises(ValidationError, match="imports nothing by default"):
+        Workflow.from_manifest(manifest)
+    for wf in (
+        Workflow.from_manifest(manifest, namespace=builtins),
+        Workflow.from_manifest(manifest, namespace={"builtins:sum": sum}),
+        Workflow.from_manifest(manifest, trusted=True),
+    ):
+        assert Pit().run(wf, inputs={"xs": [1, 2, 3]}).outputs == {"total": 6}
 
 
 def test_pipeline_style() -> None:

@@ -98,7 +98,11 @@ fn dict_pairs<'a>(v: &'a Value, path: &str, allowed: &[&str]) -> Result<&'a [(Va
             Some(key) => {
                 return Err(field_error(
                     path,
-                    format!("has unknown key {key:?} (allowed: {})", allowed.join(", ")),
+                    format!(
+                        "has unknown key {} (allowed: {})",
+                        crate::error::shown(key),
+                        allowed.join(", ")
+                    ),
                 ))
             }
             None => {

@@ -51,3 +51,30 @@ impl From<std::io::Error> for PitError {
         PitError::Storage(format!("i/o: {e}"))
     }
 }
+
+/// Text read from a document that may not be what it claims (a level, a manifest), as an error
+/// message may show it: a short name-like word is quoted (`"nope"`), anything else (a line of a
+/// password file, say) is only described, so loading the wrong file never echoes its contents.
+pub fn shown(text: &str) -> String {
+    let name_like = text.len() <= 40
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/' | ' '));
+    if name_like {
+        format!("{text:?}")
+    } else {
+        format!("of {} characters (not shown)", text.chars().count())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_name_like_text_is_shown() {
+        assert_eq!(super::shown("colour"), "\"colour\"");
+        assert_eq!(
+            super::shown("root:$6$salt$hash:19000:0:99999:7:::"),
+            "of 36 characters (not shown)"
+        );
+    }
+}

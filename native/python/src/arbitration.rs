@@ -33,7 +33,12 @@ fn parse_needs(py: Python<'_>, needs: &Bound<'_, PyDict>) -> PyResult<Vec<(Arc<s
         return Err(validation(py, "a request must name at least one pool"));
     }
     let mut out = Vec::with_capacity(needs.len());
-    for (pool, amounts) in needs.iter() {
+    // Snapshots of the items (`items()`), not live iterators: converting an amount may run
+    // Python code that changes the dict, which a live iterator meets with a panic.
+    for (pool, amounts) in needs
+        .items()
+        .extract::<Vec<(Bound<'_, PyAny>, Bound<'_, PyAny>)>>()?
+    {
         let pool: String = pool
             .extract()
             .map_err(|_| validation(py, "pool names must be strings"))?;
@@ -44,7 +49,10 @@ fn parse_needs(py: Python<'_>, needs: &Bound<'_, PyDict>) -> PyResult<Vec<(Arc<s
             )
         })?;
         let mut r = Resources::ZERO;
-        for (dim, amount) in amounts.iter() {
+        for (dim, amount) in amounts
+            .items()
+            .extract::<Vec<(Bound<'_, PyAny>, Bound<'_, PyAny>)>>()?
+        {
             let dim: String = dim.extract()?;
             let k = DIMENSIONS.iter().position(|d| *d == dim).ok_or_else(|| {
                 validation(

@@ -57,8 +57,45 @@ pub fn to_pyerr(py: Python<'_>, err: PitError) -> PyErr {
     PyErr::from_type(class.bind(py).clone(), message)
 }
 
-/// Turn a caught panic into `InternalError`, so the interpreter lives on.
+/// Reports of recent panics (message, place, backtrace), written by the panic hook and logged
+/// by [`panic_to_pyerr`] once the GIL is held. Bounded: a storm of panics keeps the newest.
+static PANIC_REPORTS: std::sync::Mutex<std::collections::VecDeque<String>> =
+    std::sync::Mutex::new(std::collections::VecDeque::new());
+
+/// Route Rust panics to Python `logging` instead of stderr. The hook itself never touches
+/// Python (a panicking thread may not hold the GIL, and taking it there could deadlock): it
+/// keeps the report, and [`panic_to_pyerr`] logs it as `symphony_pit` error once it holds the GIL.
+pub fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let report = format!(
+            "{info} (thread {:?})\n{}",
+            std::thread::current().name().unwrap_or("unnamed"),
+            std::backtrace::Backtrace::force_capture()
+        );
+        if let Ok(mut reports) = PANIC_REPORTS.lock() {
+            if reports.len() >= 16 {
+                reports.pop_front();
+            }
+            reports.push_back(report);
+        }
+    }));
+}
+
+/// Log the panic reports kept by the hook (call with the GIL held).
+fn log_panic_reports() {
+    let reports: Vec<String> = match PANIC_REPORTS.lock() {
+        Ok(mut reports) => reports.drain(..).collect(),
+        Err(_) => return,
+    };
+    for report in reports {
+        log::error!("Rust panic (a bug in the Pit; please report it): {report}");
+    }
+}
+
+/// Turn a caught panic into `InternalError`, so the interpreter lives on; its report goes to
+/// `logging`.
 pub fn panic_to_pyerr(py: Python<'_>, payload: Box<dyn std::any::Any + Send>) -> PyErr {
+    log_panic_reports();
     let text = payload
         .downcast_ref::<&str>()
         .map(|s| (*s).to_owned())

@@ -44,6 +44,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // e.g. `symphony_pit.pit`). The Pit logs rarely, so levels are looked up on every record
     // rather than cached: a level set after import still takes effect.
     let _ = pyo3_log::Logger::new(py, pyo3_log::Caching::Nothing)?.install();
+    errors::install_panic_hook();
     m.add("VERSION", env!("CARGO_PKG_VERSION"))?;
     let info = PyDict::new(py);
     info.set_item("version", env!("CARGO_PKG_VERSION"))?;

@@ -134,11 +134,17 @@ impl Ctx<'_> {
         let map = v
             .as_object()
             .ok_or_else(|| self.err(field, format!("must be an object, got {}", kind(v))))?;
-        for key in map.keys() {
+        for (position, key) in map.keys().enumerate() {
             if !allowed.contains(&key.as_str()) && !key.starts_with("x-") {
                 return Err(self.err(
                     field,
-                    format!("unknown key {key:?} (allowed: {})", allowed.join(", ")),
+                    format!(
+                        "unknown key {} (key {} of {}; allowed: {})",
+                        crate::error::shown(key),
+                        position + 1,
+                        map.len(),
+                        allowed.join(", ")
+                    ),
                 ));
             }
         }
@@ -299,7 +305,10 @@ impl Level {
         let top = cx.object(doc, "level", TOP_KEYS)?;
         let format = cx.string(top, "format", "", None)?;
         if format != FORMAT {
-            return Err(cx.err("format", format!("must be {FORMAT:?}, got {format:?}")));
+            return Err(cx.err(
+                "format",
+                format!("must be {FORMAT:?}, got {}", crate::error::shown(&format)),
+            ));
         }
         let id = cx.string(top, "id", "", None)?;
         if id.is_empty() {

@@ -401,7 +401,10 @@ impl Compiler {
         if m.format != MANIFEST_FORMAT {
             return Err(problem(
                 "format",
-                format!("must be {MANIFEST_FORMAT:?}, got {:?}", m.format),
+                format!(
+                    "must be {MANIFEST_FORMAT:?}, got {}",
+                    crate::error::shown(&m.format)
+                ),
             ));
         }
         if m.version != MANIFEST_VERSION {

@@ -22,9 +22,11 @@ import hashlib
 import importlib
 import inspect
 import json
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any, overload
 
 from symphony_pit._native import CompiledWorkflow
@@ -107,17 +109,95 @@ def _callable_path(fn: Callable[..., Any]) -> str | None:
     return f"{module}:{qualname}"
 
 
-def _import_callable(path: str) -> Callable[..., Any]:
-    module_name, _, qualname = path.partition(":")
+#: A callable path: a dotted module name, a colon, a dotted attribute path (``pkg.mod:Class.fn``).
+_CALLABLE_PATH = re.compile(
+    r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*"
+)
+
+
+def _given_resources(resources: Mapping[str, float] | None) -> dict[str, float] | None:
+    """A node's resources as its author gave them: the Pit's canonical form lists every
+    dimension, the ones not given as 0."""
+    if not resources:
+        return None if resources is None else {}
+    given = {dim: amount for dim, amount in resources.items() if amount}
+    return given or dict(resources)
+
+
+def _check_path(path: object, what: str) -> str:
+    if not isinstance(path, str) or not _CALLABLE_PATH.fullmatch(path):
+        shown = repr(path) if isinstance(path, str) and len(path) <= 200 else type(path).__name__
+        raise ValidationError(f"{what}: callable must be a path like 'package.module:function', got {shown}")
+    return path
+
+
+def _attribute(target: Any, qualname: str, path: str) -> Callable[..., Any]:
     try:
-        target: Any = importlib.import_module(module_name)
         for part in qualname.split("."):
             target = getattr(target, part)
-    except (ImportError, AttributeError) as e:
-        raise ValidationError(f"cannot import callable {path!r}: {e}") from e
+    except AttributeError as e:
+        raise ValidationError(f"cannot find callable {path!r}: {e}") from None
     if not callable(target):
         raise ValidationError(f"{path!r} is not callable")
     return target  # type: ignore[no-any-return]
+
+
+def _import_callable(path: str) -> Callable[..., Any]:
+    """Import `path`'s module (running its code) and find the callable in it."""
+    module_name, _, qualname = _check_path(path, "callable").partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise ValidationError(f"cannot import callable {path!r}: {e}") from e
+    return _attribute(module, qualname, path)
+
+
+class _Resolver:
+    """Where a manifest's Python nodes get their functions: explicit ones by node name, then a
+    namespace by path, then (only when trusted) an import."""
+
+    def __init__(
+        self,
+        by_node: dict[str, Callable[..., Any]],
+        namespace: Mapping[str, Callable[..., Any]] | ModuleType | Iterable[ModuleType] | None,
+        trusted: bool,
+    ) -> None:
+        self.by_node = by_node
+        self.by_path: Mapping[str, Callable[..., Any]] = {}
+        self.modules: dict[str, ModuleType] = {}
+        if isinstance(namespace, ModuleType):
+            self.modules[namespace.__name__] = namespace
+        elif isinstance(namespace, Mapping):
+            self.by_path = namespace
+        elif namespace is not None:
+            for module in namespace:  # type: ignore[union-attr]  # a module was taken above
+                if not isinstance(module, ModuleType):
+                    raise ValidationError(
+                        f"namespace must be a mapping of paths to callables or modules, got {type(module).__name__}"
+                    )
+                self.modules[module.__name__] = module
+        self.trusted = trusted
+
+    def resolve(self, name: str, body: Mapping[str, Any]) -> Callable[..., Any]:
+        given = self.by_node.get(name)
+        if given is not None:
+            return given
+        path = body.get("callable")
+        if not path:
+            raise ValidationError(f"python node '{name}' has no callable path; pass callables={{'{name}': fn}}")
+        path = _check_path(path, f"python node '{name}'")
+        if path in self.by_path:
+            return self.by_path[path]
+        module_name, _, qualname = path.partition(":")
+        if module_name in self.modules:
+            return _attribute(self.modules[module_name], qualname, path)
+        if self.trusted:
+            return _import_callable(path)
+        raise ValidationError(
+            f"python node '{name}' names callable {path!r}, and loading a manifest imports nothing by "
+            f"default; pass callables={{'{name}': fn}}, namespace= (a mapping of paths, or modules you "
+            "imported), or trusted=True for a manifest you wrote yourself"
+        )
 
 
 #: Resource dimensions a node may hold in its pool.
@@ -360,6 +440,37 @@ class Workflow:
         ``resources`` (``{"gpu_memory_mb": 8000, "slots": 1}``; default one slot) is what one
         execution holds while it runs when ``pool`` is a pool of the Pool Manager: Arbitration
         grants it, all or nothing, against every other run's nodes."""
+        options = {
+            "inputs": inputs,
+            "retries": retries,
+            "backoff": backoff,
+            "timeout": timeout,
+            "pool": pool,
+            "priority": priority,
+            "fallback": fallback,
+            "cache": cache,
+            "resources": resources,
+        }
+        return self._add(name, kind, options, config)
+
+    def _add(
+        self,
+        name: str,
+        kind: str | Callable[..., Any] | Workflow,
+        options: Mapping[str, Any],
+        config: Mapping[str, Any],
+    ) -> Workflow:
+        """`add_node` with the node's settings apart from its options (a built-in node's
+        settings may use any key, ``pool`` included)."""
+        inputs: Sequence[str] | None = options.get("inputs")
+        retries = options.get("retries", 0)
+        backoff = options.get("backoff")
+        timeout = options.get("timeout")
+        pool = options.get("pool", "default")
+        priority = options.get("priority", "normal")
+        fallback = options.get("fallback")
+        cache = options.get("cache", True)
+        resources = options.get("resources")
         if not isinstance(name, str) or not name:
             raise ValidationError("a node needs a non-empty str name")
         if name in self._nodes:
@@ -467,20 +578,33 @@ class Workflow:
         cls,
         manifest: Mapping[str, Any] | str,
         callables: Mapping[str, Callable[..., Any]] | None = None,
+        *,
+        namespace: Mapping[str, Callable[..., Any]] | ModuleType | Iterable[ModuleType] | None = None,
+        trusted: bool = False,
     ) -> Workflow:
         """Rebuild a workflow from a manifest (dict or JSON text).
 
-        Python nodes take their function from ``callables[node_name]`` (fallbacks from
-        ``callables[f"{node_name}.fallback"]``), else import it from the manifest's ``callable``
-        path. The manifest is validated by the Pit first, so errors name the field.
+        Loading a manifest imports and runs nothing by default: a manifest is data, and may come
+        from anyone. Each Python node takes its function from ``callables[node_name]`` (fallbacks
+        from ``callables[f"{node_name}.fallback"]``), else from ``namespace`` by the manifest's
+        ``callable`` path (``"pkg.mod:fn"``): a mapping of paths to functions, or modules the
+        caller has imported (the path must name one of them; nothing else is imported). Only
+        ``trusted=True`` imports whatever module the manifest names — which runs that module's
+        code: use it only for manifests you wrote. The manifest is validated by the Pit first,
+        so errors name the field.
+
+        >>> wf = Workflow.from_manifest(manifest, namespace=my_nodes)  # doctest: +SKIP
         """
         text = manifest if isinstance(manifest, str) else json.dumps(manifest)
-        CompiledWorkflow(text)  # full validation, errors name the field
-        data: dict[str, Any] = json.loads(text)
-        return cls._from_dict(data, dict(callables or {}))
+        # The Pit's reading of the manifest, written back out: every field in its one canonical
+        # form (a node written as a JSON array becomes an object, "config": null goes), so what
+        # the validator accepted, this builds.
+        data: dict[str, Any] = json.loads(CompiledWorkflow(text).to_json())
+        resolver = _Resolver(dict(callables or {}), namespace, trusted)
+        return cls._from_dict(data, resolver)
 
     @classmethod
-    def _from_dict(cls, data: dict[str, Any], callables: dict[str, Callable[..., Any]]) -> Workflow:
+    def _from_dict(cls, data: dict[str, Any], resolver: _Resolver) -> Workflow:
         wf = cls(data["name"], inputs=data.get("inputs", []), description=data.get("description"))
         for entry in data["nodes"]:
             name = entry["name"]
@@ -492,22 +616,21 @@ class Workflow:
                 "pool": entry.get("pool", "default"),
                 "priority": entry.get("priority", 0),
                 "cache": entry.get("cache", True),
-                "resources": entry.get("resources"),
+                "resources": _given_resources(entry.get("resources")),
             }
             fallback = entry.get("fallback")
             if fallback is not None:
                 if fallback["kind"] == "python":
-                    options["fallback"] = callables.get(f"{name}.fallback") or _resolve(f"{name}.fallback", fallback)
+                    options["fallback"] = resolver.resolve(f"{name}.fallback", fallback)
                 else:
-                    options["fallback"] = {"kind": fallback["kind"], **fallback.get("config", {})}
+                    options["fallback"] = {"kind": fallback["kind"], **(fallback.get("config") or {})}
             kind = entry["kind"]
             if kind == "python":
-                wf.add_node(name, callables.get(name) or _resolve(name, entry), **options)
+                wf._add(name, resolver.resolve(name, entry), options, {})
             elif kind == "workflow":
-                sub = cls._from_dict(entry["workflow"], callables)
-                wf.add_node(name, sub, **options)
+                wf._add(name, cls._from_dict(entry["workflow"], resolver), options, {})
             else:
-                wf.add_node(name, kind, **options, **entry.get("config", {}))
+                wf._add(name, kind, options, dict(entry.get("config") or {}))
         if data.get("outputs"):
             wf.set_outputs(*data["outputs"])
         return wf
@@ -557,13 +680,6 @@ class Workflow:
         from symphony_pit._html import workflow_html
 
         return workflow_html(self)
-
-
-def _resolve(name: str, body: Mapping[str, Any]) -> Callable[..., Any]:
-    path = body.get("callable")
-    if not path:
-        raise ValidationError(f"python node '{name}' has no callable path; pass callables={{'{name}': fn}}")
-    return _import_callable(path)
 
 
 def _parameters(name: str, fn: Callable[..., Any]) -> list[str]:
