@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from function_quest.packs import LEVELS_DIR
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from symphony_pit import InternalError, ModelSpec, Pit, PitError, ValidationError, Workflow
+from symphony_pit._native import CompiledWorkflow
 
 
 def manifest(*nodes: Any, inputs: list[str] | None = None) -> dict[str, Any]:
@@ -221,3 +223,45 @@ def _echo() -> Workflow:
         return x
 
     return wf
+
+
+# -- small inputs that used to cost a lot ---------------------------------------------------
+
+
+def _wide(n: int) -> str:
+    nodes = [{"name": f"c{i}", "kind": "constant", "config": {"value": i}} for i in range(n)]
+    nodes.append({"name": "all", "kind": "concat", "inputs": [f"c{i}" for i in range(n)]})
+    return json.dumps(manifest(*nodes))
+
+
+def test_compiling_is_linear_in_a_nodes_input_count() -> None:
+    def seconds(n: int) -> float:
+        text = _wide(n)
+        started = time.perf_counter()
+        CompiledWorkflow(text)
+        return time.perf_counter() - started
+
+    small, large = min(seconds(20_000) for _ in range(3)), min(seconds(80_000) for _ in range(3))
+    assert large < 5.0, f"80,000 inputs took {large:.2f} s"
+    assert large / small < 10, f"4x the inputs took {large / small:.1f}x the time (quadratic: 16x)"
+
+
+def test_a_small_level_describing_millions_of_states_is_refused_within_the_budget() -> None:
+    facts = [f"s{i}" for i in range(21)]
+    functions = [
+        {"name": f"{verb}{i}", "description": verb, key: [f"s{i}"], "returns": verb, "fails": "no"}
+        for i in range(21)
+        for verb, key in (("on", "adds"), ("off", "removes"))
+    ]
+    functions.append(
+        {"name": "finish", "description": "finish", "requires": facts, "adds": ["done"], "returns": "ok", "fails": "no"}
+    )
+    level = {
+        "format": "function-quest/1", "id": "switches", "title": "Switches", "band": 1, "story": "Switches.",
+        "facts": [*facts, "done"], "initial": [], "goal": ["done"], "success": "Done.", "max_steps": 23,
+        "pools": {}, "functions": functions,
+    }  # fmt: skip
+    started = time.perf_counter()
+    with pytest.raises(ValidationError, match="solver gave up"):
+        gym.make("FunctionQuest-v0", level=level)
+    assert time.perf_counter() - started < 3.0

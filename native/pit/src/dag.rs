@@ -287,6 +287,10 @@ impl WorkflowGraph {
             .map(|node| Vec::with_capacity(node.deps.len()))
             .collect();
         for (i, node) in spec.nodes.iter().enumerate() {
+            // Repeated predecessors of a node with many dependencies are found with a set (a
+            // scan per dependency would make building quadratic in their count).
+            let mut seen = rustc_hash::FxHashSet::default();
+            let wide = node.deps.len() > crate::workflow::manifest::WIDE_NODE;
             for raw in &node.deps {
                 let dep = if index.contains_key(raw) {
                     Dep {
@@ -322,7 +326,12 @@ impl WorkflowGraph {
                         continue;
                     }
                 }
-                if !preds[i].contains(&j) {
+                let first = if wide {
+                    seen.insert(j)
+                } else {
+                    !preds[i].contains(&j)
+                };
+                if first {
                     preds[i].push(j);
                     succs[j].push(i);
                 }

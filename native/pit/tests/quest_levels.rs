@@ -532,3 +532,46 @@ proptest! {
         prop_assert!(ep.score.total() <= 200.0 && ep.score.total() >= 0.0);
     }
 }
+
+/// A 1 KB level that describes two million states: 21 switches, each turned on or off at will,
+/// and a goal that needs them all on (an obvious 22-step plan, but breadth-first search must
+/// look at every subset first).
+fn switches(n: usize) -> String {
+    let facts: Vec<String> = (0..n).map(|i| format!("\"s{i}\"")).collect();
+    let functions: Vec<String> = (0..n)
+        .flat_map(|i| {
+            [
+                format!(r#"{{"name": "on{i}", "description": "on", "adds": ["s{i}"], "returns": "on", "fails": "no"}}"#),
+                format!(r#"{{"name": "off{i}", "description": "off", "removes": ["s{i}"], "returns": "off", "fails": "no"}}"#),
+            ]
+        })
+        .collect();
+    format!(
+        r#"{{"format": "function-quest/1", "id": "switches", "title": "Switches", "band": 1,
+        "story": "Switches.", "facts": [{}, "done"], "initial": [], "goal": ["done"],
+        "success": "Done.", "max_steps": {}, "pools": {{}},
+        "functions": [{}, {{"name": "finish", "description": "finish", "requires": [{}],
+        "adds": ["done"], "returns": "done", "fails": "not yet"}}]}}"#,
+        facts.join(", "),
+        n + 2,
+        functions.join(", "),
+        facts.join(", ")
+    )
+}
+
+#[test]
+fn a_level_beyond_the_solver_budget_is_refused_within_about_a_second() {
+    let text = switches(21);
+    assert!(text.len() < 8192, "a small file: {} bytes", text.len());
+    let started = std::time::Instant::now();
+    let refused = CompiledLevel::new(load(&text).unwrap(), "switches.json");
+    let took = started.elapsed().as_secs_f64();
+    match refused {
+        Err(PitError::Validation(m)) => assert!(m.contains("solver gave up"), "{m}"),
+        Err(e) => panic!("{e:?}"),
+        Ok(_) => panic!("solved?"),
+    }
+    assert!(took < 2.0, "took {took:.2} s");
+    // A small one of the same shape still loads.
+    assert!(CompiledLevel::new(load(&switches(6)).unwrap(), "s.json").is_ok());
+}

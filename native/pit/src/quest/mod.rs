@@ -13,4 +13,4 @@ pub use engine::{CompiledLevel, Episode, QuestBatch, Visibility, OBS_CALLS, OBS_
 pub use level::{Bits, Cost, GroundedCall, Level, QuestPool, MAX_CALLS, MAX_FACTS};
 pub use score::{EpisodeStats, Par, Score};
 pub use sim::{Outcome, QuestState};
-pub use solver::{solve, solve_within, MAX_SOLVER_STATES};
+pub use solver::{solve, solve_within, SolverBudget};

@@ -8,18 +8,58 @@ use crate::error::{PitError, Result};
 use super::level::Level;
 use super::sim::QuestState;
 
-/// Most distinct states the solver visits before it gives up (a level that needs more is too big
-/// to check when it loads; the loader reports it instead of hanging).
-pub const MAX_SOLVER_STATES: usize = 2_000_000;
-
-/// The shortest plan (call indices) that wins within `max_steps`, or `None` when none does.
-/// Panics never; gives up with a validation error past [`MAX_SOLVER_STATES`] states.
-pub fn solve(level: &Level) -> Result<Option<Vec<usize>>> {
-    solve_within(level, MAX_SOLVER_STATES)
+/// What the solver may spend on one level before it gives up, so that every level loads or is
+/// refused within a second and a bounded amount of memory, however it was written (a 1 KB level
+/// can describe millions of states).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SolverBudget {
+    /// Distinct states visited.
+    pub max_states: usize,
+    /// Wall-clock time.
+    pub max_seconds: f64,
+    /// Memory for the states kept (seen set, queue, plan tree), estimated per state.
+    pub max_bytes: usize,
 }
 
-/// [`solve`] with an explicit budget of distinct states.
-pub fn solve_within(level: &Level, max_states: usize) -> Result<Option<Vec<usize>>> {
+impl Default for SolverBudget {
+    /// One second, 256 MiB, two million states: whichever comes first.
+    fn default() -> Self {
+        SolverBudget {
+            max_states: 2_000_000,
+            max_seconds: 1.0,
+            max_bytes: 256 << 20,
+        }
+    }
+}
+
+/// Memory one visited state costs the search: its key in the seen set (with the table's
+/// overhead), its copy in the queue and its entry in the plan tree. Holds add to it when there
+/// are any (counted per state as they are met).
+const BYTES_PER_STATE: usize = std::mem::size_of::<super::sim::StateKey>()
+    + 16
+    + std::mem::size_of::<QuestState>()
+    + std::mem::size_of::<(usize, Option<usize>)>();
+
+/// The shortest plan (call indices) that wins within `max_steps`, or `None` when none does.
+/// Panics never; gives up with a validation error past the default [`SolverBudget`].
+pub fn solve(level: &Level) -> Result<Option<Vec<usize>>> {
+    solve_within(level, SolverBudget::default())
+}
+
+/// [`solve`] under an explicit budget.
+pub fn solve_within(level: &Level, budget: SolverBudget) -> Result<Option<Vec<usize>>> {
+    let started = std::time::Instant::now();
+    let mut bytes = 0usize;
+    let give_up = |what: String| {
+        PitError::validation(format!(
+            "level '{}': the solver gave up after {what} (its budget: {} states, {} s, {} MiB); \
+             make the level smaller",
+            level.id,
+            budget.max_states,
+            budget.max_seconds,
+            budget.max_bytes >> 20
+        ))
+    };
     let start = QuestState::new(level);
     let mut seen = HashSet::from([start.key()]);
     // Each node: state and the index of its parent move in `moves`.
@@ -45,10 +85,18 @@ pub fn solve_within(level: &Level, max_states: usize) -> Result<Option<Vec<usize
             if !seen.insert(next.key()) {
                 continue;
             }
-            if seen.len() > max_states {
-                return Err(PitError::validation(format!(
-                    "level '{}': the solver gave up after {max_states} states; make the level smaller",
-                    level.id
+            bytes += BYTES_PER_STATE + 2 * next.holds.len() * std::mem::size_of::<super::sim::Hold>();
+            if seen.len() > budget.max_states {
+                return Err(give_up(format!("{} states", budget.max_states)));
+            }
+            if bytes > budget.max_bytes {
+                return Err(give_up(format!("~{} MiB of states", bytes >> 20)));
+            }
+            if seen.len() % 4096 == 0 && started.elapsed().as_secs_f64() > budget.max_seconds {
+                return Err(give_up(format!(
+                    "{:.1} s ({} states)",
+                    started.elapsed().as_secs_f64(),
+                    seen.len()
                 )));
             }
             moves.push((action, parent));

@@ -18,6 +18,9 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap;
 
 use serde::{Deserialize, Serialize};
+
+/// Inputs past which a node's repeated inputs are found with a set rather than a scan.
+pub(crate) const WIDE_NODE: usize = 16;
 use serde_json::Value as Json;
 
 use crate::dag::{GraphSpec, NodeSpec, WorkflowGraph, MAX_RETRIES};
@@ -493,10 +496,19 @@ impl Compiler {
                 ));
             }
             let mut deps = Vec::new();
+            // A node with many inputs checks for repeats in a set (a scan per input would make
+            // compiling quadratic in its input count); a few are scanned.
+            let mut seen = rustc_hash::FxHashSet::default();
+            let wide = def.inputs.len() > WIDE_NODE;
             for (k, name) in def.inputs.iter().enumerate() {
                 if let Some(&j) = node_names.get(name.as_str()) {
                     sources.push(Source::Node(j));
-                    if !deps.contains(name) {
+                    let first = if wide {
+                        seen.insert(name.as_str())
+                    } else {
+                        !deps.contains(name)
+                    };
+                    if first {
                         deps.push(name.clone());
                     }
                 } else if let Some(&j) = inputs.get(name.as_str()) {
