@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import subprocess
+import sys
 import zoneinfo
 from pathlib import Path
 from typing import Any
@@ -280,3 +282,26 @@ def test_every_value_is_refused_or_reads_back_equal(value: Any) -> None:
             return
         back = pit.artifacts.get(artifact)
         assert same(normalised(value), back), (value, back)
+
+
+MEMORY_PROBE = """
+import resource, sys, numpy as np
+from symphony_pit import Pit
+n = 25_000_000  # 200 MB of float64
+a = np.arange(n, dtype=np.float64) if sys.argv[1] == "plain" else np.broadcast_to(np.arange(5_000.0), (5_000, 5_000))
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+pit = Pit()
+artifact = pit.artifacts.put(a)
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) * 1024 / a.nbytes)
+assert (pit.artifacts.get(artifact) == a).all()
+"""
+
+
+@pytest.mark.parametrize("layout", ["plain", "broadcast"])
+def test_putting_an_array_needs_one_copy_of_it(layout: str) -> None:
+    probe = subprocess.run(
+        [sys.executable, "-c", MEMORY_PROBE, layout], capture_output=True, text=True, check=True, timeout=120
+    )
+    growth = float(probe.stdout.strip())
+    # The stored encoding is one copy; before, converting and encoding took two more.
+    assert growth < 1.4, f"peak memory grew by {growth:.2f}x the array's size"

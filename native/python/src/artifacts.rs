@@ -109,7 +109,11 @@ impl PyArtifactStore {
                     "content_type applies to bytes only; other values are stored encoded",
                 ));
             }
-            let encoded: symphony_pit::Blob = Arc::new(to_value(data)?.encode());
+            let encoded = match crate::convert::encode_array(data)? {
+                Some(encoded) => encoded,
+                None => to_value(data)?.encode(),
+            };
+            let encoded: symphony_pit::Blob = Arc::new(encoded);
             opts.content_type = Some(VALUE_CONTENT_TYPE.to_owned());
             run(py, move || pit.artifacts.put_blob(encoded, opts))?
         };

@@ -84,6 +84,20 @@ impl Problem {
     }
 }
 
+/// The most bytes one str, bytes or array inside a stored value may hold (MessagePack's limit
+/// for one item). Plain `bytes` put on their own are stored as they are, of any size.
+const MAX_ITEM_BYTES: usize = u32::MAX as usize;
+
+fn check_length(py: Python<'_>, len: usize) -> Result<(), Problem> {
+    if len > MAX_ITEM_BYTES {
+        return Err(refuse(
+            py,
+            format!("an item of {len} bytes is over the 4 GiB a stored value's item may hold (put large bytes on their own)"),
+        ));
+    }
+    Ok(())
+}
+
 /// A `ValidationError` for a value that cannot be stored exactly.
 fn refuse(py: Python<'_>, message: impl Into<String>) -> Problem {
     Problem::Py(validation(py, message))
@@ -114,12 +128,16 @@ fn convert_in(obj: &Bound<'_, PyAny>, level: usize) -> Result<Value, Problem> {
         return Ok(Value::Float(f.value()));
     }
     if let Ok(s) = obj.cast::<PyString>() {
-        return Ok(Value::Str(s.to_str()?.to_owned()));
+        let text = s.to_str()?;
+        check_length(py, text.len())?;
+        return Ok(Value::Str(text.to_owned()));
     }
     if let Ok(b) = obj.cast::<PyBytes>() {
+        check_length(py, b.as_bytes().len())?;
         return Ok(Value::Bytes(b.as_bytes().to_vec()));
     }
     if let Ok(b) = obj.cast::<PyByteArray>() {
+        check_length(py, b.len())?;
         return Ok(Value::Bytes(b.to_vec()));
     }
     if let Ok(list) = obj.cast::<PyList>() {
@@ -346,7 +364,8 @@ fn datetime_in(obj: &Bound<'_, PyAny>) -> Result<DateTime, Problem> {
     })
 }
 
-fn array_in(obj: &Bound<'_, PyAny>) -> Result<NdArray, Problem> {
+/// An array's dtype string and shape, once it is known to be storable exactly.
+fn array_layout(obj: &Bound<'_, PyAny>) -> Result<(String, Vec<u64>, usize), Problem> {
     let py = obj.py();
     let dtype = obj.getattr("dtype")?;
     if dtype.getattr("hasobject")?.is_truthy()? || !dtype.getattr("names")?.is_none() {
@@ -373,17 +392,72 @@ fn array_in(obj: &Bound<'_, PyAny>) -> Result<NdArray, Problem> {
             ),
         ));
     }
-    let numpy = py.import("numpy")?;
-    let contiguous = numpy.call_method1("ascontiguousarray", (obj,))?;
-    let flat = contiguous
-        .call_method1("reshape", (-1,))?
-        .call_method1("view", ("u1",))?;
-    let buffer = pyo3::buffer::PyBuffer::<u8>::get(&flat)?;
-    Ok(NdArray {
-        dtype: dtype.getattr("str")?.extract()?,
-        shape: obj.getattr("shape")?.extract()?,
-        data: buffer.to_vec(py)?,
-    })
+    let nbytes: usize = obj.getattr("nbytes")?.extract()?;
+    check_length(py, nbytes)?;
+    Ok((
+        dtype.getattr("str")?.extract()?,
+        obj.getattr("shape")?.extract()?,
+        nbytes,
+    ))
+}
+
+fn array_in(obj: &Bound<'_, PyAny>) -> Result<NdArray, Problem> {
+    let (dtype, shape, nbytes) = array_layout(obj)?;
+    let mut data = Vec::with_capacity(nbytes);
+    copy_array_into(obj, &mut data)?;
+    Ok(NdArray { dtype, shape, data })
+}
+
+/// Blocks of at most this many bytes are made contiguous at a time when an array that is not
+/// (a view, a broadcast) is copied: the copy never needs a second array's worth of memory.
+const COPY_BLOCK_BYTES: usize = 16 << 20;
+
+/// Append an array's bytes, in C order, to `out`. A contiguous array is copied once; any other
+/// is copied block by block along its first axes.
+fn copy_array_into(obj: &Bound<'_, PyAny>, out: &mut Vec<u8>) -> Result<(), Problem> {
+    let contiguous: bool = obj.getattr("flags")?.get_item("C_CONTIGUOUS")?.extract()?;
+    let nbytes: usize = obj.getattr("nbytes")?.extract()?;
+    let shape: Vec<usize> = obj.getattr("shape")?.extract()?;
+    if contiguous || nbytes <= COPY_BLOCK_BYTES || shape.is_empty() {
+        let numpy = obj.py().import("numpy")?;
+        let block = numpy.call_method1("ascontiguousarray", (obj,))?;
+        let flat = block
+            .call_method1("reshape", (-1,))?
+            .call_method1("view", ("u1",))?;
+        let buffer = pyo3::buffer::PyBuffer::<u8>::get(&flat)?;
+        let start = out.len();
+        out.resize(start + buffer.len_bytes(), 0);
+        buffer.copy_to_slice(obj.py(), &mut out[start..])?;
+        return Ok(());
+    }
+    for i in 0..shape[0] {
+        copy_array_into(&obj.get_item(i)?, out)?;
+    }
+    Ok(())
+}
+
+/// The stored encoding of a numpy array put on its own, written straight from the array: one
+/// copy of its bytes, however it is laid out (where converting it to a `Value` and encoding that
+/// would take two, and expand a broadcast view whole first). `None` for anything that is not a
+/// plain ndarray (the general conversion takes it, and explains a refusal).
+pub fn encode_array(obj: &Bound<'_, PyAny>) -> PyResult<Option<Vec<u8>>> {
+    let numpy_array = obj
+        .get_type()
+        .getattr("__module__")
+        .is_ok_and(|m| m.extract::<String>().is_ok_and(|m| m == "numpy"))
+        && obj.get_type().name().is_ok_and(|n| n == "ndarray");
+    if !numpy_array {
+        return Ok(None);
+    }
+    let Ok((dtype, shape, nbytes)) = array_layout(obj) else {
+        return Ok(None);
+    };
+    let mut out = symphony_pit::value::array_header(&dtype, &shape, nbytes);
+    out.reserve_exact(nbytes);
+    match copy_array_into(obj, &mut out) {
+        Ok(()) => Ok(Some(out)),
+        Err(Problem::Py(e) | Problem::At(_, e)) => Err(e),
+    }
 }
 
 /// `Value` → Python.

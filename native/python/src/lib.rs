@@ -37,6 +37,35 @@ fn _roundtrip(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
     convert::to_py(py, &decoded)
 }
 
+/// The process's worker threads (nodes of concurrent pools, nodes with a timeout): `threads`,
+/// `idle`, `abandoned_running` (nodes given up on — timed out or cancelled — whose code still
+/// runs: a thread cannot be killed), `abandoned_total` and `abandoned_limit`. With
+/// `abandoned_limit=`, set the bound first: past it, a node with a timeout is not started (it
+/// fails with `ResourceExhausted`, saying why).
+///
+/// >>> symphony_pit.thread_workers()["abandoned_running"]
+/// 0
+#[pyfunction]
+#[pyo3(signature = (*, abandoned_limit=None))]
+fn thread_workers<'py>(
+    py: Python<'py>,
+    abandoned_limit: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    use symphony_pit::workflow::workers;
+    if let Some(limit) = abandoned_limit {
+        let limit = errors::count_arg(limit, "abandoned_limit", 1 << 20)?;
+        workers::set_abandoned_limit(limit as usize);
+    }
+    let s = workers::stats();
+    let out = PyDict::new(py);
+    out.set_item("threads", s.threads)?;
+    out.set_item("idle", s.idle)?;
+    out.set_item("abandoned_running", s.abandoned_running)?;
+    out.set_item("abandoned_total", s.abandoned_total)?;
+    out.set_item("abandoned_limit", s.abandoned_limit)?;
+    Ok(out)
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
@@ -73,6 +102,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<quest::PyQuestBatch>()?;
     m.add_function(wrap_pyfunction!(quest::quest_tier, m)?)?;
     m.add_function(wrap_pyfunction!(quest::quest_layout, m)?)?;
+    m.add_function(wrap_pyfunction!(thread_workers, m)?)?;
     m.add_function(wrap_pyfunction!(_debug_panic, m)?)?;
     m.add_function(wrap_pyfunction!(_roundtrip, m)?)?;
     Ok(())

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use pyo3::exceptions::{PyKeyboardInterrupt, PyTypeError};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyTuple};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use symphony_pit::workflow::{
     execute, CancelToken, CompiledWorkflow, Host, NodeError, Output, RunOptions, RunReport,
 };
@@ -58,11 +58,31 @@ fn node_error(py: Python<'_>, err: PyErr) -> NodeError {
     }
 }
 
+/// What a node receives for one of its inputs: a value equal to the artifact its lineage names.
+/// An immutable object (see [`shareable`]) is handed on as it is; anything a node could change
+/// in place (a list, a dict, an array) is made afresh from the stored value for each consumer,
+/// so one node changing its input changes nothing another node, or the run's outputs, see.
 fn input_object<'py>(py: Python<'py>, output: &Output<Data>) -> PyResult<Bound<'py, PyAny>> {
     match &output.data {
-        Some(object) => Ok(object.bind(py).clone()),
-        None => Ok(to_py(py, &output.value)?.into_bound(py)),
+        Some(object) if shareable(object.bind(py), 0) => Ok(object.bind(py).clone()),
+        _ => Ok(to_py(py, &output.value)?.into_bound(py)),
     }
+}
+
+/// Whether `object` cannot change and is kept by the store exactly as it is: None, and exact
+/// (not subclassed) bool, int, float, str, bytes, and tuples of those (a few levels deep).
+fn shareable(object: &Bound<'_, PyAny>, depth: usize) -> bool {
+    object.is_none()
+        || object.is_exact_instance_of::<PyInt>()
+        || object.is_exact_instance_of::<PyFloat>()
+        || object.is_exact_instance_of::<PyString>()
+        || object.is_exact_instance_of::<PyBool>()
+        || object.is_exact_instance_of::<PyBytes>()
+        || (depth < 4
+            && object.is_exact_instance_of::<PyTuple>()
+            && object
+                .cast::<PyTuple>()
+                .is_ok_and(|t| t.iter().all(|item| shareable(&item, depth + 1))))
 }
 
 impl Host for PyHost {

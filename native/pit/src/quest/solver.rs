@@ -85,7 +85,8 @@ pub fn solve_within(level: &Level, budget: SolverBudget) -> Result<Option<Vec<us
             if !seen.insert(next.key()) {
                 continue;
             }
-            bytes += BYTES_PER_STATE + 2 * next.holds.len() * std::mem::size_of::<super::sim::Hold>();
+            bytes +=
+                BYTES_PER_STATE + 2 * next.holds.len() * std::mem::size_of::<super::sim::Hold>();
             if seen.len() > budget.max_states {
                 return Err(give_up(format!("{} states", budget.max_states)));
             }

@@ -334,6 +334,8 @@ struct Staged {
 
 struct Flight {
     token: u64,
+    /// The worker's job: abandoned if the run stops waiting for it.
+    job: Option<workers::Job>,
     deadline: Option<Instant>,
     fallback: bool,
 }
@@ -1094,6 +1096,12 @@ impl<H: Host> Exec<'_, H> {
                     let outcome = self.host.call(slot, &inputs).map(|(d, v)| (Some(d), v));
                     return self.complete(i, fallback, outcome, inputs);
                 }
+                if node.timeout.is_some() {
+                    if let Some(why) = workers::refuse_abandonable() {
+                        let error = NodeError::new("ResourceExhausted", why);
+                        return self.complete(i, fallback, Err(error), inputs);
+                    }
+                }
                 self.next_token += 1;
                 let token = self.next_token;
                 let deadline = node
@@ -1103,6 +1111,7 @@ impl<H: Host> Exec<'_, H> {
                     i,
                     Flight {
                         token,
+                        job: None,
                         deadline,
                         fallback,
                     },
@@ -1110,7 +1119,7 @@ impl<H: Host> Exec<'_, H> {
                 self.nodes[i].worker = true;
                 let host = self.host.clone();
                 let tx = self.tx.clone();
-                workers::submit(move || {
+                let job = workers::submit(move || {
                     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                         host.call(slot, &inputs)
                     }))
@@ -1122,6 +1131,9 @@ impl<H: Host> Exec<'_, H> {
                     });
                     let _ = tx.send(Message::Done((i, token, outcome)));
                 });
+                if let Some(flight) = self.in_flight.get_mut(&i) {
+                    flight.job = Some(job);
+                }
                 Ok(())
             }
         }
@@ -1382,7 +1394,9 @@ impl<H: Host> Exec<'_, H> {
             .map(|(&i, f)| (i, f.fallback))
             .collect();
         for (i, fallback) in expired {
-            self.in_flight.remove(&i);
+            if let Some(job) = self.in_flight.remove(&i).and_then(|f| f.job) {
+                job.abandon();
+            }
             let timeout = self.wf.nodes[i].timeout.unwrap_or(0.0);
             self.emit(i, "node.timeout", &[]);
             let error = NodeError::new(
@@ -1402,7 +1416,11 @@ impl<H: Host> Exec<'_, H> {
         if !self.pit.dags.status(&self.run_id)?.is_finished() {
             self.pit.dags.cancel(&self.run_id)?;
         }
-        self.in_flight.clear();
+        for (_, flight) in self.in_flight.drain() {
+            if let Some(job) = flight.job {
+                job.abandon();
+            }
+        }
         self.release_all();
         Ok(())
     }

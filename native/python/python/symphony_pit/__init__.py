@@ -35,6 +35,7 @@ from symphony_pit._native import (
     WorkflowGraph,
     quest_layout,
     quest_tier,
+    thread_workers,
 )
 from symphony_pit._system import system_info
 from symphony_pit.errors import (
@@ -109,4 +110,5 @@ __all__ = [
     "quest_tier",
     "set_default_pit",
     "system_info",
+    "thread_workers",
 ]

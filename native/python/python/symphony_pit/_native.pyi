@@ -34,6 +34,7 @@ __all__ = [
     "_roundtrip",
     "quest_layout",
     "quest_tier",
+    "thread_workers",
 ]
 
 VERSION: Final[str]
@@ -507,5 +508,15 @@ class QuestBatch:
 
 def quest_tier(total: float) -> str: ...
 def quest_layout() -> tuple[int, int, int]: ...
+def thread_workers(*, abandoned_limit: int | None = None) -> dict[str, int]:
+    """The process's worker threads: ``threads``, ``idle``, ``abandoned_running`` (nodes given up
+    on — timed out or cancelled — whose code still runs: a thread cannot be killed),
+    ``abandoned_total`` and ``abandoned_limit``. ``abandoned_limit=`` sets the bound first: past
+    it, a node with a timeout is not started (it fails with ``ResourceExhausted``, saying why).
+
+    >>> symphony_pit.thread_workers()["abandoned_running"]
+    0
+    """
+
 def _debug_panic(message: str) -> None: ...
 def _roundtrip(value: Any) -> Any: ...
