@@ -20,7 +20,7 @@ import yaml
 from function_quest.packs import LEVELS_DIR
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from symphony_pit import InternalError, ModelSpec, Pit, PitError, ValidationError, Workflow
+from symphony_pit import InternalError, ModelSpec, Pit, PitError, QuestGame, QuestLevel, ValidationError, Workflow
 from symphony_pit._native import CompiledWorkflow
 
 
@@ -264,4 +264,35 @@ def test_a_small_level_describing_millions_of_states_is_refused_within_the_budge
     started = time.perf_counter()
     with pytest.raises(ValidationError, match="solver gave up"):
         gym.make("FunctionQuest-v0", level=level)
+    assert time.perf_counter() - started < 3.0
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_mutated_levels_load_or_are_refused_cleanly(data: st.DataObject) -> None:
+    files = sorted((LEVELS_DIR / "campaign").glob("*.yaml"))
+    level = yaml.safe_load(data.draw(st.sampled_from(files)).read_text())
+    junk = st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(-(2**70), 2**70),
+        st.floats(),
+        st.text(max_size=8),
+        st.lists(st.text(max_size=4), max_size=3),
+        st.just({}),
+    )
+    for _ in range(data.draw(st.integers(1, 4))):
+        target: dict[str, Any] = level
+        if level["functions"] and data.draw(st.booleans()):
+            target = data.draw(st.sampled_from(level["functions"]))
+        key = data.draw(st.sampled_from([*sorted(target), "extra", "cost", "params"]))
+        target[key] = data.draw(junk)
+    started = time.perf_counter()
+    try:
+        loaded = QuestLevel.from_json(json.dumps(level, default=str), source="mutated.json")
+    except ValidationError:
+        pass
+    else:
+        game = QuestGame(loaded)
+        game.step(0)
     assert time.perf_counter() - started < 3.0

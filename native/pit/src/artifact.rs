@@ -253,6 +253,11 @@ struct State {
     total_bytes: u64,
     /// Artifacts whose access counters changed since the last flush.
     dirty: IdSet,
+    /// Reads not yet folded into their artifact's shared record: id → (reads, last read). A get
+    /// updates the record in place when nobody else holds it; when someone does (a write still
+    /// queued for the disk, a caller's snapshot) it counts here rather than copy the record, and
+    /// whoever hands a record out folds these in first ([`State::fold`]).
+    reads: IdMap<(u64, f64)>,
     /// Artifacts whose copy on disk was found missing or damaged: the next put of their bytes
     /// writes them again.
     damaged: IdSet,
@@ -262,6 +267,27 @@ struct State {
     /// Blobs on disk that no row names, found when the store was opened (for `recover`).
     orphans: Vec<ArtifactId>,
     stats: StoreStats,
+}
+
+impl State {
+    /// Bring an artifact's shared record up to date with its deferred reads.
+    fn fold(&mut self, id: &ArtifactId) {
+        if let Some((count, last)) = self.reads.remove(id) {
+            if let Some(entry) = self.meta.get_mut(id) {
+                let meta = Arc::make_mut(entry);
+                meta.access_count += count;
+                meta.last_access = meta.last_access.max(last);
+            }
+        }
+    }
+
+    /// Fold every deferred read.
+    fn fold_all(&mut self) {
+        let ids: Vec<ArtifactId> = self.reads.keys().copied().collect();
+        for id in ids {
+            self.fold(&id);
+        }
+    }
 }
 
 /// Content-addressed artifact storage shared by the Pit's components.
@@ -401,11 +427,15 @@ impl SmallIds {
     }
 }
 
+/// What a put sends to the writer once the store's lock is released: one or two operations,
+/// kept inline (no allocation per put).
+type Ops = smallvec::SmallVec<[Op; 2]>;
+
 /// The store held for results stored together (see [`ArtifactStore::batch`]).
 pub struct StoreBatch<'a> {
     store: &'a ArtifactStore,
     st: MutexGuard<'a, State>,
-    ops: Vec<Op>,
+    ops: Ops,
     added: bool,
 }
 
@@ -554,7 +584,7 @@ impl ArtifactStore {
             check_name("producer node", &p.node)?;
         }
         let id = ArtifactId::of(data);
-        let mut ops = Vec::new();
+        let mut ops = Ops::new();
         let mut st = self.state.lock();
         check_lineage(&st, &opts.inputs)?;
         let tags = std::mem::take(&mut opts.tags);
@@ -575,7 +605,7 @@ impl ArtifactStore {
 
     /// Send what a put must write to the disk, once the lock is released; with synchronous
     /// durability wait for it when something new was `added`.
-    fn send(&self, ops: Vec<Op>, added: bool) -> Result<()> {
+    fn send(&self, ops: Ops, added: bool) -> Result<()> {
         let writes = added || ops.iter().any(|op| matches!(op, Op::PutArtifact { .. }));
         for op in ops {
             self.persister.send(op)?;
@@ -599,12 +629,15 @@ impl ArtifactStore {
         st: &mut State,
         id: ArtifactId,
         tags: Vec<String>,
-        ops: &mut Vec<Op>,
+        ops: &mut Ops,
         make_meta: impl FnOnce(Vec<String>) -> ArtifactMeta,
         make_blob: impl FnOnce() -> Blob,
         check_disk: bool,
     ) -> bool {
         st.stats.puts += 1;
+        if !st.reads.is_empty() {
+            st.fold(&id); // a record handed to the writer below carries its reads
+        }
         if let Some(entry) = st.meta.get_mut(&id) {
             st.stats.dedup_hits += 1;
             let mut tags_changed = false;
@@ -677,7 +710,7 @@ impl ArtifactStore {
         Ok(StoreBatch {
             store: self,
             st: self.state.lock(),
-            ops: Vec::new(),
+            ops: Ops::new(),
             added: false,
         })
     }
@@ -689,28 +722,32 @@ impl ArtifactStore {
             return; // the hot tier is the only tier: nothing is ever evicted
         }
         st.lru.push_back(id);
-        // Evict least recently used durable blobs beyond the budget; pending ones stay.
-        let mut skipped = Vec::new();
+        // Evict least recently used durable blobs beyond the budget. A blob not yet on disk
+        // stays, and so does everything after it: the queue is about in write order, so the
+        // scan stops there instead of walking every pending blob on every put while the writer
+        // catches up. A blob whose write failed goes to the back (it waits for a put to retry).
+        let mut rotated = 0;
         while st.hot_bytes > self.hot_limit {
-            let Some(victim) = st.lru.pop_front() else {
+            let Some(&victim) = st.lru.front() else {
                 break;
             };
-            if victim == id {
-                skipped.push(victim);
-                continue;
-            }
             match st.hot.get(&victim) {
-                Some(e) if e.disk.is_durable() => {
+                None => {
+                    st.lru.pop_front(); // a stale entry of the lazy queue
+                }
+                Some(e) if e.disk.is_durable() && victim != id => {
                     let size = e.data.bytes().len() as u64;
                     st.hot.remove(&victim);
                     st.hot_bytes -= size;
+                    st.lru.pop_front();
                 }
-                Some(_) => skipped.push(victim),
-                None => {}
+                Some(e) if e.disk.has_failed() && rotated < 16 => {
+                    rotated += 1;
+                    st.lru.pop_front();
+                    st.lru.push_back(victim);
+                }
+                Some(_) => break,
             }
-        }
-        for victim in skipped.into_iter().rev() {
-            st.lru.push_front(victim);
         }
         if st.lru.len() > 4 * st.hot.len() + 64 {
             let hot = &st.hot;
@@ -745,9 +782,18 @@ impl ArtifactStore {
             let Some(entry) = st.meta.get_mut(id) else {
                 return Err(missing(st, id));
             };
-            let meta = Arc::make_mut(entry);
-            meta.access_count += 1;
-            meta.last_access = now;
+            match Arc::get_mut(entry) {
+                Some(meta) => {
+                    meta.access_count += 1;
+                    meta.last_access = now;
+                }
+                None => {
+                    let read = st.reads.entry(*id).or_insert((0, now));
+                    read.0 += 1;
+                    read.1 = now;
+                }
+            }
+            let meta = st.meta.get(id).expect("looked up above");
             let content = Content::of(&meta.content_type);
             let archived = meta.archived.is_some();
             let size = meta.size;
@@ -858,6 +904,7 @@ impl ArtifactStore {
             let compressed: Blob = Arc::new(encoder.finish()?);
             let stored = compressed.bytes().len() as u64;
             let mut st = self.state.lock();
+            st.fold(id);
             let Some(entry) = st.meta.get_mut(id) else {
                 continue; // deleted meanwhile
             };
@@ -928,13 +975,15 @@ impl ArtifactStore {
 
     /// A snapshot of an artifact's metadata (shared, not copied).
     pub fn metadata(&self, id: &ArtifactId) -> Result<Arc<ArtifactMeta>> {
-        let st = self.state.lock();
+        let mut st = self.state.lock();
+        st.fold(id);
         st.meta.get(id).cloned().ok_or_else(|| missing(&st, id))
     }
 
     /// Artifacts matching `filter`, oldest first.
     pub fn list(&self, filter: &ListFilter) -> Vec<Arc<ArtifactMeta>> {
-        let st = self.state.lock();
+        let mut st = self.state.lock();
+        st.fold_all();
         let mut out: Vec<Arc<ArtifactMeta>> = st
             .meta
             .values()
@@ -983,6 +1032,7 @@ impl ArtifactStore {
             st.stats.archive_stored_bytes -= compressed;
         }
         st.meta.remove(id);
+        st.reads.remove(id);
         st.archive.remove(id);
         st.total_bytes -= size;
         st.dirty.remove(id);
@@ -1003,6 +1053,7 @@ impl ArtifactStore {
     /// Pin (or unpin) an artifact: pinned artifacts are never deleted by cleanup.
     pub fn pin(&self, id: &ArtifactId, pinned: bool) -> Result<()> {
         let mut st = self.state.lock();
+        st.fold(id);
         let entry = st.meta.get_mut(id).ok_or_else(|| unknown(id))?;
         Arc::make_mut(entry).pinned = pinned;
         let meta = entry.clone();
@@ -1148,6 +1199,9 @@ impl ArtifactStore {
         let dirty: Vec<Arc<ArtifactMeta>> = {
             let mut st = self.state.lock();
             let ids: Vec<ArtifactId> = st.dirty.drain().collect();
+            for id in &ids {
+                st.fold(id);
+            }
             ids.iter()
                 .filter_map(|id| st.meta.get(id).cloned())
                 .collect()
@@ -1262,6 +1316,32 @@ mod tests {
         let (_, content) = pit.artifacts.get_typed(&id).unwrap();
         assert_eq!(content, Content::Bytes);
         assert_eq!(pit.artifacts.metadata(&id).unwrap().access_count, 2);
+    }
+
+    #[test]
+    fn reads_count_while_a_snapshot_is_held_and_reach_the_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = {
+            let pit = Pit::open(PitConfig::on_disk(dir.path())).unwrap();
+            let id = pit
+                .artifacts
+                .put(b"counted", PutOptions::default())
+                .unwrap();
+            let snapshot = pit.artifacts.metadata(&id).unwrap();
+            for _ in 0..3 {
+                pit.artifacts.get(&id).unwrap();
+            }
+            assert_eq!(snapshot.access_count, 0, "a snapshot does not change");
+            assert_eq!(pit.artifacts.metadata(&id).unwrap().access_count, 3);
+            pit.artifacts.get(&id).unwrap();
+            assert_eq!(
+                pit.artifacts.list(&ListFilter::default())[0].access_count,
+                4
+            );
+            id
+        };
+        let pit = Pit::open(PitConfig::on_disk(dir.path())).unwrap();
+        assert_eq!(pit.artifacts.metadata(&id).unwrap().access_count, 4);
     }
 
     #[test]
