@@ -231,7 +231,6 @@ def run(quick: bool) -> list[Row]:
 
         pit_s = per_call(pit_put_get, n_blobs, repeats)
         peer_s = per_call(peer_put_get, n_blobs, repeats)
-        in_memory_s = pit_s
         rows.append(
             Row(
                 f"artifact put+get {label} (in memory)",
