@@ -447,3 +447,48 @@ fn an_archive_that_decompresses_past_its_size_is_refused() {
         other => panic!("{:?}", other.map(|b| b.bytes().len())),
     }
 }
+
+#[test]
+fn a_version_3_store_gains_checksums_and_keeps_its_blob_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let (small, big) = {
+        let pit = open(dir.path());
+        let small = pit
+            .artifacts
+            .put(b"written by v3", Default::default())
+            .unwrap();
+        let big = pit.artifacts.put(&large(6), Default::default()).unwrap();
+        pit.close().unwrap();
+        (small, big)
+    };
+    {
+        // As a version 3 store was: no checksums, small blobs in files like every other blob.
+        let conn = db(dir.path());
+        let bytes: Vec<u8> = conn
+            .query_row(
+                "SELECT data FROM small_blobs WHERE id = ?1",
+                [small.to_hex()],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let path = blob_path(dir.path(), &small);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, bytes).unwrap();
+        conn.execute_batch(
+            "DROP TABLE small_blobs;
+             ALTER TABLE artifacts DROP COLUMN checksum;
+             UPDATE pit_meta SET value = '3' WHERE key = 'schema_version';",
+        )
+        .unwrap();
+    }
+    let pit = open(dir.path());
+    assert!(pit.artifacts.quarantined().is_empty());
+    assert!(pit.artifacts.orphans().is_empty());
+    assert_eq!(pit.artifacts.get(&small).unwrap().bytes(), b"written by v3");
+    assert_eq!(pit.artifacts.get(&big).unwrap().bytes(), &large(6)[..]);
+    drop(pit);
+    // The rows now carry checksums that hold.
+    let pit = open(dir.path());
+    assert!(pit.artifacts.quarantined().is_empty());
+    assert_eq!(pit.artifacts.metadata(&small).unwrap().access_count, 1);
+}
