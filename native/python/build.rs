@@ -30,4 +30,13 @@ fn main() {
         std::env::var("PROFILE").unwrap_or_default()
     );
     println!("cargo:rerun-if-changed=build.rs");
+    // The commit recorded above must follow new commits: rerun when HEAD or the branch moves.
+    let git_dir = output("git", &["rev-parse", "--absolute-git-dir"]);
+    if git_dir != "unknown" {
+        println!("cargo:rerun-if-changed={git_dir}/HEAD");
+        let branch = output("git", &["symbolic-ref", "-q", "HEAD"]);
+        if branch != "unknown" {
+            println!("cargo:rerun-if-changed={git_dir}/{branch}");
+        }
+    }
 }

@@ -332,6 +332,9 @@ impl Persister {
         } else {
             self.flush()
         };
+        // The reader goes first: the writer's connection, closing last, folds the WAL into the
+        // database and removes it.
+        *self.reader.lock() = None;
         self.shared.queue.lock().closed = true;
         self.shared.wake.notify_one();
         if let Some(thread) = self.thread.lock().take() {
@@ -339,7 +342,6 @@ impl Persister {
                 .join()
                 .map_err(|_| PitError::Internal("the writer thread panicked".into()))?;
         }
-        *self.reader.lock() = None;
         flushed
     }
 
