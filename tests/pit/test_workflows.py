@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import dataclasses
 import itertools
 import json
 import os
@@ -439,3 +440,18 @@ def test_the_run_history_is_bounded_by_nodes(pit: Pit, monkeypatch: pytest.Monke
     last = pit.run(big, cache=False)
     assert [run.run_id for run in pit.workflow_runs] == [last.run_id]  # the newest always stays
     assert pit.metrics().loc["big", "runs"] == 1
+
+
+def test_a_workflow_changes_only_through_its_methods_so_its_compiled_form_is_never_stale() -> None:
+    wf = Workflow("frozen")
+    wf.add_node("x", "constant", value=1)
+    pit = Pit()
+    assert pit.run(wf).outputs == {"x": 1}
+    node = wf.nodes["x"]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        node.retries = 3  # type: ignore[misc]
+    node.config["value"] = 5  # a copy: the workflow keeps its own
+    node.inputs.append("ghost")
+    assert wf.nodes["x"].config == {"value": 1}
+    assert pit.run(wf, cache=False).outputs == {"x": 1}
+    assert [n.config for n in wf] == [{"value": 1}]

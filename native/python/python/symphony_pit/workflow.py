@@ -18,6 +18,7 @@ A workflow serialises to a versioned JSON manifest (`to_manifest`, schema in
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib
 import inspect
@@ -113,6 +114,18 @@ def _callable_path(fn: Callable[..., Any]) -> str | None:
 _CALLABLE_PATH = re.compile(
     r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*"
 )
+
+
+def _copy(node: Node) -> Node:
+    """A node whose containers are its own (a frozen node's list or dict can still be changed)."""
+    return dataclasses.replace(
+        node,
+        inputs=list(node.inputs),
+        config=dict(node.config),
+        backoff=None if node.backoff is None else dict(node.backoff),
+        resources=None if node.resources is None else dict(node.resources),
+        fallback=dict(node.fallback) if isinstance(node.fallback, dict) else node.fallback,
+    )
 
 
 def _given_resources(resources: Mapping[str, float] | None) -> dict[str, float] | None:
@@ -257,10 +270,15 @@ def _backoff(value: Backoff | float | Mapping[str, Any] | None) -> dict[str, Any
     raise ValidationError(f"backoff must be a Backoff, seconds or a dict, got {type(value).__name__}")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Node:
     """One node of a workflow: what runs (a Python callable, a built-in Rust node or a
-    sub-workflow), what it takes, and its policies."""
+    sub-workflow), what it takes, and its policies.
+
+    Frozen, and handed out as a copy (`Workflow.nodes`): a workflow changes only through its
+    methods, so its compiled form can never be stale. Build a changed workflow with
+    `add_node` instead.
+    """
 
     name: str
     kind: str
@@ -532,7 +550,8 @@ class Workflow:
 
     @property
     def nodes(self) -> dict[str, Node]:
-        return dict(self._nodes)
+        """The nodes by name, as copies: changing one changes nothing in the workflow."""
+        return {name: _copy(node) for name, node in self._nodes.items()}
 
     @property
     def inputs(self) -> list[str]:
@@ -548,7 +567,7 @@ class Workflow:
         return len(self._nodes)
 
     def __iter__(self) -> Iterator[Node]:
-        return iter(self._nodes.values())
+        return iter(self.nodes.values())
 
     def __contains__(self, name: object) -> bool:
         return name in self._nodes
