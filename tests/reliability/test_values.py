@@ -266,7 +266,7 @@ def normalised(value: Any) -> Any:
     return value
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(value=values)
 def test_every_value_is_refused_or_reads_back_equal(value: Any) -> None:
     with Pit() as pit:

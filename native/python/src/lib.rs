@@ -83,6 +83,19 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     info.set_item("profile", env!("PIT_PROFILE"))?;
     info.set_item("pyo3", "0.30")?;
     m.add("BUILD_INFO", info)?;
+    // Facts of the engine the Python layer checks against: defined once, here.
+    m.add("MANIFEST_FORMAT", symphony_pit::workflow::MANIFEST_FORMAT)?;
+    m.add("MANIFEST_VERSION", symphony_pit::workflow::MANIFEST_VERSION)?;
+    let kinds = PyDict::new(py);
+    for (kind, settings) in symphony_pit::workflow::builtin::BUILTIN_KINDS {
+        kinds.set_item(kind, pyo3::types::PyTuple::new(py, settings)?)?;
+    }
+    m.add("BUILTIN_KINDS", kinds)?;
+    m.add(
+        "RESOURCE_DIMENSIONS",
+        pyo3::types::PyTuple::new(py, symphony_pit::resources::DIMENSIONS)?,
+    )?;
+    m.add("HISTORY_NODES", symphony_pit::dag::HISTORY_NODES)?;
     m.add_class::<pit::PyPit>()?;
     m.add_class::<pit::PyEvent>()?;
     m.add_class::<pools::PyPoolManager>()?;

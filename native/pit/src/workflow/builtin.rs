@@ -23,16 +23,38 @@ use crate::resources::Resources;
 use crate::value::Value;
 use crate::workflow::engine::NodeError;
 
-/// The built-in node kinds.
-pub const BUILTIN_KINDS: [&str; 7] = [
-    "passthrough",
-    "constant",
-    "calculator",
-    "map",
-    "filter",
-    "concat",
-    "model",
+/// The built-in node kinds and the settings each takes: the one table the manifest validator
+/// checks against and the Python layer reads (`symphony_pit._native.BUILTIN_KINDS`).
+pub const BUILTIN_KINDS: [(&str, &[&str]); 7] = [
+    ("passthrough", &[]),
+    ("constant", &["value"]),
+    ("calculator", &["operation", "operand"]),
+    ("map", &["operation", "operand"]),
+    ("filter", &["compare", "value"]),
+    ("concat", &[]),
+    (
+        "model",
+        &[
+            "pool",
+            "model",
+            "model_type",
+            "version",
+            "cpu",
+            "memory_mb",
+            "gpu_memory_mb",
+            "slots",
+            "config",
+        ],
+    ),
 ];
+
+/// The settings built-in node `kind` takes (empty for a kind that is not built in).
+fn settings_of(kind: &str) -> &'static [&'static str] {
+    BUILTIN_KINDS
+        .iter()
+        .find(|(name, _)| *name == kind)
+        .map_or(&[], |(_, settings)| settings)
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Operation {
@@ -179,30 +201,23 @@ fn resource(config: &Json, key: &str) -> Result<f64, String> {
 impl Builtin {
     /// Parse the settings of built-in node `kind`.
     pub fn parse(kind: &str, config: &Json) -> Result<Builtin, String> {
+        if BUILTIN_KINDS.iter().any(|(name, _)| *name == kind) {
+            config_keys(kind, config, settings_of(kind))?;
+        }
         match kind {
-            "passthrough" | "concat" => {
-                config_keys(kind, config, &[])?;
-                Ok(if kind == "concat" {
-                    Builtin::Concat
-                } else {
-                    Builtin::Passthrough
-                })
-            }
-            "constant" => {
-                config_keys(kind, config, &["value"])?;
-                Ok(Builtin::Constant(json_to_value(
-                    config.get("value").unwrap_or(&Json::Null),
-                )))
-            }
-            "calculator" => {
-                config_keys(kind, config, &["operation", "operand"])?;
-                Ok(Builtin::Calculator {
-                    operation: operation(kind, config)?,
-                    operand: number(kind, "operand", config.get("operand"))?,
-                })
-            }
+            "passthrough" | "concat" => Ok(if kind == "concat" {
+                Builtin::Concat
+            } else {
+                Builtin::Passthrough
+            }),
+            "constant" => Ok(Builtin::Constant(json_to_value(
+                config.get("value").unwrap_or(&Json::Null),
+            ))),
+            "calculator" => Ok(Builtin::Calculator {
+                operation: operation(kind, config)?,
+                operand: number(kind, "operand", config.get("operand"))?,
+            }),
             "map" => {
-                config_keys(kind, config, &["operation", "operand"])?;
                 let op = operation(kind, config)?;
                 if op == Operation::Sum {
                     return Err("map operation must be add, sub, mul or div".into());
@@ -214,7 +229,6 @@ impl Builtin {
                 })
             }
             "filter" => {
-                config_keys(kind, config, &["compare", "value"])?;
                 let compare = match config.get("compare").and_then(Json::as_str) {
                     Some("gt") => Compare::Gt,
                     Some("ge") => Compare::Ge,
@@ -235,21 +249,6 @@ impl Builtin {
                 })
             }
             "model" => {
-                config_keys(
-                    kind,
-                    config,
-                    &[
-                        "pool",
-                        "model",
-                        "model_type",
-                        "version",
-                        "cpu",
-                        "memory_mb",
-                        "gpu_memory_mb",
-                        "slots",
-                        "config",
-                    ],
-                )?;
                 let text = |key: &str, default: Option<&str>| -> Result<String, String> {
                     match config.get(key) {
                         Some(Json::String(s)) => Ok(s.clone()),
@@ -281,7 +280,7 @@ impl Builtin {
             }
             other => Err(format!(
                 "unknown node kind '{other}' (known: python, workflow, {})",
-                BUILTIN_KINDS.join(", ")
+                BUILTIN_KINDS.map(|(name, _)| name).join(", ")
             )),
         }
     }

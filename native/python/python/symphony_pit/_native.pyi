@@ -12,6 +12,11 @@ from typing_extensions import disjoint_base
 
 __all__ = [
     "BUILD_INFO",
+    "BUILTIN_KINDS",
+    "HISTORY_NODES",
+    "MANIFEST_FORMAT",
+    "MANIFEST_VERSION",
+    "RESOURCE_DIMENSIONS",
     "VERSION",
     "Arbiter",
     "ArtifactMeta",
@@ -39,6 +44,15 @@ __all__ = [
 
 VERSION: Final[str]
 BUILD_INFO: Final[dict[str, str]]
+#: The workflow manifest's format name and version (what `to_manifest` writes).
+MANIFEST_FORMAT: Final[str]
+MANIFEST_VERSION: Final[int]
+#: Built-in node kinds and the settings each takes.
+BUILTIN_KINDS: Final[dict[str, tuple[str, ...]]]
+#: Resource dimensions of pools and node requirements.
+RESOURCE_DIMENSIONS: Final[tuple[str, ...]]
+#: Nodes of finished runs whose detail the DAG Tracker keeps (a summary of older runs stays).
+HISTORY_NODES: Final[int]
 
 _NodeStateName = Literal["pending", "ready", "running", "succeeded", "failed", "skipped", "cancelled"]
 

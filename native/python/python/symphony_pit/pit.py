@@ -29,7 +29,7 @@ log = logging.getLogger("symphony_pit.handlers")
 RUN_HISTORY = 1000
 #: ... and the most nodes they may hold in all (the newest run is always kept): each keeps its
 #: node reports and results, so a loop of big workflows must not keep a thousand of them.
-RUN_HISTORY_NODES = 100_000
+RUN_HISTORY_NODES = _native.HISTORY_NODES
 
 Handler = Callable[[Event], Any]
 

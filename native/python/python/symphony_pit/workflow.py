@@ -30,36 +30,19 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, overload
 
-from symphony_pit._native import CompiledWorkflow
+from symphony_pit._native import (
+    BUILTIN_KINDS,
+    MANIFEST_FORMAT,
+    MANIFEST_VERSION,
+    RESOURCE_DIMENSIONS,
+    CompiledWorkflow,
+)
 from symphony_pit.errors import ValidationError
 
-MANIFEST_FORMAT = "symphony.workflow"
-MANIFEST_VERSION = 1
 SCHEMA_PATH = Path(__file__).with_name("schemas") / "workflow-v1.schema.json"
 
 #: Named priorities (higher runs first among ready nodes).
 PRIORITIES = {"critical": 1000, "high": 500, "normal": 0, "low": -500, "background": -1000}
-
-#: Built-in Rust node kinds and the settings each accepts.
-BUILTIN_KINDS: dict[str, tuple[str, ...]] = {
-    "passthrough": (),
-    "constant": ("value",),
-    "calculator": ("operation", "operand"),
-    "map": ("operation", "operand"),
-    "filter": ("compare", "value"),
-    "concat": (),
-    "model": (
-        "pool",
-        "model",
-        "model_type",
-        "version",
-        "cpu",
-        "memory_mb",
-        "gpu_memory_mb",
-        "slots",
-        "config",
-    ),
-}
 
 
 def manifest_schema() -> dict[str, Any]:
@@ -211,10 +194,6 @@ class _Resolver:
             f"default; pass callables={{'{name}': fn}}, namespace= (a mapping of paths, or modules you "
             "imported), or trusted=True for a manifest you wrote yourself"
         )
-
-
-#: Resource dimensions a node may hold in its pool.
-RESOURCE_DIMENSIONS = ("cpu", "memory_mb", "gpu_memory_mb", "slots")
 
 
 def _resources(node: str, resources: Mapping[str, float] | None) -> dict[str, float] | None:
