@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use symphony_pit::arbitration::{Grant, Lease, Request, Strategy};
 use symphony_pit::dag::RunStatus;
-use symphony_pit::workflow::{execute, CompiledWorkflow, Host, NodeError, Output, RunOptions};
+use symphony_pit::workflow::{
+    execute, CompiledWorkflow, Host, NodeError, NodeErrorKind, Output, RunOptions,
+};
 use symphony_pit::{Capacity, Pit, PitConfig, PitError, Resources, Value};
 
 fn pit_with(pools: &[(&str, u64)]) -> Pit {
@@ -415,7 +417,7 @@ fn a_node_asking_more_than_its_pool_has_fails_with_the_reason() {
     .unwrap();
     assert_eq!(report.status, RunStatus::Failed);
     let error = report.nodes[0].error.as_ref().unwrap();
-    assert_eq!(error.exception, "ResourceExhausted");
+    assert_eq!(error.kind, NodeErrorKind::ResourceExhausted);
     assert!(
         error.message.contains("can never grant"),
         "{}",

@@ -185,7 +185,7 @@ impl Host for Doubler {
     fn call(&self, _slot: usize, inputs: &[Output<()>]) -> Result<((), Value), NodeError> {
         match &*inputs[0].value {
             Value::Int(i) => Ok(((), Value::Int(i * 2))),
-            _ => Err(NodeError::new("TypeError", "not an int")),
+            _ => Err(NodeError::host("TypeError", "not an int")),
         }
     }
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use symphony_pit::dag::{NodeState, RunStatus};
 use symphony_pit::workflow::{
-    execute, CancelToken, CompiledWorkflow, Host, NodeError, Output, RunOptions,
+    execute, CancelToken, CompiledWorkflow, Host, NodeError, NodeErrorKind, Output, RunOptions,
 };
 use symphony_pit::{Pit, PitConfig, Value};
 
@@ -137,12 +137,12 @@ fn retries_back_off_then_succeed_and_final_failures_skip_downstream() {
     let host = Arc::new(Fns(vec![
         Box::new(move |_| {
             if t.fetch_add(1, Ordering::SeqCst) < 2 {
-                Err(NodeError::new("ValueError", "not yet"))
+                Err(NodeError::host("ValueError", "not yet"))
             } else {
                 Ok(Value::from("ok"))
             }
         }),
-        Box::new(|_| Err(NodeError::new("KeyError", "'missing'"))),
+        Box::new(|_| Err(NodeError::host("KeyError", "'missing'"))),
     ]));
     let started = Instant::now();
     let report = execute(&pit, &w, &host, vec![], &RunOptions::default()).unwrap();
@@ -161,8 +161,8 @@ fn retries_back_off_then_succeed_and_final_failures_skip_downstream() {
     assert_eq!(final_state("broken"), NodeState::Failed);
     assert_eq!(state("broken").attempts, 2);
     assert_eq!(
-        state("broken").error.as_ref().unwrap().exception,
-        "KeyError"
+        state("broken").error.as_ref().unwrap().kind,
+        NodeErrorKind::Host("KeyError".into())
     );
     assert_eq!(final_state("downstream"), NodeState::Skipped);
     assert_eq!(report.failed_node, Some(2));
@@ -176,7 +176,7 @@ fn a_fallback_stands_in_after_every_attempt_failed() {
         "[]",
     );
     let host = Arc::new(Fns(vec![Box::new(|_| {
-        Err(NodeError::new("RuntimeError", "down"))
+        Err(NodeError::host("RuntimeError", "down"))
     })]));
     let report = execute(&pit, &w, &host, vec![], &RunOptions::default()).unwrap();
     assert_eq!(report.status, RunStatus::Completed);
@@ -201,8 +201,8 @@ fn a_node_past_its_timeout_fails_without_waiting_for_it() {
     assert!(started.elapsed() < Duration::from_millis(300));
     assert_eq!(report.status, RunStatus::Failed);
     assert_eq!(
-        report.nodes[0].error.as_ref().unwrap().exception,
-        "TimeoutError"
+        report.nodes[0].error.as_ref().unwrap().kind,
+        NodeErrorKind::Timeout
     );
 }
 
@@ -313,7 +313,7 @@ fn resuming_reuses_what_succeeded() {
         }),
         Box::new(move |v| {
             if f.load(Ordering::SeqCst) == 1 {
-                Err(NodeError::new("ValueError", "b broke"))
+                Err(NodeError::host("ValueError", "b broke"))
             } else {
                 Ok(Value::Int(int(&v[0]) + 1))
             }
@@ -444,7 +444,7 @@ fn a_wave_runs_down_a_long_chain_and_a_failing_node_goes_the_single_way() {
     let state_of = |name: &str| report.states[report.graph.index_of(name).unwrap()];
     let q = report.node("q").unwrap();
     assert_eq!((state_of("q"), q.attempts), (NodeState::Failed, 1));
-    assert_eq!(q.error.as_ref().unwrap().exception, "ZeroDivisionError");
+    assert_eq!(q.error.as_ref().unwrap().kind, NodeErrorKind::ZeroDivision);
     assert!(q.output.is_none());
     let s = report.node("s").unwrap();
     assert_eq!((state_of("s"), s.attempts), (NodeState::Skipped, 0));
@@ -505,8 +505,8 @@ fn a_wave_the_store_refuses_leaves_no_node_half_recorded() {
     );
     for (node, &state) in report.nodes.iter().zip(&report.states) {
         assert!(node.output.is_none());
-        let error = node.error.as_ref().map(|e| e.exception.as_str());
-        let expected = (state == NodeState::Failed).then_some("StorageError");
+        let error = node.error.as_ref().map(|e| e.kind.clone());
+        let expected = (state == NodeState::Failed).then_some(NodeErrorKind::Storage);
         assert_eq!(error, expected);
     }
     for row in pit.dags.nodes(&report.run_id).unwrap() {
@@ -581,7 +581,7 @@ fn a_dropped_report_lets_go_of_every_object_and_value_its_nodes_hold() {
         {"name": "broken", "kind": "calculator", "config": {"operation": "div"}, "inputs": ["zero", "zero"]}]"#)
     .unwrap();
     let error = failed.node("broken").unwrap().error.as_ref().unwrap();
-    assert_eq!(error.exception, "ZeroDivisionError");
+    assert_eq!(error.kind, NodeErrorKind::ZeroDivision);
     drop(failed);
 
     // Inline results only: the report owns nothing and goes as a whole.
@@ -649,7 +649,7 @@ fn a_wave_node_whose_input_was_deleted_meanwhile_is_not_stored_with_a_missing_li
     assert_eq!(report.status, RunStatus::Failed);
     let y = report.node("y").unwrap();
     let error = y.error.as_ref().unwrap();
-    assert_eq!(error.exception, "StorageError");
+    assert_eq!(error.kind, NodeErrorKind::Storage);
     assert!(
         error.message.contains("does not exist"),
         "{}",

@@ -9,7 +9,7 @@ use symphony_pit::arbitration::{Lease, Request, Strategy};
 use symphony_pit::resources::{amount_from_units, units, Resources, DIMENSIONS};
 use symphony_pit::Pit;
 
-use crate::errors::{run, to_pyerr, validation};
+use crate::errors::{run, validation, OrRaise};
 use crate::html::{frame, render};
 
 /// Arbitration: decides which request gets a pool's capacity when requests collide.
@@ -66,8 +66,7 @@ fn parse_needs(py: Python<'_>, needs: &Bound<'_, PyDict>) -> PyResult<Vec<(Arc<s
             let value: f64 = amount.extract().map_err(|_| {
                 validation(py, format!("needs['{pool}']['{dim}'] must be a number"))
             })?;
-            r.0[k] = amount_from_units(&format!("needs['{pool}']['{dim}']"), value)
-                .map_err(|e| to_pyerr(py, e))?;
+            r.0[k] = amount_from_units(&format!("needs['{pool}']['{dim}']"), value).or_raise(py)?;
         }
         out.push((Arc::from(pool.as_str()), r));
     }
@@ -111,7 +110,7 @@ impl PyArbiter {
     /// Choose how waiting requests are ordered.
     #[pyo3(signature = (strategy, *, aging=100.0))]
     fn set_strategy(&self, py: Python<'_>, strategy: &str, aging: f64) -> PyResult<()> {
-        let parsed = Strategy::parse(strategy, aging).map_err(|e| to_pyerr(py, e))?;
+        let parsed = Strategy::parse(strategy, aging).or_raise(py)?;
         let pit = self.pit.clone();
         run(py, move || {
             pit.arbiter.set_strategy(parsed);
@@ -121,10 +120,7 @@ impl PyArbiter {
 
     /// Set a tenant's weight (default 1) for weighted-fair ordering and the fairness report.
     fn set_weight(&self, py: Python<'_>, tenant: &str, weight: f64) -> PyResult<()> {
-        self.pit
-            .arbiter
-            .set_weight(tenant, weight)
-            .map_err(|e| to_pyerr(py, e))
+        self.pit.arbiter.set_weight(tenant, weight).or_raise(py)
     }
 
     /// Block until `needs` (`{pool: {dimension: amount}}`) is granted, all or nothing.

@@ -9,7 +9,7 @@ use symphony_pit::value::VALUE_CONTENT_TYPE;
 use symphony_pit::{ArtifactId, ArtifactMeta, BlobData, Pit, PutOptions, Value};
 
 use crate::convert::{to_py, to_value};
-use crate::errors::{run, to_pyerr, validation};
+use crate::errors::{run, validation, OrRaise};
 use crate::html::{frame, render};
 
 /// A Python `bytes` object held as a blob: the store keeps a reference instead of a copy, and
@@ -48,7 +48,7 @@ impl PyBytesBlob {
 }
 
 fn parse_id(py: Python<'_>, id: &str) -> PyResult<ArtifactId> {
-    ArtifactId::parse(id).map_err(|e| to_pyerr(py, e))
+    ArtifactId::parse(id).or_raise(py)
 }
 
 /// The blob as Python `bytes`: the original object when the store holds one, else a copy.

@@ -8,7 +8,7 @@ use symphony_pit::dag::RunSummary;
 use symphony_pit::{GraphSpec, NodeState, Pit, WorkflowGraph};
 
 use crate::convert::{to_py, to_value};
-use crate::errors::{run, to_pyerr};
+use crate::errors::{run, OrRaise};
 use crate::html::{frame, render};
 
 /// A validated workflow graph: nodes, edges, topological order, critical path.
@@ -186,7 +186,7 @@ impl PyDagTracker {
         state: &str,
         error: Option<String>,
     ) -> PyResult<&'static str> {
-        let to = NodeState::parse(state).map_err(|e| to_pyerr(py, e))?;
+        let to = NodeState::parse(state).or_raise(py)?;
         let pit = &self.pit;
         run(py, move || pit.dags.set_state(run_id, node, to, error)).map(NodeState::as_str)
     }

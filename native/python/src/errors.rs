@@ -6,6 +6,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyType;
+use symphony_pit::workflow::NodeErrorKind;
 use symphony_pit::PitError;
 
 /// The Python exception classes, imported once from `symphony_pit.errors`.
@@ -152,4 +153,57 @@ pub fn count_arg(value: &Bound<'_, PyAny>, name: &str, max: u64) -> PyResult<u64
             ),
         )),
     }
+}
+
+/// Engine results in binding code: `engine_call().or_raise(py)?` raises the matching Python
+/// exception through the one mapping ([`to_pyerr`]) every binding shares.
+pub trait OrRaise<T> {
+    fn or_raise(self, py: Python<'_>) -> PyResult<T>;
+}
+
+impl<T> OrRaise<T> for Result<T, PitError> {
+    fn or_raise(self, py: Python<'_>) -> PyResult<T> {
+        self.map_err(|e| to_pyerr(py, e))
+    }
+}
+
+/// The Python name of a node failure's kind (what `run.rows()` shows under `exception`).
+pub fn node_error_name(kind: &NodeErrorKind) -> &str {
+    match kind {
+        NodeErrorKind::WrongType => "TypeError",
+        NodeErrorKind::ZeroDivision => "ZeroDivisionError",
+        NodeErrorKind::Overflow => "OverflowError",
+        NodeErrorKind::Timeout => "TimeoutError",
+        NodeErrorKind::ResourceExhausted => "ResourceExhausted",
+        NodeErrorKind::NotFound => "NotFound",
+        NodeErrorKind::Storage => "StorageError",
+        NodeErrorKind::Runtime => "RuntimeError",
+        NodeErrorKind::Internal => "InternalError",
+        NodeErrorKind::Host(name) => name,
+    }
+}
+
+/// The exception class raised for a node failure of `kind` that carries no exception of the
+/// host's own: Python's built-in classes for the engine's arithmetic, type, time and model
+/// failures, the Pit's for the rest. (A host failure without its exception object, which the
+/// bindings never make, is a RuntimeError.)
+pub fn node_error_class<'py>(
+    py: Python<'py>,
+    kind: &NodeErrorKind,
+) -> PyResult<Bound<'py, PyType>> {
+    use pyo3::exceptions::{
+        PyOverflowError, PyRuntimeError, PyTimeoutError, PyTypeError, PyZeroDivisionError,
+    };
+    let classes = classes(py)?;
+    Ok(match kind {
+        NodeErrorKind::WrongType => py.get_type::<PyTypeError>(),
+        NodeErrorKind::ZeroDivision => py.get_type::<PyZeroDivisionError>(),
+        NodeErrorKind::Overflow => py.get_type::<PyOverflowError>(),
+        NodeErrorKind::Timeout => py.get_type::<PyTimeoutError>(),
+        NodeErrorKind::Runtime | NodeErrorKind::Host(_) => py.get_type::<PyRuntimeError>(),
+        NodeErrorKind::ResourceExhausted => classes.resource_exhausted.bind(py).clone(),
+        NodeErrorKind::NotFound => classes.not_found.bind(py).clone(),
+        NodeErrorKind::Storage => classes.storage.bind(py).clone(),
+        NodeErrorKind::Internal => classes.internal.bind(py).clone(),
+    })
 }

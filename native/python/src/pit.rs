@@ -11,7 +11,7 @@ use symphony_pit::{Durability, Pit, PitConfig, StalePolicy};
 use crate::arbitration::PyArbiter;
 use crate::artifacts::PyArtifactStore;
 use crate::dags::PyDagTracker;
-use crate::errors::{count_arg, run, to_pyerr, validation};
+use crate::errors::{count_arg, run, validation, OrRaise};
 use crate::html::render;
 use crate::pools::PyPoolManager;
 use crate::workflows::{execute_workflow, PyCancelToken, PyCompiledWorkflow, PyRunReport};
@@ -180,7 +180,7 @@ impl PyPit {
         policy: &str,
         dry_run: bool,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let policy = StalePolicy::from_json(policy).map_err(|e| to_pyerr(py, e))?;
+        let policy = StalePolicy::from_json(policy).or_raise(py)?;
         let pit = self.inner.clone();
         let report = run(py, move || pit.cleanup(&policy, dry_run))?;
         let out = PyDict::new(py);

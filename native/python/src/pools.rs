@@ -9,7 +9,7 @@ use symphony_pit::resources::{amount_from_units, units, DIMENSIONS};
 use symphony_pit::{Capacity, ModelSpec, Pit, PitError, Resources, TransitionReason, Value};
 
 use crate::convert::{to_py, to_value};
-use crate::errors::{run, to_pyerr};
+use crate::errors::{run, to_pyerr, OrRaise};
 use crate::html::{frame, render};
 
 /// What to run and what it needs. Equal specs share warm instances (cache hits).
@@ -49,10 +49,9 @@ impl PyModelSpec {
         config: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let config = config.map(to_value).transpose()?.unwrap_or(Value::None);
-        let requirements = Resources::from_units(cpu, memory_mb, gpu_memory_mb, slots)
-            .map_err(|e| to_pyerr(py, e))?;
-        let spec = ModelSpec::new(name, version, model_type, requirements, config)
-            .map_err(|e| to_pyerr(py, e))?;
+        let requirements =
+            Resources::from_units(cpu, memory_mb, gpu_memory_mb, slots).or_raise(py)?;
+        let spec = ModelSpec::new(name, version, model_type, requirements, config).or_raise(py)?;
         Ok(PyModelSpec {
             inner: Arc::new(spec),
         })
@@ -186,7 +185,7 @@ fn limit(py: Python<'_>, field: &str, value: Option<f64>) -> PyResult<Option<u64
     value
         .map(|v| amount_from_units(field, v))
         .transpose()
-        .map_err(|e| to_pyerr(py, e))
+        .or_raise(py)
 }
 
 /// Accept a `ModelHandle` or its integer id.
@@ -314,7 +313,7 @@ impl PyPoolManager {
         self.pit
             .pools
             .register_runtime(model_type, runtime)
-            .map_err(|e| to_pyerr(py, e))
+            .or_raise(py)
     }
 
     /// Model types that have a runtime.

@@ -16,7 +16,7 @@ use symphony_pit::quest::score::tier;
 use symphony_pit::quest::{CompiledLevel, Episode, Level, QuestBatch, Score, OBS_CALLS, OBS_FACTS};
 use symphony_pit::PitError;
 
-use crate::errors::{run, validation};
+use crate::errors::{run, validation, OrRaise};
 use crate::html::render;
 
 /// A validated, solved `function-quest/1` level.
@@ -331,7 +331,7 @@ impl ObsArrays {
                     data(py, &self.resources),
                     data(py, &self.progress),
                 )
-                .map_err(|e| crate::errors::to_pyerr(py, e))
+                .or_raise(py)
         }
     }
 
@@ -437,7 +437,7 @@ impl PyQuestGame {
         let result = self
             .episode
             .step(&self.level, action as usize)
-            .map_err(|e| crate::errors::to_pyerr(py, e))?;
+            .or_raise(py)?;
         self.last_outcome = symphony_pit::quest::engine::outcome_code(&result.outcome);
         self.last_message = result.outcome.message;
         Ok((result.reward, result.terminated, result.truncated))
@@ -453,8 +453,7 @@ impl PyQuestGame {
     fn new(py: Python<'_>, level: &PyQuestLevel) -> PyResult<Self> {
         let levels = [level.inner.clone()];
         let episode = Episode::new(&levels, 0);
-        let fixed =
-            FixedObs::of(&level.inner, &episode).map_err(|e| crate::errors::to_pyerr(py, e))?;
+        let fixed = FixedObs::of(&level.inner, &episode).or_raise(py)?;
         Ok(PyQuestGame {
             level: level.inner.clone(),
             episode,
@@ -612,8 +611,7 @@ impl PyQuestBatch {
         num_envs: usize,
     ) -> PyResult<Self> {
         let levels: Vec<Arc<CompiledLevel>> = levels.iter().map(|l| l.inner.clone()).collect();
-        let inner = QuestBatch::new(Arc::new(levels), num_envs)
-            .map_err(|e| crate::errors::to_pyerr(py, e))?;
+        let inner = QuestBatch::new(Arc::new(levels), num_envs).or_raise(py)?;
         Ok(PyQuestBatch { inner })
     }
     fn __len__(&self) -> usize {
@@ -699,9 +697,7 @@ impl PyQuestBatch {
     /// Write every environment's action mask (`num_envs × 64` bools).
     fn action_masks(&self, py: Python<'_>, mut out: ObsArg<'_, bool>) -> PyResult<()> {
         let out = slice(py, "masks", &mut out)?;
-        self.inner
-            .action_masks(out)
-            .map_err(|e| crate::errors::to_pyerr(py, e))
+        self.inner.action_masks(out).or_raise(py)
     }
 }
 

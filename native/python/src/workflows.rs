@@ -9,12 +9,13 @@ use pyo3::exceptions::{PyKeyboardInterrupt, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use symphony_pit::workflow::{
-    execute, CancelToken, CompiledWorkflow, Host, NodeError, Output, RunOptions, RunReport,
+    execute, CancelToken, CompiledWorkflow, Host, NodeError, NodeErrorKind, Output, RunOptions,
+    RunReport,
 };
 use symphony_pit::{ArtifactId, Pit, Value};
 
 use crate::convert::{to_py, to_value};
-use crate::errors::{panic_to_pyerr, run, to_pyerr, validation};
+use crate::errors::{panic_to_pyerr, run, to_pyerr, validation, OrRaise};
 
 type Data = Arc<Py<PyAny>>;
 
@@ -50,7 +51,7 @@ fn node_error(py: Python<'_>, err: PyErr) -> NodeError {
         .ok();
     let interrupt = err.is_instance_of::<PyKeyboardInterrupt>(py);
     NodeError {
-        exception,
+        kind: NodeErrorKind::Host(exception),
         message,
         traceback,
         payload: Some(Arc::new(err)),
@@ -97,7 +98,10 @@ impl Host for PyHost {
                 .and_then(|args| PyTuple::new(py, args))
                 .map_err(|e| node_error(py, e))?;
             let callable = self.callables.get(slot).ok_or_else(|| {
-                NodeError::new("InternalError", format!("no callable for slot {slot}"))
+                NodeError::new(
+                    NodeErrorKind::Internal,
+                    format!("no callable for slot {slot}"),
+                )
             })?;
             let result = callable
                 .bind(py)
@@ -348,14 +352,8 @@ impl PyRunReport {
         {
             return Ok(Some(err.value(py).clone().into_any().unbind()));
         }
-        // A built-in node or the engine failed: a Python built-in exception of that name, else
-        // the Pit's own class of that name, else InternalError.
-        let pit_errors = py.import("symphony_pit.errors")?;
-        let class = py
-            .import("builtins")?
-            .getattr(error.exception.as_str())
-            .or_else(|_| pit_errors.getattr(error.exception.as_str()))
-            .or_else(|_| pit_errors.getattr("InternalError"))?;
+        // A built-in node or the engine failed: the exception class of its kind.
+        let class = crate::errors::node_error_class(py, &error.kind)?;
         Ok(Some(class.call1((error.message.as_str(),))?.unbind()))
     }
 
@@ -373,7 +371,12 @@ impl PyRunReport {
             d.set_item("fallback", n.fallback)?;
             d.set_item("worker", n.worker)?;
             d.set_item("pool", &*self.workflow.nodes[i].pool)?;
-            d.set_item("exception", n.error.as_ref().map(|e| e.exception.as_str()))?;
+            d.set_item(
+                "exception",
+                n.error
+                    .as_ref()
+                    .map(|e| crate::errors::node_error_name(&e.kind)),
+            )?;
             d.set_item("error", n.error.as_ref().map(|e| e.message.as_str()))?;
             d.set_item(
                 "traceback",
@@ -406,11 +409,7 @@ fn parse_reuse(
     reuse
         .unwrap_or_default()
         .into_iter()
-        .map(|(node, id)| {
-            ArtifactId::parse(&id)
-                .map(|id| (node, id))
-                .map_err(|e| to_pyerr(py, e))
-        })
+        .map(|(node, id)| ArtifactId::parse(&id).map(|id| (node, id)).or_raise(py))
         .collect()
 }
 

@@ -21,7 +21,7 @@ use crate::pit::Pit;
 use crate::pool::{InvokeError, ModelSpec};
 use crate::resources::Resources;
 use crate::value::Value;
-use crate::workflow::engine::NodeError;
+use crate::workflow::engine::{NodeError, NodeErrorKind};
 
 /// The built-in node kinds and the settings each takes: the one table the manifest validator
 /// checks against and the Python layer reads (`symphony_pit._native.BUILTIN_KINDS`).
@@ -346,17 +346,17 @@ impl Builtin {
                 let allocation = pit
                     .pools
                     .allocate(pool, spec)
-                    .map_err(|e| NodeError::new("ResourceExhausted", e.to_string()))?;
+                    .map_err(|e| NodeError::new(NodeErrorKind::ResourceExhausted, e.to_string()))?;
                 let answer = pit.pools.invoke(allocation.handle, input);
                 let released = pit.pools.release(allocation.handle, false);
                 let answer = answer.map_err(|e| match e {
-                    InvokeError::Pit(e) => NodeError::new("RuntimeError", e.to_string()),
+                    InvokeError::Pit(e) => NodeError::new(NodeErrorKind::Runtime, e.to_string()),
                     InvokeError::Model(f) => NodeError::new(
-                        "RuntimeError",
+                        NodeErrorKind::Runtime,
                         format!("model '{}' failed: {}", spec.name, f.message),
                     ),
                 })?;
-                released.map_err(|e| NodeError::new("RuntimeError", e.to_string()))?;
+                released.map_err(|e| NodeError::new(NodeErrorKind::Runtime, e.to_string()))?;
                 Ok(answer)
             }
         }
@@ -364,7 +364,7 @@ impl Builtin {
 }
 
 fn type_error(message: String) -> NodeError {
-    NodeError::new("TypeError", message)
+    NodeError::new(NodeErrorKind::WrongType, message)
 }
 
 /// Why arithmetic on a node's inputs failed: two words, so the per-operand results stay cheap;
@@ -385,10 +385,11 @@ impl From<Fault> for NodeError {
             Fault::NotNumber { kind, got } => {
                 type_error(format!("{kind} needs numbers, got {got}"))
             }
-            Fault::ZeroDivision => NodeError::new("ZeroDivisionError", "division by zero"),
-            Fault::Overflow => {
-                NodeError::new("OverflowError", "integer result outside the 64-bit range")
-            }
+            Fault::ZeroDivision => NodeError::new(NodeErrorKind::ZeroDivision, "division by zero"),
+            Fault::Overflow => NodeError::new(
+                NodeErrorKind::Overflow,
+                "integer result outside the 64-bit range",
+            ),
         }
     }
 }
@@ -674,19 +675,19 @@ mod tests {
             json!({"operation": "div"}),
             &[Value::Int(7), Value::Int(0)],
         );
-        assert_eq!(zero.unwrap_err().exception, "ZeroDivisionError");
+        assert_eq!(zero.unwrap_err().kind, NodeErrorKind::ZeroDivision);
         let big = run(
             "calculator",
             json!({"operation": "mul"}),
             &[Value::Int(i64::MAX), Value::Int(2)],
         );
-        assert_eq!(big.unwrap_err().exception, "OverflowError");
+        assert_eq!(big.unwrap_err().kind, NodeErrorKind::Overflow);
         let flag = run(
             "calculator",
             json!({"operation": "add"}),
             &[Value::Bool(true), Value::Int(2)],
         );
-        assert_eq!(flag.unwrap_err().exception, "TypeError");
+        assert_eq!(flag.unwrap_err().kind, NodeErrorKind::WrongType);
         // Every operand is checked before any arithmetic: the bad type is named, not the zero.
         let late = run(
             "calculator",
@@ -694,7 +695,7 @@ mod tests {
             &[Value::Int(1), Value::Int(0), Value::from("x")],
         );
         let late = late.unwrap_err();
-        assert_eq!(late.exception, "TypeError");
+        assert_eq!(late.kind, NodeErrorKind::WrongType);
         assert!(late.message.contains("str"), "{}", late.message);
         let lone = run("calculator", json!({"operation": "mul"}), &[Value::Int(3)]);
         assert!(lone.unwrap_err().message.contains("at least two operands"));

@@ -53,11 +53,53 @@ thread_local! {
 /// it makes ready, and a grown batch costs a copy each wave.
 const WAVE_EVENTS_PER_NODE: usize = 5;
 
-/// Why a node attempt failed, in the host language's terms.
+/// What kind of failure a node attempt met: one of the engine's own, or the host's (a Python
+/// callable's exception). The bindings map each kind to an exception class of the host, once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NodeErrorKind {
+    /// A built-in node got an input of a type it does not take.
+    WrongType,
+    /// A built-in calculation divided by zero.
+    ZeroDivision,
+    /// A built-in integer calculation left the 64-bit range.
+    Overflow,
+    /// The attempt ran past the node's timeout.
+    Timeout,
+    /// The node's resources can never be granted, or too many abandoned attempts still run.
+    ResourceExhausted,
+    /// The node names a pool that does not exist.
+    NotFound,
+    /// The node's result could not be stored.
+    Storage,
+    /// A model invocation or a sub-workflow failed.
+    Runtime,
+    /// A broken invariant (a panic caught, a missing callable): always a bug.
+    Internal,
+    /// The host's own failure, named as the host names it (a Python exception's class).
+    Host(String),
+}
+
+impl fmt::Display for NodeErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            NodeErrorKind::WrongType => "wrong type",
+            NodeErrorKind::ZeroDivision => "division by zero",
+            NodeErrorKind::Overflow => "overflow",
+            NodeErrorKind::Timeout => "timeout",
+            NodeErrorKind::ResourceExhausted => "resource exhausted",
+            NodeErrorKind::NotFound => "not found",
+            NodeErrorKind::Storage => "storage",
+            NodeErrorKind::Runtime => "runtime",
+            NodeErrorKind::Internal => "internal",
+            NodeErrorKind::Host(name) => name,
+        })
+    }
+}
+
+/// Why a node attempt failed.
 #[derive(Clone)]
 pub struct NodeError {
-    /// Exception type name (`ValueError`, `TimeoutError`, or the host's own class name).
-    pub exception: String,
+    pub kind: NodeErrorKind,
     pub message: String,
     /// The host's formatted traceback, when there is one.
     pub traceback: Option<String>,
@@ -68,20 +110,25 @@ pub struct NodeError {
 }
 
 impl NodeError {
-    pub fn new(exception: &str, message: impl Into<String>) -> Self {
+    pub fn new(kind: NodeErrorKind, message: impl Into<String>) -> Self {
         NodeError {
-            exception: exception.to_owned(),
+            kind,
             message: message.into(),
             traceback: None,
             payload: None,
             interrupt: false,
         }
     }
+
+    /// A failure the host raised, named as the host names it.
+    pub fn host(name: &str, message: impl Into<String>) -> Self {
+        NodeError::new(NodeErrorKind::Host(name.to_owned()), message)
+    }
 }
 
 impl fmt::Display for NodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.exception, self.message)
+        write!(f, "{}: {}", self.kind, self.message)
     }
 }
 
@@ -611,12 +658,11 @@ impl<H: Host> Exec<'_, H> {
 
     /// Arbitration will never grant node `i`: it fails with the reason when it starts.
     fn deny(&mut self, i: usize, e: PitError) {
-        let exception = match e {
-            PitError::NotFound(_) => "NotFound",
-            _ => "ResourceExhausted",
+        let kind = match e {
+            PitError::NotFound(_) => NodeErrorKind::NotFound,
+            _ => NodeErrorKind::ResourceExhausted,
         };
-        self.denied
-            .insert(i, NodeError::new(exception, e.to_string()));
+        self.denied.insert(i, NodeError::new(kind, e.to_string()));
     }
 
     fn cancelled(&self) -> bool {
@@ -972,7 +1018,7 @@ impl<H: Host> Exec<'_, H> {
             // Recorded as Running: fail it the usual way (it holds its pool's slot until then).
             self.pools.running[self.wf.pool_of[i]] += 1;
             let error = NodeError::new(
-                "StorageError",
+                NodeErrorKind::Storage,
                 format!("the result could not be stored: {e}"),
             );
             let inputs = self.gather(i);
@@ -1098,7 +1144,7 @@ impl<H: Host> Exec<'_, H> {
                 }
                 if node.timeout.is_some() {
                     if let Some(why) = workers::refuse_abandonable() {
-                        let error = NodeError::new("ResourceExhausted", why);
+                        let error = NodeError::new(NodeErrorKind::ResourceExhausted, why);
                         return self.complete(i, fallback, Err(error), inputs);
                     }
                 }
@@ -1125,7 +1171,7 @@ impl<H: Host> Exec<'_, H> {
                     }))
                     .unwrap_or_else(|_| {
                         Err(NodeError::new(
-                            "InternalError",
+                            NodeErrorKind::Internal,
                             "the node's host call panicked",
                         ))
                     });
@@ -1187,7 +1233,7 @@ impl<H: Host> Exec<'_, H> {
                     .and_then(|k| report.nodes[k].error.as_deref().cloned())
                     .unwrap_or_else(|| {
                         NodeError::new(
-                            "RuntimeError",
+                            NodeErrorKind::Runtime,
                             format!("sub-workflow run was {}", status.as_str()),
                         )
                     });
@@ -1234,7 +1280,7 @@ impl<H: Host> Exec<'_, H> {
                     Ok(id) => id,
                     Err(e) => {
                         let error = NodeError::new(
-                            "StorageError",
+                            NodeErrorKind::Storage,
                             format!("the result could not be stored: {e}"),
                         );
                         return self.fail(i, fallback, error, inputs);
@@ -1400,7 +1446,7 @@ impl<H: Host> Exec<'_, H> {
             let timeout = self.wf.nodes[i].timeout.unwrap_or(0.0);
             self.emit(i, "node.timeout", &[]);
             let error = NodeError::new(
-                "TimeoutError",
+                NodeErrorKind::Timeout,
                 format!(
                     "node '{}' took longer than its {timeout} s timeout",
                     self.wf.nodes[i].name

@@ -15,8 +15,8 @@ pub mod ready;
 pub mod workers;
 
 pub use engine::{
-    execute, CancelToken, Host, NodeError, NodeReport, NodeReports, Output, RunOptions, RunReport,
-    Stamp,
+    execute, CancelToken, Host, NodeError, NodeErrorKind, NodeReport, NodeReports, Output,
+    RunOptions, RunReport, Stamp,
 };
 pub use manifest::{CompiledWorkflow, Manifest, MANIFEST_FORMAT, MANIFEST_VERSION};
 pub use memo::MemoTable;
