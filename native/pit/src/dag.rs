@@ -14,13 +14,14 @@ use parking_lot::{MappedMutexGuard, Mutex, MutexGuard};
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
-use crate::artifact::ArtifactId;
+use crate::core::ids::ArtifactId;
+use crate::core::names::check_name;
+pub use crate::core::states::{NodeState, RunStatus};
 use crate::error::{PitError, Result};
 use crate::events::{Component, EventBatch, EventLog, Field, NamesSlot, RunNames, Subject};
 use crate::flat_lists::FlatLists;
 use crate::known;
 use crate::persist::{NodeRow, Op, Persister, RunRecord};
-use crate::pool::check_name;
 use crate::value::Value;
 
 /// Most retries one node may ask for.
@@ -30,6 +31,10 @@ pub const MAX_RETRIES: u32 = 1000;
 /// kept hold at most this many nodes in all (the newest always does); older ones keep a summary.
 /// Without a bound a process running workflows in a loop would grow by ~150 bytes per node.
 pub const HISTORY_NODES: usize = 100_000;
+
+/// Dependencies (or inputs) past which a node's repeats are found with a set rather than a
+/// scan, so building a graph (or compiling a manifest) stays linear in a node's fan-in.
+pub const WIDE_NODE: usize = 16;
 
 /// Summaries kept of runs whose node detail was let go (the oldest go first).
 pub const HISTORY_SUMMARIES: usize = 10_000;
@@ -236,8 +241,8 @@ pub struct WorkflowGraph {
     rank: Vec<usize>,
     /// Named-output dependencies, (node, dep) resolved.
     deps: Vec<Vec<Dep>>,
-    /// Node names, shared with events.
-    names: Vec<Arc<str>>,
+    /// Node names, shared with the event log (one reference per run).
+    names: Arc<[Arc<str>]>,
     /// Each node's number of predecessors (a run's starting count of unfinished ones).
     in_degree: Vec<u32>,
     /// Nodes without predecessors, in topological order (those a run starts with).
@@ -290,7 +295,7 @@ impl WorkflowGraph {
             // Repeated predecessors of a node with many dependencies are found with a set (a
             // scan per dependency would make building quadratic in their count).
             let mut seen = rustc_hash::FxHashSet::default();
-            let wide = node.deps.len() > crate::workflow::manifest::WIDE_NODE;
+            let wide = node.deps.len() > WIDE_NODE;
             for raw in &node.deps {
                 let dep = if index.contains_key(raw) {
                     Dep {
@@ -500,110 +505,6 @@ fn find_cycle(preds: &[Vec<usize>], waiting: &[u32]) -> Vec<usize> {
         position.insert(next, order.len());
         order.push(next);
         current = next;
-    }
-}
-
-/// State of one node in one run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum NodeState {
-    Pending,
-    Ready,
-    Running,
-    Succeeded,
-    Failed,
-    Skipped,
-    Cancelled,
-}
-
-impl NodeState {
-    pub const ALL: [NodeState; 7] = [
-        NodeState::Pending,
-        NodeState::Ready,
-        NodeState::Running,
-        NodeState::Succeeded,
-        NodeState::Failed,
-        NodeState::Skipped,
-        NodeState::Cancelled,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            NodeState::Pending => "pending",
-            NodeState::Ready => "ready",
-            NodeState::Running => "running",
-            NodeState::Succeeded => "succeeded",
-            NodeState::Failed => "failed",
-            NodeState::Skipped => "skipped",
-            NodeState::Cancelled => "cancelled",
-        }
-    }
-
-    pub fn parse(text: &str) -> Result<NodeState> {
-        NodeState::ALL.into_iter().find(|s| s.as_str().eq_ignore_ascii_case(text)).ok_or_else(|| {
-            PitError::validation(format!(
-                "unknown node state {text:?} (expected one of pending, ready, running, succeeded, failed, skipped, cancelled)"
-            ))
-        })
-    }
-
-    pub fn is_terminal(self) -> bool {
-        matches!(
-            self,
-            NodeState::Succeeded | NodeState::Failed | NodeState::Skipped | NodeState::Cancelled
-        )
-    }
-
-    /// The node state machine. Running → Ready is a retry.
-    pub fn can_become(self, to: NodeState) -> bool {
-        use NodeState::*;
-        matches!(
-            (self, to),
-            (Pending, Ready)
-                | (Pending, Skipped)
-                | (Pending, Cancelled)
-                | (Ready, Running)
-                | (Ready, Skipped)
-                | (Ready, Cancelled)
-                | (Running, Succeeded)
-                | (Running, Failed)
-                | (Running, Cancelled)
-                | (Running, Ready)
-        )
-    }
-
-    fn slot(self) -> usize {
-        self as usize
-    }
-}
-
-/// Status of a whole run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum RunStatus {
-    Pending,
-    Running,
-    Paused,
-    Completed,
-    Failed,
-    Cancelled,
-}
-
-impl RunStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunStatus::Pending => "pending",
-            RunStatus::Running => "running",
-            RunStatus::Paused => "paused",
-            RunStatus::Completed => "completed",
-            RunStatus::Failed => "failed",
-            RunStatus::Cancelled => "cancelled",
-        }
-    }
-
-    pub fn is_finished(self) -> bool {
-        matches!(
-            self,
-            RunStatus::Completed | RunStatus::Failed | RunStatus::Cancelled
-        )
     }
 }
 
@@ -1027,7 +928,7 @@ impl DagTracker {
             graph: graph.clone(),
             names: self.events.open_names(Arc::new(RunNames {
                 run: id.clone(),
-                graph: graph.clone(),
+                nodes: graph.names.clone(),
             })),
             states: vec![NodeState::Pending; n],
             attempts: vec![0; n],
@@ -1095,7 +996,7 @@ impl DagTracker {
             &mut run.names,
             self.events.open_names(Arc::new(RunNames {
                 run: run.id.clone(),
-                graph: graph.clone(),
+                nodes: graph.names.clone(),
             })),
         );
         run.graph = graph;

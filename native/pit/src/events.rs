@@ -12,8 +12,8 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use smallvec::SmallVec;
 
-use crate::artifact::ArtifactId;
-use crate::dag::{NodeState, WorkflowGraph};
+use crate::core::ids::ArtifactId;
+use crate::core::states::NodeState;
 
 /// The component an event comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -113,13 +113,13 @@ pub struct Event {
     pub data: Fields,
 }
 
-/// A run's names as its node events see them: the run id and its graph (node names by index),
-/// registered with the log once per run (see [`EventLog::open_names`]), so a node event is a
-/// few plain numbers and costs no reference counting.
+/// A run's names as its node events see them: the run id and its node names by index (shared
+/// with the run's graph), registered with the log once per run (see [`EventLog::open_names`]),
+/// so a node event is a few plain numbers and costs no reference counting.
 #[derive(Debug)]
 pub struct RunNames {
     pub run: Arc<str>,
-    pub graph: Arc<WorkflowGraph>,
+    pub nodes: Arc<[Arc<str>]>,
 }
 
 /// A run's registration of its [`RunNames`] with the log.
@@ -492,10 +492,7 @@ impl Ring {
                     time,
                     component: Component::Dag,
                     kind: "node.state",
-                    subject: Subject::Pair(
-                        names.run.clone(),
-                        names.graph.name_of(node as usize).clone(),
-                    ),
+                    subject: Subject::Pair(names.run.clone(), names.nodes[node as usize].clone()),
                     data: Fields::from_buf([
                         ("from", Field::Word(from.as_str())),
                         ("to", Field::Word(to.as_str())),
@@ -706,14 +703,9 @@ mod tests {
     }
 
     fn names(run: &str) -> Arc<RunNames> {
-        use crate::dag::{GraphSpec, NodeSpec};
-        let spec = GraphSpec {
-            name: "wf".into(),
-            nodes: vec![NodeSpec::task("a", &[]), NodeSpec::task("b", &["a"])],
-        };
         Arc::new(RunNames {
             run: Arc::from(run),
-            graph: Arc::new(WorkflowGraph::build(spec).unwrap()),
+            nodes: vec![Arc::from("a"), Arc::from("b")].into(),
         })
     }
 

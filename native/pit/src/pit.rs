@@ -8,10 +8,8 @@ use crate::artifact::{ArtifactId, ArtifactStore};
 use crate::dag::DagTracker;
 use crate::error::Result;
 use crate::events::{Component, EventLog, Field, Subject};
-use crate::persist::{OpenMode, Persister};
+use crate::persist::{MemoTable, OpenMode, Persister};
 use crate::pool::PoolManager;
-use crate::stale::{CleanupReport, StalePolicy};
-use crate::workflow::MemoTable;
 
 /// When artifact writes reach the disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -146,12 +144,6 @@ impl Pit {
             persister,
             config,
         })
-    }
-
-    /// Run the Stale Manager under `policy`: archive, delete, release idle models; with
-    /// `dry_run` only report what would happen.
-    pub fn cleanup(&self, policy: &StalePolicy, dry_run: bool) -> Result<CleanupReport> {
-        crate::stale::cleanup(self, policy, dry_run)
     }
 
     pub fn config(&self) -> &PitConfig {

@@ -12,6 +12,7 @@ use std::sync::{Arc, OnceLock};
 
 use parking_lot::{Mutex, RwLock};
 
+pub use crate::core::names::check_name;
 use crate::error::{PitError, Result};
 use crate::events::{Component, EventLog, Field, Subject};
 use crate::resources::{Capacity, Resources};
@@ -85,27 +86,6 @@ pub struct ModelSpec {
     key: [u8; 16],
     /// `name`, shared with events.
     shared_name: Arc<str>,
-}
-
-/// Validate a user-chosen name (pool, model, workflow, node): non-empty, printable, bounded.
-pub fn check_name(what: &str, name: &str) -> Result<()> {
-    if name.is_empty() {
-        return Err(PitError::validation(format!(
-            "{what} name must not be empty"
-        )));
-    }
-    if name.len() > 256 {
-        return Err(PitError::validation(format!(
-            "{what} name is {} bytes long; the limit is 256",
-            name.len()
-        )));
-    }
-    if name.chars().any(char::is_control) {
-        return Err(PitError::validation(format!(
-            "{what} name {name:?} contains control characters"
-        )));
-    }
-    Ok(())
 }
 
 impl ModelSpec {

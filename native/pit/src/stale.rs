@@ -559,6 +559,14 @@ fn human_bytes(bytes: u64) -> String {
     }
 }
 
+impl Pit {
+    /// Run the Stale Manager under `policy`: archive, delete, release idle models; with
+    /// `dry_run` only report what would happen.
+    pub fn cleanup(&self, policy: &StalePolicy, dry_run: bool) -> Result<CleanupReport> {
+        cleanup(self, policy, dry_run)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

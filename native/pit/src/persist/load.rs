@@ -9,7 +9,7 @@ use std::path::Path;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::artifact::{ArtifactId, ArtifactMeta, Producer};
+use crate::core::ids::{ArtifactId, ArtifactMeta, Producer};
 use crate::error::{PitError, Result};
 use crate::persist::{Loaded, NodeRow, RunRecord};
 use crate::value::Value;

@@ -10,11 +10,12 @@
 //! the first error since the last flush. The writer thread never touches Python (no logging from
 //! it: the caller may hold the GIL while waiting on it).
 //!
-//! Module layout: `load` opens a store (schema, checks, loading, quarantine, orphans), `wal`
+//! Module layout: `memo` is the table of memoised workflow results, `load` opens a store (schema, checks, loading, quarantine, orphans), `wal`
 //! checks SQLite's write-ahead log before it is used, `writer` applies operations; this file
 //! holds the handle, the queue and the read side.
 
 mod load;
+pub mod memo;
 mod wal;
 mod writer;
 
@@ -29,10 +30,11 @@ use std::time::Duration;
 use parking_lot::{Condvar, Mutex};
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
-use crate::artifact::{ArtifactId, ArtifactMeta, Blob};
+use crate::core::ids::{ArtifactId, ArtifactMeta, Blob};
 use crate::error::{PitError, Result};
 
 pub use load::{row_checksum, SCHEMA_VERSION};
+pub use memo::MemoTable;
 
 /// Blobs up to this size are kept inside SQLite (one row, written with the metadata in one
 /// transaction) instead of one file each: for small blobs the database is far faster to write

@@ -19,7 +19,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{archive_path, blob_path, is_small, row_checksum, DiskState, Op, RunRecord, Shared};
 use super::{BATCH_WINDOW, HIGH_WATER};
-use crate::artifact::{ArtifactId, ArtifactMeta, Blob};
+use crate::core::ids::{ArtifactId, ArtifactMeta, Blob};
 use crate::error::{PitError, Result};
 
 /// WAL size past which the writer checkpoints even while busy.

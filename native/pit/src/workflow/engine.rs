@@ -28,11 +28,11 @@ use crate::artifact::{ArtifactId, Content, Hashed, Producer, PutOptions, SmallId
 use crate::dag::{NodeState, RunStatus, WorkflowGraph};
 use crate::error::{PitError, Result};
 use crate::events::{Component, EventBatch, Field, Subject};
+use crate::persist::memo::{memo_key, MemoKey};
 use crate::pit::Pit;
 use crate::value::{SharedValue, Value, VALUE_CONTENT_TYPE};
 use crate::workflow::builtin::Builtin;
 use crate::workflow::manifest::{Body, CompiledWorkflow, Source};
-use crate::workflow::memo::{memo_key, MemoKey};
 use crate::workflow::ready::ReadyQueue;
 use crate::workflow::workers;
 

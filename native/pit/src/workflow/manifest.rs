@@ -19,14 +19,12 @@ use rustc_hash::FxHashMap;
 
 use serde::{Deserialize, Serialize};
 
-/// Inputs past which a node's repeated inputs are found with a set rather than a scan.
-pub(crate) const WIDE_NODE: usize = 16;
 use serde_json::Value as Json;
 
-use crate::dag::{GraphSpec, NodeSpec, WorkflowGraph, MAX_RETRIES};
+use crate::core::names::check_name;
+use crate::dag::{GraphSpec, NodeSpec, WorkflowGraph, MAX_RETRIES, WIDE_NODE};
 use crate::error::{PitError, Result};
 use crate::flat_lists::FlatLists;
-use crate::pool::check_name;
 use crate::resources::{Resources, SCALE};
 use crate::value::Value;
 use crate::workflow::builtin::Builtin;

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use crate::artifact::ArtifactId;
+use crate::core::ids::ArtifactId;
 use crate::persist::{Op, Persister};
 
 /// A memo key: hash of a node's identity and its input ids.
