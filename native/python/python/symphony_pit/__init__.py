@@ -48,8 +48,8 @@ from symphony_pit.errors import (
     StorageError,
     ValidationError,
 )
-from symphony_pit.pipeline import Pipeline, default_pit, set_default_pit
-from symphony_pit.pit import Pit
+from symphony_pit.pipeline import Pipeline
+from symphony_pit.pit import HasWorkflow, Pit, default_pit, set_default_pit
 from symphony_pit.runs import WorkflowRun
 from symphony_pit.stale import (
     CleanupReport,
@@ -78,6 +78,7 @@ __all__ = [
     "CompiledWorkflow",
     "DagTracker",
     "Event",
+    "HasWorkflow",
     "IntegrityError",
     "InternalError",
     "KeepTagged",

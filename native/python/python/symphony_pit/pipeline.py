@@ -14,30 +14,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from symphony_pit.pit import default_pit
 from symphony_pit.workflow import Workflow
 
 if TYPE_CHECKING:
     from symphony_pit.pit import Pit
     from symphony_pit.runs import WorkflowRun
-
-_default_pit: Pit | None = None
-
-
-def default_pit() -> Pit:
-    """The process-wide Pit used when none is given (the Jupyter extension installs the
-    session's Pit here; otherwise an in-memory Pit is created on first use)."""
-    global _default_pit
-    if _default_pit is None:
-        from symphony_pit.pit import Pit
-
-        _default_pit = Pit()
-    return _default_pit
-
-
-def set_default_pit(pit: Pit | None) -> None:
-    """Make `pit` the process-wide default (None forgets it)."""
-    global _default_pit
-    _default_pit = pit
 
 
 class Pipeline:

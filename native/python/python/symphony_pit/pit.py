@@ -9,7 +9,7 @@ import logging
 import os
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from symphony_pit import _native
 from symphony_pit._native import CancelToken, Event
@@ -21,8 +21,6 @@ from symphony_pit.workflow import Workflow
 if TYPE_CHECKING:
     import pandas as pd
 
-    from symphony_pit.pipeline import Pipeline
-
 log = logging.getLogger("symphony_pit.handlers")
 
 #: Runs kept for `resume` and `metrics` in one process (oldest dropped first) ...
@@ -32,6 +30,15 @@ RUN_HISTORY = 1000
 RUN_HISTORY_NODES = _native.HISTORY_NODES
 
 Handler = Callable[[Event], Any]
+
+
+@runtime_checkable
+class HasWorkflow(Protocol):
+    """Anything that carries a `Workflow` as ``.workflow`` (a `Pipeline`, a user's own builder):
+    `Pit.run` runs it."""
+
+    @property
+    def workflow(self) -> Workflow: ...
 
 
 #: A run this process made: its workflow, inputs, the run, and its node count (a plain tuple:
@@ -106,7 +113,7 @@ class Pit(_native.Pit):
 
     def run(
         self,
-        workflow: Workflow | Pipeline,
+        workflow: Workflow | HasWorkflow,
         inputs: Mapping[str, Any] | None = None,
         *,
         cache: bool = True,
@@ -131,7 +138,10 @@ class Pit(_native.Pit):
         """
         wf = workflow if isinstance(workflow, Workflow) else getattr(workflow, "workflow", None)
         if not isinstance(wf, Workflow):
-            raise ValidationError(f"Pit.run needs a Workflow or Pipeline, got {type(workflow).__name__}")
+            raise ValidationError(
+                f"Pit.run needs a Workflow or Pipeline, got {type(workflow).__name__} "
+                "(anything with a .workflow attribute runs too)"
+            )
         # Kept lean: a run of built-in nodes takes ~0.1 ms, so each step here shows.
         _, compiled, callables, names = wf._compile()
         given = dict(inputs) if inputs else {}
@@ -171,7 +181,7 @@ class Pit(_native.Pit):
 
     async def run_async(
         self,
-        workflow: Workflow | Pipeline,
+        workflow: Workflow | HasWorkflow,
         inputs: Mapping[str, Any] | None = None,
         **options: Any,
     ) -> WorkflowRun:
@@ -293,3 +303,21 @@ class Pit(_native.Pit):
                     except Exception:
                         log.exception("event handler %r failed on %r", handler, event)
         return events
+
+
+_default_pit: Pit | None = None
+
+
+def default_pit() -> Pit:
+    """The process-wide Pit used when none is given (the Jupyter extension installs the
+    session's Pit here; otherwise an in-memory Pit is created on first use)."""
+    global _default_pit
+    if _default_pit is None:
+        _default_pit = Pit()
+    return _default_pit
+
+
+def set_default_pit(pit: Pit | None) -> None:
+    """Make `pit` the process-wide default (None forgets it)."""
+    global _default_pit
+    _default_pit = pit
