@@ -19,7 +19,7 @@ export PIP_CACHE_DIR ?= $(HOME)/.cache/pip
 export UV_LINK_MODE ?= copy
 
 NATIVE_SOURCES := native/Cargo.toml native/Cargo.lock native/python/pyproject.toml native/python/build.rs \
-	$(shell find native/pit native/python -type f \( -name '*.rs' -o -name 'Cargo.toml' \) -not -path '*/target/*')
+	$(shell find native/pit native/quest native/python -type f \( -name '*.rs' -o -name 'Cargo.toml' \) -not -path '*/target/*')
 
 .PHONY: help setup lab test check-rust check-python pytest bench clean
 
@@ -59,7 +59,7 @@ lab: setup
 check-rust:
 	cd native && cargo fmt --all --check
 	cd native && cargo clippy --workspace --all-targets --locked -- -D warnings
-	cd native && cargo test -p symphony-pit --locked
+	cd native && cargo test -p symphony-pit -p symphony-quest --locked
 
 check-python: setup
 	$(BIN)/ruff check .

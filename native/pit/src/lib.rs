@@ -24,7 +24,6 @@ pub mod events;
 pub mod persist;
 pub mod pit;
 pub mod pool;
-pub mod quest;
 pub mod stale;
 pub mod workflow;
 

@@ -11,10 +11,10 @@ use numpy::{
 };
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
-use symphony_pit::quest::engine::{ObsBuffers, StepBuffers, CALL_FEATURES};
-use symphony_pit::quest::score::tier;
-use symphony_pit::quest::{CompiledLevel, Episode, Level, QuestBatch, Score, OBS_CALLS, OBS_FACTS};
 use symphony_pit::PitError;
+use symphony_quest::engine::{ObsBuffers, StepBuffers, CALL_FEATURES};
+use symphony_quest::score::tier;
+use symphony_quest::{CompiledLevel, Episode, Level, QuestBatch, Score, OBS_CALLS, OBS_FACTS};
 
 use crate::errors::{run, validation, OrRaise};
 use crate::html::render;
@@ -245,7 +245,7 @@ impl FixedObs {
         let mut costs = vec![0f32; OBS_CALLS * CALL_FEATURES];
         let mut resources = vec![0f32; OBS_CALLS * CALL_FEATURES];
         let mut progress = vec![0f32; 1];
-        symphony_pit::quest::engine::observe(
+        symphony_quest::engine::observe(
             level,
             &episode.state,
             &mut ObsBuffers {
@@ -438,7 +438,7 @@ impl PyQuestGame {
             .episode
             .step(&self.level, action as usize)
             .or_raise(py)?;
-        self.last_outcome = symphony_pit::quest::engine::outcome_code(&result.outcome);
+        self.last_outcome = symphony_quest::engine::outcome_code(&result.outcome);
         self.last_message = result.outcome.message;
         Ok((result.reward, result.terminated, result.truncated))
     }

@@ -8,8 +8,8 @@ use std::path::Path;
 
 use serde_json::{Map, Value as Json};
 
-use crate::error::{PitError, Result};
-use crate::resources::{amount_from_units, Amount};
+use symphony_pit::error::{PitError, Result};
+use symphony_pit::resources::{amount_from_units, Amount};
 
 /// The only format this loader reads.
 pub const FORMAT: &str = "function-quest/1";
@@ -140,7 +140,7 @@ impl Ctx<'_> {
                     field,
                     format!(
                         "unknown key {} (key {} of {}; allowed: {})",
-                        crate::error::shown(key),
+                        symphony_pit::error::shown(key),
                         position + 1,
                         map.len(),
                         allowed.join(", ")
@@ -307,7 +307,10 @@ impl Level {
         if format != FORMAT {
             return Err(cx.err(
                 "format",
-                format!("must be {FORMAT:?}, got {}", crate::error::shown(&format)),
+                format!(
+                    "must be {FORMAT:?}, got {}",
+                    symphony_pit::error::shown(&format)
+                ),
             ));
         }
         let id = cx.string(top, "id", "", None)?;
@@ -513,31 +516,11 @@ impl Level {
             .collect()
     }
 
-    /// Reject a level whose goal already holds, that no plan solves within `max_steps`, or whose
-    /// `optimal_steps` disagrees with the solver. Returns the optimal plan.
+    /// Reject a level whose goal already holds, that no plan solves within `max_steps` (under
+    /// the solver's budget), or whose `optimal_steps` disagrees with the solver. Returns the
+    /// optimal plan. The check is the solver's: [`super::solver::check_solvable`].
     pub fn check_solvable(&self, source: &str) -> Result<Vec<usize>> {
-        let cx = Ctx { source };
-        if self.goal & !self.initial == 0 {
-            return Err(cx.err("goal", "already holds at the start"));
-        }
-        let plan = super::solver::solve(self)?.ok_or_else(|| {
-            cx.err(
-                "goal",
-                format!("no plan reaches it within max_steps = {}", self.max_steps),
-            )
-        })?;
-        if let Some(claimed) = self.optimal_steps {
-            if claimed as usize != plan.len() {
-                return Err(cx.err(
-                    "optimal_steps",
-                    format!(
-                        "is {claimed}, but the shortest plan takes {} steps",
-                        plan.len()
-                    ),
-                ));
-            }
-        }
-        Ok(plan)
+        super::solver::check_solvable(self, source)
     }
 }
 

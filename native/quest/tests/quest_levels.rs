@@ -4,11 +4,11 @@
 use proptest::prelude::*;
 use std::sync::Arc;
 
-use symphony_pit::quest::engine::{ObsBuffers, StepBuffers, CALL_FEATURES};
-use symphony_pit::quest::{
+use symphony_pit::PitError;
+use symphony_quest::engine::{ObsBuffers, StepBuffers, CALL_FEATURES};
+use symphony_quest::{
     solve, CompiledLevel, Episode, Level, QuestBatch, QuestState, OBS_CALLS, OBS_FACTS,
 };
-use symphony_pit::PitError;
 
 /// The example of `shared/function-quest-format.md`, verbatim.
 const LOCKED_STUDY: &str = r#"{

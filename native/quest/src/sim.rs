@@ -1,9 +1,9 @@
 //! Deterministic step semantics of a level (`function-quest-format.md`, "Rules").
 
-use crate::error::{PitError, Result};
 use smallvec::SmallVec;
+use symphony_pit::error::{PitError, Result};
 
-use crate::resources::Amount;
+use symphony_pit::resources::Amount;
 
 use super::level::{Bits, Level};
 

@@ -3,7 +3,7 @@
 
 use std::collections::{HashSet, VecDeque};
 
-use crate::error::{PitError, Result};
+use symphony_pit::error::{PitError, Result};
 
 use super::level::Level;
 use super::sim::QuestState;
@@ -39,6 +39,35 @@ const BYTES_PER_STATE: usize = std::mem::size_of::<super::sim::StateKey>()
     + 16
     + std::mem::size_of::<QuestState>()
     + std::mem::size_of::<(usize, Option<usize>)>();
+
+/// Reject a level whose goal already holds, that no plan solves within `max_steps` (under the
+/// default budget), or whose `optimal_steps` disagrees with the solver; `source` names the level
+/// in messages. Returns the optimal plan.
+pub fn check_solvable(level: &Level, source: &str) -> Result<Vec<usize>> {
+    let err =
+        |field: &str, reason: String| PitError::validation(format!("{source}: {field}: {reason}"));
+    if level.goal & !level.initial == 0 {
+        return Err(err("goal", "already holds at the start".into()));
+    }
+    let plan = solve(level)?.ok_or_else(|| {
+        err(
+            "goal",
+            format!("no plan reaches it within max_steps = {}", level.max_steps),
+        )
+    })?;
+    if let Some(claimed) = level.optimal_steps {
+        if claimed as usize != plan.len() {
+            return Err(err(
+                "optimal_steps",
+                format!(
+                    "is {claimed}, but the shortest plan takes {} steps",
+                    plan.len()
+                ),
+            ));
+        }
+    }
+    Ok(plan)
+}
 
 /// The shortest plan (call indices) that wins within `max_steps`, or `None` when none does.
 /// Panics never; gives up with a validation error past the default [`SolverBudget`].

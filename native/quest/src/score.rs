@@ -15,7 +15,7 @@
 //! goal pays as it happens, the rest is paid on the winning step).
 
 use super::level::{Bits, Cost, Level};
-use crate::resources::Amount;
+use symphony_pit::resources::Amount;
 
 /// Points lost per failed call (preconditions did not hold).
 pub const FAILED_PENALTY: f64 = 3.0;

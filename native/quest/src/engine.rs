@@ -21,8 +21,8 @@ use std::sync::Arc;
 
 use smallvec::{smallvec, SmallVec};
 
-use crate::error::{PitError, Result};
-use crate::resources::Amount;
+use symphony_pit::error::{PitError, Result};
+use symphony_pit::resources::Amount;
 
 use super::level::{Bits, Level};
 use super::score::{call_resource_use, score, EpisodeStats, Par, Score};
