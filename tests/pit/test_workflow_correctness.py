@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from symphony_pit import CompiledWorkflow, Pit, ValidationError, Workflow
+from symphony_pit import CompiledWorkflow, Pit, ValidationError, Workflow, _native
 from symphony_pit.reference import run_reference
 
 # -- differential: random DAGs with failures and retries ----------------------------------------
@@ -267,9 +267,9 @@ def test_non_callable_and_wrong_arity_nodes() -> None:
         Pit().run(wf, {"x": 1})
     compiled = wf.compile()
     with pytest.raises(ValidationError, match="is not callable"):
-        Pit()._execute(compiled, [42], [1])  # type: ignore[list-item]
+        _native.Pit()._execute(compiled, [42], [1])  # type: ignore[list-item]
     with pytest.raises(ValidationError, match="needs 1 callable"):
-        Pit()._execute(compiled, [], [1])
+        _native.Pit()._execute(compiled, [], [1])
 
 
 @pytest.mark.parametrize("cache", [True, False])

@@ -16,8 +16,8 @@ use crate::html::render;
 use crate::pools::PyPoolManager;
 use crate::workflows::{execute_workflow, PyCancelToken, PyCompiledWorkflow, PyRunReport};
 
-/// The Pit: Pool Manager, Artifact Store and DAG Tracker in this process.
-#[pyclass(frozen, subclass, name = "Pit", module = "symphony_pit._native")]
+/// The engine behind `symphony_pit.Pit`, which holds one (composition, not a subclass).
+#[pyclass(frozen, name = "Pit", module = "symphony_pit._native")]
 pub struct PyPit {
     pub inner: Arc<Pit>,
     pools: Py<PyPoolManager>,

@@ -8,7 +8,6 @@ from typing import Any, Final, Literal, final
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from typing_extensions import disjoint_base
 
 __all__ = [
     "BUILD_INFO",
@@ -502,9 +501,9 @@ class RunReport:
         pool, error, exception type, traceback, artifact, times, sub-run.
         """
 
-@disjoint_base
+@final
 class Pit:
-    """The Pit: Pool Manager, Artifact Store and DAG Tracker in this process."""
+    """The engine behind `symphony_pit.Pit`, which holds one (composition, not a subclass)."""
     def __new__(
         cls,
         store: str | PathLike[str] | None = None,

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from symphony_pit import _native
-from symphony_pit._native import CancelToken, Event
+from symphony_pit._native import Arbiter, ArtifactStore, CancelToken, DagTracker, Event, PoolManager
 from symphony_pit.errors import NotFound, ValidationError
 from symphony_pit.runs import WorkflowRun
 from symphony_pit.stale import CleanupReport, StaleManager, StalePolicy
@@ -57,7 +57,7 @@ def _event_names(event: Event) -> list[str]:
     return names
 
 
-class Pit(_native.Pit):
+class Pit:
     """The Pit: Pool Manager, Artifact Store, DAG Tracker and workflow runner in this process.
 
     >>> pit = Pit()                      # in memory; Pit("~/.symphony") persists
@@ -65,6 +65,13 @@ class Pit(_native.Pit):
     >>> _ = wf.add_node("greet", "constant", value="hi")
     >>> pit.run(wf).outputs
     {'greet': 'hi'}
+
+    ``store`` is a directory (created if missing; ``~`` expands); ``hot_cache_mb`` bounds the
+    in-memory copy of a store's blobs; ``durability="sync"`` writes before each put returns
+    (default: behind the call, `flush` waits); ``event_capacity`` bounds the event log;
+    ``recover=True`` opens a damaged store anyway (README: Durability and failure). The engine
+    itself is the native `symphony_pit._native.Pit` this object holds; its components are
+    `pools`, `artifacts`, `dags` and `arbiter`.
     """
 
     def __init__(
@@ -76,11 +83,79 @@ class Pit(_native.Pit):
         event_capacity: int = 100_000,
         recover: bool = False,
     ) -> None:
-        # The native __new__ has opened the engine with these arguments already.
+        self._native = _native.Pit(
+            store,
+            hot_cache_mb=hot_cache_mb,
+            durability=durability,
+            event_capacity=event_capacity,
+            recover=recover,
+        )
         self._handlers: list[tuple[str, Handler]] = []
         self._runs: OrderedDict[str, _RunRecord] = OrderedDict()
         self._run_nodes = 0
         self._stale: StaleManager | None = None
+
+    # -- the engine's components and state ------------------------------------------------
+
+    @property
+    def pools(self) -> PoolManager:
+        """The Pool Manager: pools, model allocation, runtimes."""
+        return self._native.pools
+
+    @property
+    def artifacts(self) -> ArtifactStore:
+        """The Artifact Store: content-addressed results with lineage."""
+        return self._native.artifacts
+
+    @property
+    def dags(self) -> DagTracker:
+        """The DAG Tracker: workflow graphs and runs."""
+        return self._native.dags
+
+    @property
+    def arbiter(self) -> Arbiter:
+        """Arbitration: who gets a pool's capacity when requests collide."""
+        return self._native.arbiter
+
+    @property
+    def store(self) -> str | None:
+        """The store directory, or None for an in-memory Pit."""
+        return self._native.store
+
+    @property
+    def closed(self) -> bool:
+        return self._native.closed
+
+    @property
+    def memo_entries(self) -> int:
+        """Memoised node results known to this Pit."""
+        return self._native.memo_entries
+
+    @property
+    def events_pending(self) -> int:
+        """Events waiting to be polled."""
+        return self._native.events_pending
+
+    @property
+    def events_dropped(self) -> int:
+        """Events discarded because nobody polled them in time."""
+        return self._native.events_dropped
+
+    def poll_events(self, max: int = 1000) -> list[Event]:
+        """Remove and return up to ``max`` of the oldest events, in order."""
+        return self._native.poll_events(max)
+
+    def flush(self) -> None:
+        """Wait until every write so far is on disk (an error since the last flush is raised)."""
+        self._native.flush()
+
+    def __repr__(self) -> str:
+        return repr(self._native)
+
+    def _repr_html_(self) -> str:
+        from symphony_pit._html import pit_html
+
+        return pit_html(self)
 
     # -- stale manager ---------------------------------------------------------------------
 
@@ -100,7 +175,7 @@ class Pit(_native.Pit):
         """Stop the Stale Manager's sweeper, flush, and close the store."""
         if self._stale is not None:
             self._stale.stop()
-        super().close()
+        self._native.close()
 
     def __enter__(self) -> Pit:
         return self
@@ -157,7 +232,7 @@ class Pit(_native.Pit):
                 raise ValidationError(f"workflow '{wf.name}' takes inputs {list(names)}: " + ", ".join(parts))
         values = [given[name] for name in names] if names else []
         if concurrency or cancel is not None or _reuse or tenant is not None:
-            report = self._execute(
+            report = self._native._execute(
                 compiled,
                 callables,
                 values,
@@ -168,7 +243,7 @@ class Pit(_native.Pit):
                 tenant=tenant,
             )
         else:
-            report = self._execute(compiled, callables, values, cache=cache)
+            report = self._native._execute(compiled, callables, values, cache=cache)
         run = WorkflowRun(report, resumed_from=_resumed_from)
         self._remember(report.run_id, (wf, given, run, len(wf)))
         if self._handlers:

@@ -284,7 +284,7 @@ class StaleManager:
         chosen = policy or self.policy
         if not isinstance(chosen, StalePolicy):
             raise ValidationError(f"policy must be a StalePolicy, got {type(chosen).__name__}")
-        report = CleanupReport(self._pit._cleanup(chosen.to_json(), dry_run))
+        report = CleanupReport(self._pit._native._cleanup(chosen.to_json(), dry_run))
         self.history.append(report)
         return report
 
