@@ -4,7 +4,7 @@
 //! the [`pool::PoolManager`] (models and workers allocated against pool capacity), the
 //! [`artifact::ArtifactStore`] (content-addressed blobs with metadata and lineage in SQLite),
 //! the [`dag::DagTracker`] (workflow graphs, node state machines, run history), the
-//! [`arbitration::Arbiter`] (who gets scarce capacity) and the [`stale::StaleManager`] (what to
+//! [`arbitration::Arbiter`] (who gets scarce capacity) and the Stale Manager ([`stale`]: what to
 //! keep, archive or delete; idle allocations released).
 //! Everything is `Send + Sync`; each component guards its own state with one short-held lock.
 //!

@@ -6,9 +6,9 @@
 //!
 //! A thread cannot be killed: a node past its timeout is *abandoned* — its run moves on, and its
 //! thread keeps going until the node's code returns (burning CPU if it spins). Abandoned jobs
-//! still running are counted ([`stats`]), and bounded: past [`abandoned_limit`] of them, a node
-//! that could be abandoned in turn is not started (its run records why). Only a process pool
-//! can truly stop a node.
+//! still running are counted ([`stats`]), and bounded ([`set_abandoned_limit`], default
+//! [`DEFAULT_ABANDONED_LIMIT`]): past the limit, a node that could be abandoned in turn is not
+//! started (its run records why). Only a process pool can truly stop a node.
 
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
