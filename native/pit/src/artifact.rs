@@ -320,7 +320,6 @@ pub struct StoreBatch<'a> {
     store: &'a ArtifactStore,
     st: MutexGuard<'a, State>,
     ops: Ops,
-    added: bool,
 }
 
 impl StoreBatch<'_> {
@@ -373,7 +372,6 @@ impl StoreBatch<'_> {
             || Arc::new(bytes.to_vec()) as Blob,
             false,
         );
-        self.added |= !dedup;
         ev.stored(time, data.id, bytes.len(), dedup);
         Ok(dedup)
     }
@@ -381,14 +379,9 @@ impl StoreBatch<'_> {
     /// Release the store and send what must reach the disk (waiting for it with synchronous
     /// durability).
     pub fn finish(self) -> Result<()> {
-        let StoreBatch {
-            store,
-            st,
-            ops,
-            added,
-        } = self;
+        let StoreBatch { store, st, ops } = self;
         drop(st);
-        store.send(ops, added)
+        store.send(ops)
     }
 }
 
@@ -482,15 +475,15 @@ impl ArtifactStore {
             true,
         );
         drop(st);
-        self.send(ops, !dedup)?;
+        self.send(ops)?;
         self.events.stored(id, data.len(), dedup);
         Ok(id)
     }
 
     /// Send what a put must write to the disk, once the lock is released; with synchronous
-    /// durability wait for it when something new was `added`.
-    fn send(&self, ops: Ops, added: bool) -> Result<()> {
-        let writes = added || ops.iter().any(|op| matches!(op, Op::PutArtifact { .. }));
+    /// durability wait for it when an artifact's bytes are among it (new, or written again).
+    fn send(&self, ops: Ops) -> Result<()> {
+        let writes = ops.iter().any(|op| matches!(op, Op::PutArtifact { .. }));
         for op in ops {
             self.persister.send(op)?;
         }
@@ -595,7 +588,6 @@ impl ArtifactStore {
             store: self,
             st: self.state.lock(),
             ops: Ops::new(),
-            added: false,
         })
     }
 
@@ -677,7 +669,7 @@ impl ArtifactStore {
                     read.1 = now;
                 }
             }
-            let meta = st.meta.get(id).expect("looked up above");
+            let meta: &ArtifactMeta = entry;
             let content = Content::of(&meta.content_type);
             let archived = meta.archived.is_some();
             let size = meta.size;
@@ -717,11 +709,20 @@ impl ArtifactStore {
         }
         self.disk_reads.fetch_add(1, Ordering::Relaxed);
         let size = usize::try_from(size).unwrap_or(usize::MAX);
+        match self.verified_blob(id, size) {
+            Ok(bytes) => Ok(Arc::new(bytes)),
+            Err(why) => Err(self.corrupted(id, &why)),
+        }
+    }
+
+    /// The bytes the disk tier holds for `id` (a blob of `size` bytes; 0 when unknown: the
+    /// database is looked in first, then the files), if they match the id; else why not.
+    fn verified_blob(&self, id: &ArtifactId, size: usize) -> std::result::Result<Vec<u8>, String> {
         match self.persister.read_blob(id, size) {
-            Ok(Some(bytes)) if ArtifactId::of(&bytes) == *id => Ok(Arc::new(bytes)),
-            Ok(Some(_)) => Err(self.corrupted(id, "its blob does not match its hash")),
-            Ok(None) => Err(self.corrupted(id, "its blob is missing")),
-            Err(e) => Err(self.corrupted(id, &format!("its blob cannot be read: {e}"))),
+            Ok(Some(bytes)) if ArtifactId::of(&bytes) == *id => Ok(bytes),
+            Ok(Some(_)) => Err("its blob does not match its hash".into()),
+            Ok(None) => Err("its blob is missing".into()),
+            Err(e) => Err(format!("its blob cannot be read: {e}")),
         }
     }
 
@@ -1023,20 +1024,10 @@ impl ArtifactStore {
         };
         let mut report = Recovery::default();
         for id in candidates {
-            let bytes = match self.persister.read_blob(&id, 0) {
-                Ok(Some(bytes)) if ArtifactId::of(&bytes) == id => bytes,
-                Ok(Some(_)) => {
-                    report
-                        .failed
-                        .push((id, "its blob does not match its hash".into()));
-                    continue;
-                }
-                Ok(None) => {
-                    report.failed.push((id, "its blob is missing".into()));
-                    continue;
-                }
-                Err(e) => {
-                    report.failed.push((id, e.to_string()));
+            let bytes = match self.verified_blob(&id, 0) {
+                Ok(bytes) => bytes,
+                Err(why) => {
+                    report.failed.push((id, why));
                     continue;
                 }
             };

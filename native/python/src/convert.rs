@@ -35,6 +35,15 @@ fn zoneinfo(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
         .bind(py))
 }
 
+static NUMPY: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
+
+/// `numpy`, imported once (numpy values are common; an import lookup per value is not free).
+fn numpy(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
+    Ok(NUMPY
+        .get_or_try_init(py, || py.import("numpy").map(Bound::unbind))?
+        .bind(py))
+}
+
 fn datetime_module(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
     Ok(DATETIME_MODULE
         .get_or_try_init(py, || py.import("datetime").map(Bound::unbind))?
@@ -158,7 +167,7 @@ fn convert_in(obj: &Bound<'_, PyAny>, level: usize) -> Result<Value, Problem> {
         .and_then(|m| m.extract())
         .unwrap_or_default();
     if module == "numpy" || module.starts_with("numpy.") {
-        let numpy = py.import("numpy")?;
+        let numpy = numpy(py)?;
         if obj.is_instance(&numpy.getattr("ndarray")?)? {
             if module.starts_with("numpy.ma") {
                 return Err(refuse(
@@ -414,13 +423,12 @@ const COPY_BLOCK_BYTES: usize = 16 << 20;
 
 /// Append an array's bytes, in C order, to `out`. A contiguous array is copied once; any other
 /// is copied block by block along its first axes.
-fn copy_array_into(obj: &Bound<'_, PyAny>, out: &mut Vec<u8>) -> Result<(), Problem> {
+fn copy_array_into(obj: &Bound<'_, PyAny>, out: &mut Vec<u8>) -> PyResult<()> {
     let contiguous: bool = obj.getattr("flags")?.get_item("C_CONTIGUOUS")?.extract()?;
     let nbytes: usize = obj.getattr("nbytes")?.extract()?;
     let shape: Vec<usize> = obj.getattr("shape")?.extract()?;
     if contiguous || nbytes <= COPY_BLOCK_BYTES || shape.is_empty() {
-        let numpy = obj.py().import("numpy")?;
-        let block = numpy.call_method1("ascontiguousarray", (obj,))?;
+        let block = numpy(obj.py())?.call_method1("ascontiguousarray", (obj,))?;
         let flat = block
             .call_method1("reshape", (-1,))?
             .call_method1("view", ("u1",))?;
@@ -441,12 +449,11 @@ fn copy_array_into(obj: &Bound<'_, PyAny>, out: &mut Vec<u8>) -> Result<(), Prob
 /// would take two, and expand a broadcast view whole first). `None` for anything that is not a
 /// plain ndarray (the general conversion takes it, and explains a refusal).
 pub fn encode_array(obj: &Bound<'_, PyAny>) -> PyResult<Option<Vec<u8>>> {
-    let numpy_array = obj
-        .get_type()
-        .getattr("__module__")
-        .is_ok_and(|m| m.extract::<String>().is_ok_and(|m| m == "numpy"))
-        && obj.get_type().name().is_ok_and(|n| n == "ndarray");
-    if !numpy_array {
+    // The name first: a put of anything else never imports numpy.
+    let class = obj.get_type();
+    if !class.name().is_ok_and(|n| n == "ndarray")
+        || !class.is(&numpy(obj.py())?.getattr("ndarray")?)
+    {
         return Ok(None);
     }
     let Ok((dtype, shape, nbytes)) = array_layout(obj) else {
@@ -454,10 +461,8 @@ pub fn encode_array(obj: &Bound<'_, PyAny>) -> PyResult<Option<Vec<u8>>> {
     };
     let mut out = symphony_pit::value::array_header(&dtype, &shape, nbytes);
     out.reserve_exact(nbytes);
-    match copy_array_into(obj, &mut out) {
-        Ok(()) => Ok(Some(out)),
-        Err(Problem::Py(e) | Problem::At(_, e)) => Err(e),
-    }
+    copy_array_into(obj, &mut out)?;
+    Ok(Some(out))
 }
 
 /// `Value` → Python.

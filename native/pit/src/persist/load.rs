@@ -41,7 +41,8 @@ CREATE TABLE IF NOT EXISTS memo(key TEXT PRIMARY KEY, artifact_id TEXT NOT NULL)
 /// A row's checksum: BLAKE3 over every column that says what the artifact is or how it is kept
 /// (all but `archived`, which only the archive step moves; a wrong `archived` sends a read to a
 /// file that is missing or fails its own hash check, so it can never serve wrong bytes).
-pub fn row_checksum(m: &ArtifactMeta) -> [u8; 16] {
+/// `custom` is the column as stored: `m.custom` encoded.
+pub fn row_checksum(m: &ArtifactMeta, custom: &[u8]) -> [u8; 16] {
     let mut h = blake3::Hasher::new();
     let text = |h: &mut blake3::Hasher, s: &str| {
         h.update(&(s.len() as u64).to_le_bytes());
@@ -56,9 +57,8 @@ pub fn row_checksum(m: &ArtifactMeta) -> [u8; 16] {
     for tag in &m.tags {
         text(&mut h, tag);
     }
-    let custom = m.custom.encode();
     h.update(&(custom.len() as u64).to_le_bytes());
-    h.update(&custom);
+    h.update(custom);
     match &m.producer {
         Some(p) => {
             h.update(&[1]);
@@ -175,7 +175,10 @@ fn migrate(conn: &Connection) -> Result<()> {
     let (rows, _) = read_artifacts(&tx, false)?;
     let mut stmt = tx.prepare("UPDATE artifacts SET checksum = ?2 WHERE id = ?1")?;
     for meta in rows {
-        stmt.execute(params![meta.id.to_hex(), row_checksum(&meta).to_vec()])?;
+        stmt.execute(params![
+            meta.id.to_hex(),
+            row_checksum(&meta, &meta.custom.encode()).to_vec()
+        ])?;
     }
     drop(stmt);
     tx.execute(
@@ -270,8 +273,8 @@ fn artifact_row(
     let tags: String = row.get(5).map_err(column)?;
     let tags: Vec<String> =
         serde_json::from_str(&tags).map_err(|_| "its tags are not a JSON list".to_owned())?;
-    let custom: Vec<u8> = row.get(6).map_err(column)?;
-    let custom = Value::decode(&custom).map_err(|e| format!("its custom metadata: {e}"))?;
+    let custom_column: Vec<u8> = row.get(6).map_err(column)?;
+    let custom = Value::decode(&custom_column).map_err(|e| format!("its custom metadata: {e}"))?;
     let run: Option<String> = row.get(7).map_err(column)?;
     let node: Option<String> = row.get(8).map_err(column)?;
     let size: i64 = row.get(1).map_err(column)?;
@@ -295,7 +298,7 @@ fn artifact_row(
     if verify {
         let stored: Option<Vec<u8>> = row.get(13).map_err(column)?;
         match stored {
-            Some(sum) if sum == row_checksum(&meta) => {}
+            Some(sum) if sum == row_checksum(&meta, &custom_column) => {}
             Some(_) => return Err("its metadata fails its checksum".into()),
             None => return Err("its metadata has no checksum".into()),
         }

@@ -345,6 +345,7 @@ fn put_small_blob(tx: &rusqlite::Transaction<'_>, id: &ArtifactId, data: &[u8]) 
 }
 
 fn insert_artifact(tx: &rusqlite::Transaction<'_>, m: &ArtifactMeta) -> Result<()> {
+    let custom = m.custom.encode();
     tx.prepare_cached(
         "INSERT OR REPLACE INTO artifacts(id, size, content_type, created_at, created_by, tags,
              custom, producer_run, producer_node, pinned, access_count, last_access, archived,
@@ -358,14 +359,14 @@ fn insert_artifact(tx: &rusqlite::Transaction<'_>, m: &ArtifactMeta) -> Result<(
         m.created_at,
         m.created_by,
         tags_json(&m.tags),
-        m.custom.encode(),
+        custom,
         m.producer.as_ref().map(|p| p.run.as_str()),
         m.producer.as_ref().map(|p| p.node.as_str()),
         m.pinned,
         m.access_count as i64,
         m.last_access,
         m.archived.map(|n| n as i64),
-        row_checksum(m).to_vec(),
+        row_checksum(m, &custom).to_vec(),
     ])?;
     tx.prepare_cached("DELETE FROM lineage WHERE artifact_id = ?1")?
         .execute([m.id.to_hex()])?;
@@ -392,7 +393,7 @@ fn update_artifact(tx: &rusqlite::Transaction<'_>, m: &ArtifactMeta) -> Result<(
         m.pinned,
         m.access_count as i64,
         m.last_access,
-        row_checksum(m).to_vec(),
+        row_checksum(m, &m.custom.encode()).to_vec(),
     ])?;
     Ok(())
 }

@@ -458,16 +458,17 @@ class Workflow:
         config: Mapping[str, Any],
     ) -> Workflow:
         """`add_node` with the node's settings apart from its options (a built-in node's
-        settings may use any key, ``pool`` included)."""
-        inputs: Sequence[str] | None = options.get("inputs")
-        retries = options.get("retries", 0)
-        backoff = options.get("backoff")
-        timeout = options.get("timeout")
-        pool = options.get("pool", "default")
-        priority = options.get("priority", "normal")
-        fallback = options.get("fallback")
-        cache = options.get("cache", True)
-        resources = options.get("resources")
+        settings may use any key, ``pool`` included). ``options`` holds every keyword option of
+        `add_node` (their defaults are `add_node`'s)."""
+        inputs: Sequence[str] | None = options["inputs"]
+        retries = options["retries"]
+        backoff = options["backoff"]
+        timeout = options["timeout"]
+        pool = options["pool"]
+        priority = options["priority"]
+        fallback = options["fallback"]
+        cache = options["cache"]
+        resources = options["resources"]
         if not isinstance(name, str) or not name:
             raise ValidationError("a node needs a non-empty str name")
         if name in self._nodes:
@@ -615,6 +616,7 @@ class Workflow:
                 "priority": entry.get("priority", 0),
                 "cache": entry.get("cache", True),
                 "resources": _given_resources(entry.get("resources")),
+                "fallback": None,
             }
             fallback = entry.get("fallback")
             if fallback is not None:
