@@ -166,7 +166,7 @@ impl PyArtifactStore {
         limit: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Vec<PyArtifactMeta>> {
         let limit = limit
-            .map(|n| crate::errors::count_arg(n, "limit", u64::MAX).map(|n| n as usize))
+            .map(|n| crate::errors::count_arg(n, "limit", 0, u64::MAX).map(|n| n as usize))
             .transpose()?;
         let filter = ListFilter {
             tag,

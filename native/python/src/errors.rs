@@ -129,10 +129,10 @@ pub fn validation(py: Python<'_>, message: impl Into<String>) -> PyErr {
     to_pyerr(py, PitError::Validation(message.into()))
 }
 
-/// A non-negative whole number given for parameter `name`, at most `max`: anything else (a
-/// negative or huge int, a float, a string) is a `ValidationError` that names the parameter,
-/// never a bare `OverflowError` or `TypeError`.
-pub fn count_arg(value: &Bound<'_, PyAny>, name: &str, max: u64) -> PyResult<u64> {
+/// A whole number from `min` to `max` given for parameter `name`: anything else (a negative or
+/// huge int, a float, a string) is a `ValidationError` that names the parameter, never a bare
+/// `OverflowError` or `TypeError`.
+pub fn count_arg(value: &Bound<'_, PyAny>, name: &str, min: u64, max: u64) -> PyResult<u64> {
     let py = value.py();
     if value.is_instance_of::<pyo3::types::PyBool>() || value.call_method0("__index__").is_err() {
         return Err(validation(
@@ -144,11 +144,11 @@ pub fn count_arg(value: &Bound<'_, PyAny>, name: &str, max: u64) -> PyResult<u64
         ));
     }
     match value.extract::<u64>() {
-        Ok(n) if n <= max => Ok(n),
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
         _ => Err(validation(
             py,
             format!(
-                "{name} must be between 0 and {max}, got {}",
+                "{name} must be between {min} and {max}, got {}",
                 value.str().map(|s| s.to_string()).unwrap_or_default()
             ),
         )),

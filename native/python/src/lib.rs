@@ -53,7 +53,7 @@ fn thread_workers<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     use symphony_pit::workflow::workers;
     if let Some(limit) = abandoned_limit {
-        let limit = errors::count_arg(limit, "abandoned_limit", 1 << 20)?;
+        let limit = errors::count_arg(limit, "abandoned_limit", 0, 1 << 20)?;
         workers::set_abandoned_limit(limit as usize);
     }
     let s = workers::stats();

@@ -47,7 +47,7 @@ impl PyPit {
     ) -> PyResult<Self> {
         let event_capacity = match event_capacity {
             None => 100_000,
-            Some(n) => count_arg(n, "event_capacity", 1 << 32)? as usize,
+            Some(n) => count_arg(n, "event_capacity", 1, 1 << 32)? as usize,
         };
         if store.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
             return Err(validation(
@@ -70,9 +70,6 @@ impl PyPit {
                 py,
                 format!("hot_cache_mb must be a non-negative number, got {hot_cache_mb}"),
             ));
-        }
-        if event_capacity == 0 {
-            return Err(validation(py, "event_capacity must be at least 1"));
         }
         let config = PitConfig {
             store: store.map(expand_home),
@@ -153,7 +150,7 @@ impl PyPit {
                     .into_iter()
                     .map(|(pool, n)| {
                         let what = format!("concurrency[{pool:?}]");
-                        count_arg(&n, &what, 1 << 20).map(|n| (pool, n as usize))
+                        count_arg(&n, &what, 0, 1 << 20).map(|n| (pool, n as usize))
                     })
                     .collect::<PyResult<std::collections::HashMap<_, _>>>()
             })
@@ -242,7 +239,7 @@ impl PyPit {
     ) -> PyResult<Vec<PyEvent>> {
         let max = match max {
             None => 1000,
-            Some(n) => count_arg(n, "max", u64::MAX)? as usize,
+            Some(n) => count_arg(n, "max", 0, u64::MAX)? as usize,
         };
         let pit = self.inner.clone();
         let events = run(py, move || Ok(pit.events.poll(max)))?;
