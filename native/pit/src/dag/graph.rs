@@ -1,6 +1,13 @@
 //! A validated workflow graph: nodes, edges, topological order, critical path, cycle finding.
 
-use super::*;
+use super::spec::{Dep, GraphSpec, NodeSpec};
+use super::WIDE_NODE;
+use crate::core::names::check_name;
+use crate::error::{PitError, Result};
+use crate::flat_lists::FlatLists;
+use rustc_hash::FxHashMap;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 /// A validated workflow graph: nodes, edges, a topological order.
 #[derive(Debug)]

@@ -1,6 +1,13 @@
 //! A run held for a series of inline node attempts recorded together.
 
-use super::*;
+use super::run::Run;
+use super::tracker::DagTracker;
+use crate::core::ids::ArtifactId;
+use crate::core::states::{NodeState, RunStatus};
+use crate::error::Result;
+use crate::events::EventBatch;
+use crate::persist::Op;
+use parking_lot::MappedMutexGuard;
 
 /// A run held for inline node attempts (see [`DagTracker::lock_run`]). While it is held no other
 /// thread reads or changes any run, so hold it only to record work already done.

@@ -1,6 +1,13 @@
 //! The tracker's state: live runs and the history of finished ones (detail, then summaries).
 
-use super::*;
+use super::run::{Run, RunSummary};
+use super::{unknown_run, HISTORY_NODES, HISTORY_SUMMARIES};
+use crate::core::ids::ArtifactId;
+use crate::core::states::RunStatus;
+use crate::error::PitError;
+use crate::events::{EventBatch, EventLog};
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 
 #[derive(Default)]
 pub(super) struct State {

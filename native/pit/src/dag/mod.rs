@@ -12,23 +12,8 @@
 //! of inline attempts). Items private to the tracker are `pub(super)`: visible in this folder
 //! only, as they were in the single file this was.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
-use std::fmt;
-use std::sync::Arc;
-
-use parking_lot::{MappedMutexGuard, Mutex, MutexGuard};
-use rustc_hash::FxHashMap;
-use serde::Serialize;
-
-use crate::core::ids::ArtifactId;
-use crate::core::names::check_name;
 pub use crate::core::states::{NodeState, RunStatus};
-use crate::error::{PitError, Result};
-use crate::events::{Component, EventBatch, EventLog, Field, NamesSlot, RunNames, Subject};
-use crate::flat_lists::FlatLists;
-use crate::known;
-use crate::persist::{NodeRow, Op, Persister, RunRecord};
-use crate::value::Value;
+use crate::error::PitError;
 
 /// Most retries one node may ask for.
 pub const MAX_RETRIES: u32 = 1000;
@@ -54,7 +39,6 @@ mod tracker;
 
 pub use graph::*;
 pub use guard::*;
-use history::*;
 pub use run::*;
 pub use spec::*;
 pub use tracker::*;
@@ -66,6 +50,11 @@ fn unknown_run(run_id: &str) -> PitError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+
+    use crate::events::EventLog;
+    use crate::persist::Persister;
+    use crate::value::Value;
 
     #[test]
     fn node_states_parse_case_insensitively_and_reject_unknown_words() {

@@ -1,6 +1,13 @@
 //! One run's per-node state: the node state machine applied, readiness by rank, what a run records.
 
-use super::*;
+use super::graph::WorkflowGraph;
+use crate::core::ids::ArtifactId;
+use crate::core::states::{NodeState, RunStatus};
+use crate::events::{Component, EventBatch, Field, NamesSlot, Subject};
+use crate::known;
+use crate::persist::{NodeRow, RunRecord};
+use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Per-node detail of a run.
 #[derive(Clone, Debug, PartialEq)]

@@ -1,6 +1,10 @@
 //! Graph specs: the nodes and dependencies a graph is built from, parsed from values.
 
-use super::*;
+use super::MAX_RETRIES;
+use crate::error::{PitError, Result};
+use crate::value::Value;
+use serde::Serialize;
+use std::fmt;
 
 /// One dependency: a node, or one named output of it (`node.output`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -1,6 +1,20 @@
 //! The DAG Tracker's API: start, append, transitions, queries, history.
 
-use super::*;
+use super::graph::WorkflowGraph;
+use super::guard::RunGuard;
+use super::history::{session_tag, State};
+use super::run::{NodeRecord, RankSet, Run, RunSummary};
+use super::spec::NodeSpec;
+use super::unknown_run;
+use crate::core::ids::ArtifactId;
+use crate::core::states::{NodeState, RunStatus};
+use crate::error::{PitError, Result};
+use crate::events::{Component, EventBatch, EventLog, Field, RunNames, Subject};
+use crate::persist::{Op, Persister, RunRecord};
+use parking_lot::{Mutex, MutexGuard};
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::sync::Arc;
 
 /// Tracks workflow runs. Thread-safe.
 pub struct DagTracker {

@@ -1,6 +1,8 @@
 //! Why a node attempt failed: the engine's kinds of failure, or the host's own.
 
-use super::*;
+use std::any::Any;
+use std::fmt;
+use std::sync::Arc;
 
 /// What kind of failure a node attempt met: one of the engine's own, or the host's (a Python
 /// callable's exception). The bindings map each kind to an exception class of the host, once.

@@ -23,10 +23,7 @@
 //! has no wave nodes. `staged`, `early_ready` and `wave_bytes` are a wave's scratch buffers,
 //! sized for the workflow's wave nodes (no room at all without them) and reused wave to wave.
 
-use std::any::Any;
-use std::cell::Cell;
 use std::collections::HashMap;
-use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
@@ -35,14 +32,13 @@ use std::time::{Duration, Instant};
 use smallvec::SmallVec;
 
 use crate::arbitration::{Grant, Lease, Request};
-use crate::artifact::{ArtifactId, Content, Hashed, Producer, PutOptions, SmallIds};
-use crate::dag::{NodeState, RunStatus, WorkflowGraph};
+use crate::artifact::{ArtifactId, Producer, PutOptions};
+use crate::dag::{NodeState, RunStatus};
 use crate::error::{PitError, Result};
-use crate::events::{Component, EventBatch, Field, Subject};
-use crate::persist::memo::{memo_key, MemoKey};
+use crate::events::{Component, Field, Subject};
+use crate::persist::memo::MemoKey;
 use crate::pit::Pit;
 use crate::value::{SharedValue, Value, VALUE_CONTENT_TYPE};
-use crate::workflow::builtin::Builtin;
 use crate::workflow::manifest::{Body, CompiledWorkflow, Source};
 use crate::workflow::ready::ReadyQueue;
 use crate::workflow::workers;
@@ -54,23 +50,10 @@ mod wave;
 
 pub use errors::*;
 pub use reports::*;
+use wave::{WaveScratch, WAVE_MAX};
 
 /// How often the scheduler asks the host whether the user interrupted (Ctrl-C).
 const INTERRUPT_POLL: Duration = Duration::from_millis(50);
-
-/// Most nodes one wave records at once (bounds how long the run and the store are held).
-const WAVE_MAX: usize = 256;
-
-thread_local! {
-    /// The small-id table of the last run that finished on this thread, for the next one: ids
-    /// are content hashes, valid in any run, and a fresh table is 14 KB to fill every run.
-    static SPARE_SMALL_IDS: Cell<Option<SmallIds>> = const { Cell::new(None) };
-}
-
-/// Events a wave's batch has room for per node before it grows: running, stored, succeeded,
-/// and about one successor made ready — a full wave of four per node overflows by the layer
-/// it makes ready, and a grown batch costs a copy each wave.
-const WAVE_EVENTS_PER_NODE: usize = 5;
 
 /// The host language side: runs callables and converts their results.
 pub trait Host: Send + Sync + 'static {
@@ -144,17 +127,6 @@ enum Message<D> {
     Granted(usize, Result<Lease>),
 }
 
-/// A wave node computed and waiting to be recorded.
-struct Staged {
-    node: usize,
-    /// Every input was computed in this wave.
-    inputs_here: bool,
-    /// Its encoding, in the wave's byte buffer (the id of that is in the node's report).
-    bytes: std::ops::Range<usize>,
-    started: f64,
-    finished: f64,
-}
-
 struct Flight {
     token: u64,
     /// The worker's job: abandoned if the run stops waiting for it.
@@ -200,11 +172,8 @@ struct Exec<'a, H: Host> {
     /// Nodes that may run in a wave: pure built-ins of pools outside Arbitration, not reused
     /// or memoised. A node whose wave attempt fails loses the flag and goes the single way.
     wave_ok: Vec<bool>,
-    /// Nodes the current wave made ready (their inputs computed in it).
-    early_ready: Vec<usize>,
-    staged: Vec<Staged>,
-    wave_bytes: Vec<u8>,
-    small_ids: SmallIds,
+    /// A wave's reusable buffers (taken whole by a wave, put back when it ends).
+    wave: WaveScratch,
     /// Waves are numbered from 1; each node's result was computed by the wave of this number
     /// (0: none). A node whose inputs were all computed by its own wave finds them stored under
     /// the same hold of the store when it is recorded (a wave records in the order it computed
@@ -214,7 +183,6 @@ struct Exec<'a, H: Host> {
     /// How many predecessors of each node have no result yet (a wave finds the nodes it made
     /// ready by counting down); kept only by runs with wave nodes.
     missing_inputs: Vec<u32>,
-    events: EventBatch,
     failed_node: Option<usize>,
     interrupt: Option<NodeError>,
     sub_runs: Vec<(usize, String)>,
@@ -356,13 +324,9 @@ pub fn execute<H: Host>(
         tx,
         rx,
         next_token: 0,
-        newly_ready: Vec::with_capacity(wave_nodes.min(WAVE_MAX)),
+        newly_ready: Vec::new(),
         wave_ok,
-        early_ready: Vec::with_capacity(wave_nodes.min(WAVE_MAX)),
-        staged: Vec::with_capacity(wave_nodes.min(WAVE_MAX)),
-        // Room for a wave of scalars (a scalar's encoding is under 16 bytes).
-        wave_bytes: Vec::with_capacity(16 * wave_nodes.min(WAVE_MAX)),
-        small_ids: SPARE_SMALL_IDS.with(Cell::take).unwrap_or_default(),
+        wave: WaveScratch::for_nodes(wave_nodes.min(WAVE_MAX)),
         computed_in_wave: if wave_nodes > 0 {
             vec![0; wf.len()]
         } else {
@@ -374,10 +338,6 @@ pub fn execute<H: Host>(
         } else {
             Vec::new()
         },
-        events: EventBatch::with_capacity(
-            WAVE_EVENTS_PER_NODE * wave_nodes.min(WAVE_MAX),
-            wave_nodes.min(WAVE_MAX),
-        ),
         failed_node: None,
         interrupt: None,
         sub_runs: Vec::new(),
@@ -599,6 +559,28 @@ impl<H: Host> Exec<'_, H> {
             .collect()
     }
 
+    /// The lineage of node `i`'s result: its inputs' ids, without repeats. Both ways of
+    /// recording a success (one node, [`single`]; a wave under one hold, [`wave`]) store a
+    /// result with this lineage and [`Exec::producer_of`].
+    fn lineage_of(&self, i: usize) -> SmallVec<[ArtifactId; 4]> {
+        let mut lineage = SmallVec::new();
+        for &source in self.wf.sources(i) {
+            let id = self.output_of(source).id;
+            if !lineage.contains(&id) {
+                lineage.push(id);
+            }
+        }
+        lineage
+    }
+
+    /// Who made node `i`'s result: this run, that node.
+    fn producer_of(&self, i: usize) -> Producer {
+        Producer {
+            run: self.run_id.to_string(),
+            node: self.wf.nodes[i].name.to_string(),
+        }
+    }
+
     /// What a source holds (a workflow input, or a node that has succeeded).
     fn output_of(&self, source: Source) -> &Output<H::Data> {
         match source {
@@ -723,8 +705,7 @@ impl<H: Host> Exec<'_, H> {
 
     fn finish(mut self, started_at: f64) -> Result<RunReport<H::Data>> {
         self.release_all();
-        let small_ids = std::mem::take(&mut self.small_ids);
-        SPARE_SMALL_IDS.with(|spare| spare.set(Some(small_ids)));
+        self.wave.give_back_small_ids();
         let (states, status) = self.pit.dags.release(&self.run_id)?;
         Ok(RunReport {
             run_id: self.run_id.to_string(),

@@ -1,6 +1,11 @@
 //! What a run reports: each node's outcome, times and result, and the run's own.
 
-use super::*;
+use std::sync::Arc;
+
+use super::NodeError;
+use crate::artifact::ArtifactId;
+use crate::dag::{NodeState, RunStatus, WorkflowGraph};
+use crate::value::SharedValue;
 
 /// A node's (or workflow input's) result: its artifact, its value, and the host's own object for
 /// it when the host made it (so the host gets back the very object, not a copy).

@@ -1,6 +1,20 @@
 //! The single path: one node started, its body run (inline, on a worker, as a sub-workflow), and its outcome recorded.
 
-use super::*;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use super::{
+    execute, Exec, Flight, Host, Message, NodeError, NodeErrorKind, Outcome, Output, RunOptions,
+    Stamp,
+};
+use crate::artifact::{ArtifactId, Content, PutOptions};
+use crate::dag::{NodeState, RunStatus};
+use crate::error::Result;
+use crate::events::Field;
+use crate::persist::memo::memo_key;
+use crate::value::{SharedValue, Value, VALUE_CONTENT_TYPE};
+use crate::workflow::manifest::{Body, CompiledWorkflow};
+use crate::workflow::workers;
 
 impl<H: Host> Exec<'_, H> {
     /// Move `i` to Running and run it (inline), hand it to a worker, or serve it from the store.
@@ -193,23 +207,13 @@ impl<H: Host> Exec<'_, H> {
         match outcome {
             Ok((data, value)) => {
                 let bytes = value.encode();
-                let producer = Producer {
-                    run: self.run_id.to_string(),
-                    node: self.wf.nodes[i].name.to_string(),
-                };
-                let mut lineage: Vec<ArtifactId> = Vec::with_capacity(inputs.len());
-                for o in &inputs {
-                    if !lineage.contains(&o.id) {
-                        lineage.push(o.id);
-                    }
-                }
                 let stored = self.pit.artifacts.put(
                     &bytes,
                     PutOptions {
                         content_type: Some(VALUE_CONTENT_TYPE.into()),
                         created_by: Some("workflow".into()),
-                        producer: Some(producer),
-                        inputs: lineage,
+                        producer: Some(self.producer_of(i)),
+                        inputs: self.lineage_of(i).into_vec(),
                         ..PutOptions::default()
                     },
                 );

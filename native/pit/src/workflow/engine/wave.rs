@@ -1,6 +1,87 @@
 //! Waves: pure built-in nodes computed in queue order outside any lock, then recorded together (see the module doc of `engine`).
 
-use super::*;
+use std::cell::Cell;
+
+use super::{Exec, Host, NodeError, NodeErrorKind, Output, Stamp};
+use crate::artifact::{Hashed, SmallIds};
+use crate::error::Result;
+use crate::events::EventBatch;
+use crate::value::{SharedValue, Value};
+use crate::workflow::builtin::Builtin;
+use crate::workflow::manifest::{Body, Source};
+
+/// Most nodes one wave records at once (bounds how long the run and the store are held).
+pub(super) const WAVE_MAX: usize = 256;
+
+/// Events a wave's batch has room for per node before it grows: running, stored, succeeded,
+/// and about one successor made ready — a full wave of four per node overflows by the layer
+/// it makes ready, and a grown batch costs a copy each wave.
+const WAVE_EVENTS_PER_NODE: usize = 5;
+
+thread_local! {
+    /// The small-id table of the last run that finished on this thread, for the next one: ids
+    /// are content hashes, valid in any run, and a fresh table is 14 KB to fill every run.
+    static SPARE_SMALL_IDS: Cell<Option<SmallIds>> = const { Cell::new(None) };
+}
+
+/// A wave node computed and waiting to be recorded.
+struct Staged {
+    node: usize,
+    /// Every input was computed in this wave.
+    inputs_here: bool,
+    /// Its encoding, in the wave's byte buffer (the id of that is in the node's report).
+    bytes: std::ops::Range<usize>,
+    started: f64,
+    finished: f64,
+}
+
+/// A wave's buffers: sized once for the workflow's wave nodes (no room at all without them),
+/// emptied when a wave starts, reused wave to wave. A wave takes them whole from the run and
+/// puts them back however it ends ([`Exec::run_wave`]).
+#[derive(Default)]
+pub(super) struct WaveScratch {
+    /// The nodes computed, in the order computed (the order they are recorded in).
+    staged: Vec<Staged>,
+    /// Their encodings, end to end.
+    bytes: Vec<u8>,
+    /// Nodes the wave made ready while computing (their inputs computed in it).
+    early_ready: Vec<usize>,
+    /// Nodes recording the wave made ready.
+    newly_ready: Vec<usize>,
+    /// The wave's events, appended to the log at once.
+    events: EventBatch,
+    /// Ids of small encodings (kept from run to run on this thread: [`SPARE_SMALL_IDS`]).
+    small_ids: SmallIds,
+}
+
+impl WaveScratch {
+    /// Room for waves of up to `nodes` nodes (0: a run without wave nodes).
+    pub(super) fn for_nodes(nodes: usize) -> WaveScratch {
+        WaveScratch {
+            staged: Vec::with_capacity(nodes),
+            // Room for a wave of scalars (a scalar's encoding is under 16 bytes).
+            bytes: Vec::with_capacity(16 * nodes),
+            early_ready: Vec::with_capacity(nodes),
+            newly_ready: Vec::with_capacity(nodes),
+            events: EventBatch::with_capacity(WAVE_EVENTS_PER_NODE * nodes, nodes),
+            small_ids: SPARE_SMALL_IDS.with(Cell::take).unwrap_or_default(),
+        }
+    }
+
+    /// Leave the small-id table to the next run on this thread.
+    pub(super) fn give_back_small_ids(&mut self) {
+        let small_ids = std::mem::take(&mut self.small_ids);
+        SPARE_SMALL_IDS.with(|spare| spare.set(Some(small_ids)));
+    }
+}
+
+/// What computing a wave left for recording it.
+struct Computed {
+    /// The node whose computation failed (the wave stopped there; it goes the single way).
+    failed: Option<usize>,
+    /// When the last computation finished.
+    clock: f64,
+}
 
 impl<H: Host> Exec<'_, H> {
     /// Run the wave nodes at the head of the ready queue together: compute each in queue order
@@ -12,16 +93,40 @@ impl<H: Host> Exec<'_, H> {
     /// single way (which records the failure, retries, fallback); the wave ends there.
     #[inline(never)]
     pub(super) fn run_wave(&mut self) -> Result<bool> {
-        let mut staged = std::mem::take(&mut self.staged);
-        let mut bytes = std::mem::take(&mut self.wave_bytes);
-        let mut early = std::mem::take(&mut self.early_ready);
+        let mut scratch = std::mem::take(&mut self.wave);
+        let outcome = self.compute_and_record(&mut scratch);
+        self.wave = scratch;
+        outcome
+    }
+
+    fn compute_and_record(&mut self, scratch: &mut WaveScratch) -> Result<bool> {
+        let wave = self.waves + 1;
+        let computed = self.compute_wave(wave, scratch);
+        if scratch.staged.is_empty() {
+            if let Some(i) = computed.failed {
+                self.push_ready(i, computed.clock); // now it goes the single way
+            }
+            return Ok(computed.failed.is_some());
+        }
+        self.waves = wave;
+        self.record_wave(scratch, computed)?;
+        Ok(true)
+    }
+
+    /// Compute the wave nodes at the head of the queue into `scratch` (each result held by its
+    /// node's report from then on, so that successors in this wave can read it).
+    fn compute_wave(&mut self, wave: u32, scratch: &mut WaveScratch) -> Computed {
+        let WaveScratch {
+            staged,
+            bytes,
+            early_ready,
+            small_ids,
+            ..
+        } = scratch;
         staged.clear();
         bytes.clear();
-        early.clear();
-        let mut small_ids = std::mem::take(&mut self.small_ids);
+        early_ready.clear();
         let mut clock = crate::now();
-        let mut failed_compute = None;
-        let wave = self.waves + 1;
         while staged.len() < WAVE_MAX {
             let Some((level, rank)) = self.ready.peek() else {
                 break;
@@ -37,15 +142,16 @@ impl<H: Host> Exec<'_, H> {
             };
             let (Ok(value), inputs_here) = self.apply_builtin(i, builtin, wave) else {
                 self.wave_ok[i] = false;
-                failed_compute = Some(i);
-                break;
+                return Computed {
+                    failed: Some(i),
+                    clock,
+                };
             };
             self.computed_in_wave[i] = wave;
             let start = bytes.len();
-            value.encode_into(&mut bytes);
+            value.encode_into(bytes);
             let finished = crate::now();
-            // Held by the report from now on, so that successors in this wave can read it;
-            // taken back below if the node is not recorded.
+            // Taken back in `record_wave` if the node is not recorded.
             let value = SharedValue::new(value);
             self.reports_own_heap |= matches!(value, SharedValue::Shared(_));
             self.nodes[i].output = Some(Output {
@@ -65,24 +171,29 @@ impl<H: Host> Exec<'_, H> {
                 self.missing_inputs[j] -= 1;
                 if self.has_every_input(j) {
                     self.push_ready(j, finished);
-                    early.push(j);
+                    early_ready.push(j);
                 }
             }
         }
-        self.small_ids = small_ids;
-        if staged.is_empty() {
-            if let Some(i) = failed_compute {
-                self.push_ready(i, clock); // now it goes the single way
-            }
-            self.staged = staged;
-            self.wave_bytes = bytes;
-            self.early_ready = early;
-            return Ok(failed_compute.is_some());
+        Computed {
+            failed: None,
+            clock,
         }
-        self.waves = wave;
-        let mut ev = std::mem::take(&mut self.events);
-        let mut newly = std::mem::take(&mut self.newly_ready);
-        newly.clear();
+    }
+
+    /// Record the staged nodes under one hold of the run and of the store, in the order
+    /// computed, stopping at the first that cannot start or whose result cannot be stored; put
+    /// the queue right for the nodes not recorded.
+    fn record_wave(&mut self, scratch: &mut WaveScratch, computed: Computed) -> Result<()> {
+        let WaveScratch {
+            staged,
+            bytes,
+            early_ready,
+            newly_ready,
+            events,
+            ..
+        } = scratch;
+        newly_ready.clear();
         let mut recorded = 0;
         let mut store_error = None;
         let mut run = self.pit.dags.lock_run(&self.run_id)?;
@@ -92,40 +203,25 @@ impl<H: Host> Exec<'_, H> {
             // records its failure to store; the rest are put back.
             Err(_) => self.wave_ok[staged[0].node] = false,
             Ok(mut store) => {
-                for s in &staged {
+                for s in staged.iter() {
                     let i = s.node;
                     let id = &self.output_of(Source::Node(i)).id;
                     let data = Hashed::again(&bytes[s.bytes.clone()], *id);
                     if !run.can_start(i) {
                         break; // paused or over: the rest stay Ready
                     }
-                    run.record_start(i, s.started, &mut ev);
+                    run.record_start(i, s.started, events);
                     recorded += 1;
-                    // Its inputs' ids, without repeats: asked for only when the store uses them.
-                    let lineage = || {
-                        let mut lineage: SmallVec<[ArtifactId; 4]> = SmallVec::new();
-                        for &source in self.wf.sources(i) {
-                            let id = self.output_of(source).id;
-                            if !lineage.contains(&id) {
-                                lineage.push(id);
-                            }
-                        }
-                        lineage
-                    };
-                    let producer = || Producer {
-                        run: self.run_id.to_string(),
-                        node: self.wf.nodes[i].name.to_string(),
-                    };
                     let stored = store.put_value(
                         &data,
-                        lineage,
+                        || self.lineage_of(i),
                         s.inputs_here,
-                        producer,
+                        || self.producer_of(i),
                         s.finished,
-                        &mut ev,
+                        events,
                     );
                     if stored.is_ok() {
-                        run.record_success(i, s.finished, id, &mut ev, &mut newly);
+                        run.record_success(i, s.finished, id, events, newly_ready);
                     }
                     // Its report, while it is at hand (a pass of its own would read every
                     // report of the wave again).
@@ -144,9 +240,8 @@ impl<H: Host> Exec<'_, H> {
             }
         }
         // The run's events go out even if the store failed to send its writes.
-        run.finish(&mut ev)?;
+        run.finish(events)?;
         released?;
-        self.events = ev;
         let succeeded = recorded - usize::from(store_error.is_some());
         // Nodes not recorded, and one whose result could not be stored, hold no result.
         for s in &staged[succeeded..] {
@@ -155,11 +250,15 @@ impl<H: Host> Exec<'_, H> {
                 self.missing_inputs[j] += 1;
             }
         }
-        if succeeded < staged.len() || failed_compute.is_some() {
+        let clock = computed.clock;
+        if succeeded < staged.len() || computed.failed.is_some() {
             // Not all recorded: a node not started goes back to the queue if its inputs are
             // there after all, and leaves it if one of them is not.
             let unstarted = staged[recorded..].iter().map(|s| s.node);
-            for j in unstarted.chain(failed_compute).chain(early.iter().copied()) {
+            for j in unstarted
+                .chain(computed.failed)
+                .chain(early_ready.iter().copied())
+            {
                 if self.nodes[j].attempts > 0 {
                     continue;
                 }
@@ -172,19 +271,15 @@ impl<H: Host> Exec<'_, H> {
                 }
             }
         }
-        for &j in &newly {
+        for &j in newly_ready.iter() {
             // Successors computed in this wave have started already.
             if self.nodes[j].attempts == 0 {
                 self.push_ready(j, clock);
             }
         }
-        let failed = (store_error.is_some()).then(|| staged[recorded - 1].node);
-        self.newly_ready = newly;
-        self.staged = staged;
-        self.wave_bytes = bytes;
-        self.early_ready = early;
-        if let (Some(i), Some(e)) = (failed, store_error) {
+        if let Some(e) = store_error {
             // Recorded as Running: fail it the usual way (it holds its pool's slot until then).
+            let i = staged[recorded - 1].node;
             self.pools.running[self.wf.pool_of[i]] += 1;
             let error = NodeError::new(
                 NodeErrorKind::Storage,
@@ -193,7 +288,7 @@ impl<H: Host> Exec<'_, H> {
             let inputs = self.gather(i);
             self.fail(i, false, error, inputs)?;
         }
-        Ok(true)
+        Ok(())
     }
 
     /// Compute built-in node `i` of wave `wave` from its inputs (gathered on the stack when
