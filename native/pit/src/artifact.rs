@@ -232,10 +232,9 @@ impl<'a> Hashed<'a> {
 /// hashed again: BLAKE3 costs ~50 ns even for a few bytes, a look here a few. Encodings of 1 to
 /// 15 bytes are kept in a direct-mapped table of [`SmallIds::SLOTS`] (a newer one takes an
 /// older one's slot), allocated on first use.
+#[derive(Default)]
 pub struct SmallIds {
     slots: Option<Box<[SmallSlot]>>,
-    /// The id of the last encoding the table does not keep.
-    other: ArtifactId,
 }
 
 /// An encoding of `len` bytes as two words (see [`small_key`]) and its id; `len` 0: empty.
@@ -267,25 +266,13 @@ fn small_key(bytes: &[u8]) -> (u64, u64) {
     }
 }
 
-impl Default for SmallIds {
-    fn default() -> Self {
-        SmallIds {
-            slots: None,
-            other: ArtifactId([0; 32]),
-        }
-    }
-}
-
 impl SmallIds {
     pub const SLOTS: usize = 256;
 
-    /// The id of `bytes`, looked up when they are small and were seen lately. A reference,
-    /// so that callers copy it from where it lies (a returned copy costs a store-forwarding
-    /// stall per call when it is read back).
-    pub fn id_of(&mut self, bytes: &[u8]) -> &ArtifactId {
+    /// The id of `bytes`, looked up when they are small and were seen lately.
+    pub fn id_of(&mut self, bytes: &[u8]) -> ArtifactId {
         if bytes.is_empty() || bytes.len() >= 16 {
-            self.other = ArtifactId::of(bytes);
-            return &self.other;
+            return ArtifactId::of(bytes);
         }
         let words = small_key(bytes);
         let len = bytes.len() as u8;
@@ -307,7 +294,7 @@ impl SmallIds {
                 id: ArtifactId::of(bytes),
             };
         }
-        &slot.id
+        slot.id
     }
 }
 
@@ -1140,7 +1127,7 @@ mod tests {
             .collect();
         for _ in 0..2 {
             for bytes in &encodings {
-                assert_eq!(*ids.id_of(bytes), ArtifactId::of(bytes), "{bytes:?}");
+                assert_eq!(ids.id_of(bytes), ArtifactId::of(bytes), "{bytes:?}");
             }
         }
     }
@@ -1161,7 +1148,7 @@ mod tests {
             let longer = [bytes.as_slice(), &[0]].concat();
             for _ in 0..2 {
                 for b in [&bytes, &other, &longer] {
-                    proptest::prop_assert_eq!(*ids.id_of(b), ArtifactId::of(b));
+                    proptest::prop_assert_eq!(ids.id_of(b), ArtifactId::of(b));
                 }
             }
         }

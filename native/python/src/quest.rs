@@ -491,7 +491,8 @@ impl PyQuestGame {
 
     /// The whole observation of the current state as a dict of arrays no observation handed
     /// out before shares: arrays whose every earlier reference Python has dropped are reused,
-    /// others are left alone and new ones made.
+    /// others are left alone and new ones made (a fast path: native/README.md, "Fast paths
+    /// kept").
     fn observation<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let index = match self.spare.iter().position(|set| set.unshared(py)) {
             Some(index) => index,

@@ -92,10 +92,8 @@ pub struct NdArray {
 
 /// A Python value the Pit can hold without loss.
 ///
-/// The tag is a whole word (`repr(u64)`), so every payload starts at the second word: moving a
-/// value copies four aligned words. With a byte tag a `Bool`'s payload starts at byte 1 and a
-/// move copies bytes 1..8 in odd pieces, which a following wide load of the same value cannot
-/// take from the store buffer (a stall per value passed from node to node).
+/// The tag is a whole word (`repr(u64)`), so every payload starts at the second word and moving
+/// a value copies four aligned words (native/README.md, "Fast paths kept").
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
 #[repr(u64)]
 pub enum Value {
@@ -247,8 +245,8 @@ fn encode_scalar(value: &Value, out: &mut Vec<u8>) -> bool {
     true
 }
 
-/// A MessagePack integer in its smallest form, as `rmp::encode::write_sint` writes it (its
-/// generic writer costs ~40 instructions more per node result).
+/// A MessagePack integer in its smallest form, byte for byte as `rmp::encode::write_sint` writes
+/// it (a test holds them equal), without its generic writer.
 fn write_int(i: i64, out: &mut Vec<u8>) {
     match i {
         0..=127 => out.push(i as u8),
@@ -345,6 +343,39 @@ impl From<f64> for Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn integers_are_written_as_rmp_writes_them() {
+        let edges = [
+            0i64,
+            127,
+            128,
+            255,
+            256,
+            65_535,
+            65_536,
+            4_294_967_295,
+            4_294_967_296,
+        ];
+        let mut samples: Vec<i64> = vec![
+            -1,
+            -32,
+            -33,
+            -128,
+            -129,
+            -32_768,
+            -32_769,
+            i64::MIN,
+            i64::MAX,
+        ];
+        samples.extend(edges.iter().flat_map(|&e| [e, e - 1, e + 1, -e]));
+        for i in samples {
+            let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+            write_int(i, &mut ours);
+            rmp::encode::write_sint(&mut theirs, i).unwrap();
+            assert_eq!(ours, theirs, "{i}");
+        }
+    }
 
     #[test]
     fn encode_decode_round_trip_keeps_nan_and_nesting() {

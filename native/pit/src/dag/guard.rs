@@ -40,7 +40,7 @@ impl RunGuard<'_> {
         &mut self,
         i: usize,
         finished: f64,
-        output: &ArtifactId,
+        output: ArtifactId,
         ev: &mut EventBatch,
         newly_ready: &mut Vec<usize>,
     ) {

@@ -182,7 +182,7 @@ impl Run {
     pub(super) fn succeed(
         &mut self,
         i: usize,
-        output: Option<&ArtifactId>,
+        output: Option<ArtifactId>,
         now: f64,
         ev: &mut EventBatch,
         newly_ready: &mut Vec<usize>,
@@ -190,9 +190,7 @@ impl Run {
         if !self.errors.is_empty() {
             self.errors.remove(&i);
         }
-        // Copied from where the caller keeps it (an id passed by value is rebuilt on the
-        // stack with narrower stores than the copy reads: a store-forwarding stall per node).
-        self.outputs[i] = output.copied();
+        self.outputs[i] = output;
         self.move_node(i, NodeState::Succeeded, now, ev);
         let first = newly_ready.len();
         for &s in self.graph.successors(i) {

@@ -294,7 +294,7 @@ impl DagTracker {
         };
         let now = crate::now();
         if end == NodeState::Succeeded {
-            run.succeed(i, output.as_ref(), now, pending, newly_ready);
+            run.succeed(i, output, now, pending, newly_ready);
         } else {
             if let Some(error) = error {
                 run.errors.insert(i, error);

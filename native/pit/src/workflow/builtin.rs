@@ -294,7 +294,7 @@ impl Builtin {
     /// The result of a calculator on exactly the two numbers `a` and `b` (no operand, not a
     /// sum), when it is a number; `None` for anything else, [`apply`](Self::apply)'s to
     /// compute or refuse. Inlined into the engine: the value then stays in registers instead
-    /// of going back through memory from a call (most built-in nodes of a graph are this).
+    /// of going back through memory from a call (native/README.md, "Fast paths kept").
     #[inline]
     pub fn apply_to_two_numbers(&self, a: &Value, b: &Value) -> Option<Value> {
         let Builtin::Calculator { operation, operand } = self else {
@@ -462,7 +462,7 @@ fn two_numbers(
     if operand.is_some() || op == Operation::Sum {
         return None;
     }
-    // Not `as_num(..).ok()`: building its error and dropping it costs ~7 instructions a node.
+    // Not `as_num(..).ok()`: that builds an error only to drop it.
     let num = |v: &Value| match *v {
         Value::Int(i) => Some(Num::Int(i)),
         Value::Float(f) => Some(Num::Float(f)),

@@ -3,7 +3,7 @@
 //! Nodes start highest priority first, then earliest topological rank. A workflow has few
 //! distinct priorities, known when it is compiled ([`PriorityLevels`]), so the queue is one bitset
 //! by rank per priority level: inserting is one bit, taking the next node a scan from the first
-//! word that may hold one (a binary heap cost a hundred instructions per node).
+//! word that may hold one (cheaper than a binary heap's sift per node).
 
 /// A workflow's distinct node priorities, highest first, and each node's level among them.
 #[derive(Clone, Debug, Default)]

@@ -143,9 +143,6 @@ struct Exec<'a, H: Host> {
     run_id: Arc<str>,
     inputs: Vec<Output<H::Data>>,
     nodes: Vec<NodeReport<H::Data>>,
-    /// Whether some report may own heap memory (see [`NodeReports`]): set by every way a node
-    /// ends but a wave's inline result.
-    reports_own_heap: bool,
     /// Each node's memo key, once computed; empty for a run that memoises nothing (per-node
     /// arrays a run does not use are memory it need not touch).
     memo_keys: Vec<Option<MemoKey>>,
@@ -302,7 +299,6 @@ pub fn execute<H: Host>(
         run_id,
         inputs: stored,
         nodes,
-        reports_own_heap: false,
         memo_keys: if memoising {
             vec![None; wf.len()]
         } else {
@@ -713,7 +709,7 @@ impl<H: Host> Exec<'_, H> {
             graph: self.wf.graph.clone(),
             status,
             states,
-            nodes: NodeReports::new(self.nodes, self.reports_own_heap),
+            nodes: NodeReports::new(self.nodes),
             outputs: self.wf.outputs.clone(),
             inputs: self.inputs,
             failed_node: self.failed_node,

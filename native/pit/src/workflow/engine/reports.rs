@@ -49,51 +49,18 @@ pub struct NodeReport<D> {
 const _: () = assert!(std::mem::size_of::<NodeReport<Arc<()>>>() <= 112);
 
 /// A finished run's node reports, by node index (read through `Deref` as a slice).
-///
-/// Most runs' reports own no heap memory (results inline, no host objects, no errors), and
-/// those are let go without reading each report again: a host keeps the reports of its recent
-/// runs, so the run let go is the oldest one, its reports long out of the caches, and a pass
-/// over them cost several microseconds per thousand nodes.
-pub struct NodeReports<D> {
-    pub(super) reports: Vec<NodeReport<D>>,
-    /// Some report holds an error, a shared value or a host object (false only when none does).
-    pub(super) owns_heap: bool,
-}
+pub struct NodeReports<D>(Vec<NodeReport<D>>);
 
 impl<D> NodeReports<D> {
-    /// `owns_heap` must be true if any report holds an error, a `SharedValue::Shared` value or
-    /// host data (a false `false` leaks them; it cannot do worse).
-    pub(super) fn new(reports: Vec<NodeReport<D>>, owns_heap: bool) -> Self {
-        debug_assert!(owns_heap || reports.iter().all(NodeReport::owns_nothing));
-        NodeReports { reports, owns_heap }
+    pub(super) fn new(reports: Vec<NodeReport<D>>) -> Self {
+        NodeReports(reports)
     }
 }
 
 impl<D> std::ops::Deref for NodeReports<D> {
     type Target = [NodeReport<D>];
     fn deref(&self) -> &[NodeReport<D>] {
-        &self.reports
-    }
-}
-
-impl<D> Drop for NodeReports<D> {
-    fn drop(&mut self) {
-        if !self.owns_heap {
-            // SAFETY: a length of 0 is within capacity and leaves no element to read; the
-            // elements, owning no heap memory, need no drop (the buffer is freed as usual).
-            unsafe { self.reports.set_len(0) };
-        }
-    }
-}
-
-impl<D> NodeReport<D> {
-    /// Whether dropping this report would free nothing.
-    pub(super) fn owns_nothing(&self) -> bool {
-        self.error.is_none()
-            && self
-                .output
-                .as_ref()
-                .is_none_or(|o| o.data.is_none() && matches!(o.value, SharedValue::Inline(_)))
+        &self.0
     }
 }
 

@@ -252,7 +252,6 @@ impl<H: Host> Exec<'_, H> {
         value: Value,
         data: Option<H::Data>,
     ) -> Result<()> {
-        self.reports_own_heap = true;
         if !self.missing_inputs.is_empty() {
             for &j in self.wf.graph.successors(i) {
                 self.missing_inputs[j] -= 1;
@@ -277,7 +276,6 @@ impl<H: Host> Exec<'_, H> {
         error: NodeError,
         inputs: Vec<Output<H::Data>>,
     ) -> Result<()> {
-        self.reports_own_heap = true; // the error
         let node = &self.wf.nodes[i];
         let attempts = self.nodes[i].attempts;
         if !fallback && attempts <= node.retries {

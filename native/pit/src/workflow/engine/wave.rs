@@ -153,9 +153,8 @@ impl<H: Host> Exec<'_, H> {
             let finished = crate::now();
             // Taken back in `record_wave` if the node is not recorded.
             let value = SharedValue::new(value);
-            self.reports_own_heap |= matches!(value, SharedValue::Shared(_));
             self.nodes[i].output = Some(Output {
-                id: *small_ids.id_of(&bytes[start..]),
+                id: small_ids.id_of(&bytes[start..]),
                 value,
                 data: None,
             });
@@ -205,8 +204,8 @@ impl<H: Host> Exec<'_, H> {
             Ok(mut store) => {
                 for s in staged.iter() {
                     let i = s.node;
-                    let id = &self.output_of(Source::Node(i)).id;
-                    let data = Hashed::again(&bytes[s.bytes.clone()], *id);
+                    let id = self.output_of(Source::Node(i)).id;
+                    let data = Hashed::again(&bytes[s.bytes.clone()], id);
                     if !run.can_start(i) {
                         break; // paused or over: the rest stay Ready
                     }
@@ -303,8 +302,7 @@ impl<H: Host> Exec<'_, H> {
         let here =
             |source: Source| matches!(source, Source::Node(j) if self.computed_in_wave[j] == wave);
         let sources = self.wf.sources(i);
-        // Two inputs (most nodes) are looked at apart: an `all` over them costs ~20 more
-        // instructions a node.
+        // The two-number fast path (native/README.md, "Fast paths kept").
         if let &[a, b] = sources {
             let inputs_here = here(a) & here(b);
             let (a, b) = (&self.output_of(a).value, &self.output_of(b).value);
