@@ -53,8 +53,11 @@ setup: $(STAMP)-kernelspec
 # Jupyter refuses to run as root unless told; machines here often are root.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
+# Lab serves copies of the tutorials (Lab saves as it runs; the originals hold nbval's outputs).
+LAB_DIR := .lab/notebooks
 lab: setup
-	$(BIN)/jupyter lab --notebook-dir=notebooks $(ROOT_FLAG) $(LAB_ARGS)
+	$(PY) -m symphony_kernel.workspace notebooks $(LAB_DIR)
+	$(BIN)/jupyter lab --notebook-dir=$(LAB_DIR) $(ROOT_FLAG) $(LAB_ARGS)
 
 check-rust:
 	cd native && cargo fmt --all --check
@@ -74,8 +77,9 @@ $(CHROMIUM):
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 
+# The notebooks' kernels keep nothing between runs (a session store would serve memoised results).
 pytest: setup $(CHROMIUM)
-	$(BIN)/pytest tests notebooks --nbval -p no:cacheprovider
+	SYMPHONY_STORE=:memory: $(BIN)/pytest tests notebooks --nbval -p no:cacheprovider
 
 test: setup check-rust check-python pytest
 

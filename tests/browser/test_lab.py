@@ -42,7 +42,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             f"--port={port}", "--ip=127.0.0.1", f"--ServerApp.token={token}",
             f"--ServerApp.root_dir={root / 'notebooks'}",
         ],
-        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "SYMPHONY_STORE": ""},
+        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "SYMPHONY_STORE": ":memory:"},
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:

@@ -475,6 +475,17 @@ impl Ring {
 
     /// The event `record` of `chunk` stands for, numbered `seq`.
     fn event(&mut self, chunk: usize, record: Record, seq: u64) -> Event {
+        if let Record::Other = record {
+            // Others before the first kept event were trimmed: the front is this one.
+            let event = self.others.pop_front().expect("an event per Other marker");
+            debug_assert_eq!(event.seq, seq);
+            return event;
+        }
+        self.event_copy(chunk, record, seq)
+    }
+
+    /// The event `record` of `chunk` stands for, numbered `seq`, leaving the log as it is.
+    fn event_copy(&self, chunk: usize, record: Record, seq: u64) -> Event {
         match record {
             Record::NodeState {
                 time,
@@ -515,10 +526,10 @@ impl Ring {
                 )
             },
             Record::Other => {
-                // Others before the first kept event were trimmed: the front is this one.
-                let event = self.others.pop_front().expect("an event per Other marker");
-                debug_assert_eq!(event.seq, seq);
-                event
+                let k = (self.others)
+                    .binary_search_by_key(&seq, |e| e.seq)
+                    .expect("an event per Other marker");
+                self.others[k].clone()
             }
         }
     }
@@ -662,6 +673,46 @@ impl EventLog {
         }
         ring.drop_front(n);
         ring.trim();
+        events
+    }
+
+    /// Up to `max` of the events numbered after `after`, oldest first, left in the log for
+    /// [`poll`](Self::poll): a reader that must not take them from the user (a notebook's event
+    /// pump) keeps the last number it saw and asks again. Events the log dropped or a poll took
+    /// meanwhile are not there to read.
+    pub fn read_after(&self, after: u64, max: usize) -> Vec<Event> {
+        let ring = self.inner.lock();
+        let first = ring.first_seq();
+        let start = after.saturating_add(1).max(first);
+        let skip = (start - first) as usize;
+        if skip >= ring.len {
+            return Vec::new();
+        }
+        let n = max.min(ring.len - skip);
+        let (mut chunk, mut k) = (0, ring.head);
+        let mut left = skip;
+        while left > 0 {
+            let here = ring.chunks[chunk].records.len() - k;
+            if left < here {
+                k += left;
+                left = 0;
+            } else {
+                left -= here;
+                (chunk, k) = (chunk + 1, 0);
+            }
+        }
+        let mut events = Vec::with_capacity(n);
+        let mut seq = start;
+        while events.len() < n {
+            if k == ring.chunks[chunk].records.len() {
+                (chunk, k) = (chunk + 1, 0);
+                continue;
+            }
+            let record = ring.chunks[chunk].records[k];
+            events.push(ring.event_copy(chunk, record, seq));
+            k += 1;
+            seq += 1;
+        }
         events
     }
 
@@ -895,6 +946,17 @@ mod tests {
                         while model.len() > capacity {
                             model.pop_front();
                             dropped += 1;
+                        }
+                        // A reader that leaves them (from a few events in) sees what a
+                        // poll then takes.
+                        let after = model.front().map_or(next - 1, |(seq, _)| seq - 1) + (count % 5) as u64;
+                        let read = log.read_after(after, count);
+                        let readable: Vec<_> = model.iter().filter(|(seq, _)| *seq > after).take(count).collect();
+                        proptest::prop_assert_eq!(read.len(), readable.len());
+                        for (event, (seq, (kind, subject, _))) in read.iter().zip(readable) {
+                            proptest::prop_assert_eq!(event.seq, *seq);
+                            proptest::prop_assert_eq!(event.kind, *kind);
+                            proptest::prop_assert_eq!(&event.subject.to_string(), subject);
                         }
                         let events = log.poll(count);
                         let want: Vec<_> = (0..count.min(model.len()))

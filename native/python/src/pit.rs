@@ -246,6 +246,27 @@ impl PyPit {
         Ok(events.into_iter().map(|e| PyEvent { inner: e }).collect())
     }
 
+    /// Up to `max` of the events numbered after `after`, oldest first, left for `poll_events`.
+    #[pyo3(signature = (after=None, max=None))]
+    fn read_events(
+        &self,
+        py: Python<'_>,
+        after: Option<&Bound<'_, PyAny>>,
+        max: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Vec<PyEvent>> {
+        let after = match after {
+            None => 0,
+            Some(n) => count_arg(n, "after", 0, u64::MAX)?,
+        };
+        let max = match max {
+            None => 1000,
+            Some(n) => count_arg(n, "max", 0, u64::MAX)? as usize,
+        };
+        let pit = self.inner.clone();
+        let events = run(py, move || Ok(pit.events.read_after(after, max)))?;
+        Ok(events.into_iter().map(|e| PyEvent { inner: e }).collect())
+    }
+
     /// Events waiting to be polled.
     #[getter]
     fn events_pending(&self) -> usize {

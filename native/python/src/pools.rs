@@ -504,7 +504,7 @@ impl PyModelHandle {
             self.spec.version,
             self.pool,
             self.status(),
-            self.cache_hit
+            if self.cache_hit { "True" } else { "False" } // as Python writes a bool
         )
     }
 

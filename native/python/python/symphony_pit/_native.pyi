@@ -564,6 +564,9 @@ class Pit:
         """Events discarded because nobody polled them in time."""
     def poll_events(self, max: int | None = None) -> list[Event]:
         """Remove and return up to ``max`` (default 1000) of the oldest events, in order."""
+    def read_events(self, after: int | None = None, max: int | None = None) -> list[Event]:
+        """Up to ``max`` (default 1000) of the events numbered after ``after``, oldest first,
+        left in the stream for ``poll_events``."""
     def flush(self) -> None:
         """Wait until every queued write is on disk."""
     def close(self) -> None:

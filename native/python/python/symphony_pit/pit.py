@@ -145,6 +145,19 @@ class Pit:
         """Remove and return up to ``max`` of the oldest events, in order."""
         return self._native.poll_events(max)
 
+    def read_events(self, after: int = 0, max: int = 1000) -> list[Event]:
+        """Up to ``max`` of the events numbered after ``after`` (their ``seq``), oldest first,
+        without taking them: ``poll_events`` still returns them. A reader that must not take
+        events from the user (a notebook view) keeps the last ``seq`` it saw and asks again;
+        events the stream dropped (it is bounded) or a poll took meanwhile are not there.
+
+        >>> pit = Pit()
+        >>> _ = pit.artifacts.put(b"x")
+        >>> [e.kind for e in pit.read_events()] == [e.kind for e in pit.poll_events()]
+        True
+        """
+        return self._native.read_events(after, max)
+
     def flush(self) -> None:
         """Wait until every write so far is on disk (an error since the last flush is raised)."""
         self._native.flush()
