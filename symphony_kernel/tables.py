@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import json
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -60,22 +61,28 @@ class Table:
         shown = self.frame.copy()
         for column in self.ids:
             shown[column] = shown[column].map(_id_cell)
-        escape = [c for c in shown.columns if c not in self.ids]
-        for column in escape:
-            if shown[column].dtype == object:
-                shown[column] = shown[column].map(lambda v: html.escape(str(v)) if v is not None else "")
+        for column in shown.columns:
+            if column not in self.ids and not pd.api.types.is_numeric_dtype(shown[column]):
+                # Text from the store (tags, errors, event data) is shown, never interpreted.
+                shown[column] = shown[column].map(lambda v: html.escape(v) if isinstance(v, str) else v)
         body = shown.to_html(index=False, escape=False, na_rep="", border=0)
         head = f"<p><b>{html.escape(self.caption)}</b> ({len(self.frame)})</p>" if self.caption else ""
         return head + body
 
 
 def _short(value: str) -> str:
-    return value[:SHORT_ID] + "…" if len(value) > SHORT_ID + 1 else value
+    """A content id (32 or more hex digits) cut to ``SHORT_ID``; any other text as it is."""
+    return value[:SHORT_ID] + "…" if _HEX_ID.fullmatch(value) else value
+
+
+_HEX_ID = re.compile(r"[0-9a-f]{32,}")
 
 
 def _id_cell(value: Any) -> str:
     if not isinstance(value, str):
         return "" if value is None else html.escape(str(value))
+    if not _HEX_ID.fullmatch(value):
+        return html.escape(value)
     return f'<code title="{html.escape(value)}">{html.escape(_short(value))}</code>'
 
 
@@ -154,7 +161,7 @@ def artifacts_table(pit: Pit, tag: str | None = None, stale: bool = False, limit
     frame = pit.artifacts.to_pandas()
     if len(frame):
         decisions = {d["id"]: d for d in pit.cleanup(dry_run=True).decisions}
-        frame["value"] = frame["id"].map(lambda i: decisions[i]["value"] if i in decisions else float("nan"))
+        frame["value"] = frame["id"].map(lambda i: round(decisions[i]["value"], 3) if i in decisions else float("nan"))
         frame["action"] = frame["id"].map(lambda i: decisions[i]["action"] if i in decisions else "")
         if tag is not None:
             frame = frame[frame["tags"].map(lambda tags: tag in tags)]

@@ -241,6 +241,17 @@ def test_bad_workflow_cells(loaded: Any, cell: str, says: str) -> None:
     assert "broken" not in loaded.user_ns
 
 
+def test_tables_show_text_from_the_store_as_text() -> None:
+    pit = Pit()
+    pit.artifacts.put(b"x", tags=["<img src=x onerror=alert(1)>"])
+    page = tables.artifacts_table(pit)._repr_html_()
+    assert "<img" not in page
+    assert "&lt;img" in page
+    events = tables.events_table(pit.read_events())
+    assert events.frame["subject"].str.fullmatch("[0-9a-f]{64}").any()  # ids whole in the frame
+    assert "memory" in events._repr_html_()  # a plain subject is not cut
+
+
 def test_card_names_the_store() -> None:
     pit = Pit()
     sess = session.Session(pit, None, session.EventHistory(pit), opened_ms=3.0)
