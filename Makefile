@@ -40,8 +40,8 @@ $(STAMP)-native: $(PY) $(NATIVE_SOURCES)
 
 # Everything else (research + dev tools, the Function Quest package); symphony-pit is already
 # satisfied by the step above. torch (via stable-baselines3) is large: uv's cache keeps it.
-$(STAMP)-deps: $(STAMP)-native pyproject.toml envs/pyproject.toml
-	$(UV) pip install --quiet --python $(PY) -e . -e envs --group dev
+$(STAMP)-deps: $(STAMP)-native pyproject.toml envs/pyproject.toml widgets/pyproject.toml
+	$(UV) pip install --quiet --python $(PY) -e . -e envs -e widgets --group dev
 	@touch $@
 
 $(STAMP)-kernelspec: $(STAMP)-deps symphony_kernel/kernelspec.py

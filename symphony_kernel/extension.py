@@ -18,6 +18,7 @@ import time
 from typing import Any
 
 from symphony_pit import Pit, set_default_pit
+from symphony_widgets.feed import EventFeed, adopt
 
 from symphony_kernel import session as _session
 
@@ -58,8 +59,9 @@ def open_session() -> _session.Session:
         if lock is not None:
             lock.close()
         raise
-    history = _session.EventHistory(pit)
+    history = EventFeed(pit)
     history.start()
+    adopt(pit, history)  # the views read the session's own history
     opened = _session.Session(pit, store, history, lock, (time.perf_counter() - started) * 1e3)
     _session.current = opened
     set_default_pit(pit)  # Pipelines and workflows run without a Pit use the session's

@@ -13,6 +13,7 @@ import pytest
 from IPython.core.error import UsageError
 from IPython.testing.globalipapp import start_ipython
 from symphony_pit import Pit, Workflow, WorkflowRun
+from symphony_widgets.feed import EventFeed
 
 import symphony_kernel
 from symphony_kernel import extension, session, tables, workspace
@@ -254,7 +255,7 @@ def test_tables_show_text_from_the_store_as_text() -> None:
 
 def test_card_names_the_store() -> None:
     pit = Pit()
-    sess = session.Session(pit, None, session.EventHistory(pit), opened_ms=3.0)
+    sess = session.Session(pit, None, EventFeed(pit), opened_ms=3.0)
     card = extension.card_html(sess)
     assert "in memory" in card
     assert "%symphony --help" in card
