@@ -15,9 +15,10 @@ import importlib
 import logging
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
-from symphony_pit import Pit, set_default_pit
+from symphony_pit import Pit, Workflow, set_default_pit, watch_runs
 from symphony_widgets.feed import EventFeed, adopt
 
 from symphony_kernel import session as _session
@@ -65,8 +66,25 @@ def open_session() -> _session.Session:
     opened = _session.Session(pit, store, history, lock, (time.perf_counter() - started) * 1e3)
     _session.current = opened
     set_default_pit(pit)  # Pipelines and workflows run without a Pit use the session's
+    opened.stop_watching = watch_runs(show_progress)
     log.info("session Pit ready in %.1f ms (%s)", opened.opened_ms, pit)
     return opened
+
+
+def show_progress(pit: Pit, workflow: Workflow) -> Callable[[], None] | None:
+    """The notebook's run watcher: a ``RunProgress`` bar in the running cell for each
+    ``pit.run`` there (none outside a cell, as in a plain script)."""
+    from IPython import get_ipython
+
+    ipython = get_ipython()
+    if ipython is None or not _in_cell(ipython):
+        return None
+    from IPython.display import display
+    from symphony_widgets import RunProgress
+
+    bar = RunProgress(pit, workflow.name, total=len(workflow))
+    display(bar)
+    return bar.finish
 
 
 def card_html(sess: _session.Session) -> str:

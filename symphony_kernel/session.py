@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -87,9 +88,13 @@ class Session:
     lock: IO[bytes] | None = None
     opened_ms: float = 0.0
     shown_card: bool = field(default=False)
+    #: Stops the progress bars ``pit.run`` shows in cells.
+    stop_watching: Callable[[], None] | None = None
 
     def close(self) -> None:
-        """Stop the pump, flush and close the Pit, release the store."""
+        """Stop the pump and the progress bars, flush and close the Pit, release the store."""
+        if self.stop_watching is not None:
+            self.stop_watching()
         self.history.stop()
         self.pit.close()
         if self.lock is not None:

@@ -6,6 +6,7 @@ Chromium is Debian's (`make test` installs it); Playwright drives it and never d
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -41,6 +42,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root",
             f"--port={port}", "--ip=127.0.0.1", f"--ServerApp.token={token}",
             f"--ServerApp.root_dir={root / 'notebooks'}",
+            f"--LabApp.workspaces_dir={root / 'workspaces'}",  # no tabs restored from other runs
         ],
         stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "SYMPHONY_STORE": ":memory:"},
     )  # fmt: skip
@@ -55,7 +57,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 if time.monotonic() > deadline or server.poll() is not None:
                     raise RuntimeError(f"JupyterLab did not start: {(root / 'lab.log').read_text()[-2000:]}") from None
                 time.sleep(0.5)
-        yield f"{base}/lab/tree/01_quickstart.ipynb?token={token}"
+        yield f"{base}/lab/tree/{{notebook}}?token={token}"
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -73,7 +75,7 @@ def page() -> Iterator[Page]:
 
 
 def test_the_quickstart_runs_in_jupyterlab_and_shows_the_pit(lab: str, page: Page, tmp_path: Path) -> None:
-    page.goto(lab)
+    page.goto(lab.format(notebook="01_quickstart.ipynb"))
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
     # The notebook opens on the Symphony kernel, which reaches idle with the Pit loaded.
     page.wait_for_selector(".jp-Toolbar-kernelName:has-text('Symphony')", timeout=90_000)
@@ -100,3 +102,61 @@ def test_the_quickstart_runs_in_jupyterlab_and_shows_the_pit(lab: str, page: Pag
     assert "summariser" in text
     assert "gpu_memory_mb 17000/24000" in text  # summariser + the idle, still hot shouter
     assert page.get_by_text("cache hit: True | same model: True").count() == 1
+
+
+def test_the_workflows_notebook_draws_live_views(lab: str, page: Page, tmp_path: Path) -> None:
+    page.goto(lab.format(notebook="02_workflows.ipynb") + "&reset")  # only this notebook open
+    page.wait_for_selector(".jp-Toolbar-kernelName:has-text('Symphony')", timeout=90_000)
+    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000)
+    page.click(".lm-MenuBar-item:has-text('Run')")
+    page.click(".lm-Menu-item:has-text('Run All Cells')")
+
+    # While `pit.run(etl)` blocks its cell (~1.2 s), the drawing above must already move.
+    circles = page.locator(".symphony-dag circle.node")
+    circles.first.wait_for(state="attached", timeout=90_000)  # cells out of view are not painted
+    blocking = page.locator(".jp-CodeCell", has_text="run = pit.run(etl")
+    moved_while_blocked = False
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        prompt = blocking.locator(".jp-InputPrompt").first.text_content() or ""
+        states = {circles.nth(i).get_attribute("data-state") for i in range(circles.count())}
+        if "*" in prompt and states & {"running", "succeeded"}:
+            moved_while_blocked = True
+            page.screenshot(path=str(tmp_path / "dag-while-running.png"))
+            break
+        if "*" not in prompt and "succeeded" in states:
+            break  # the run is over
+        time.sleep(0.03)
+    assert moved_while_blocked, "no state change reached the drawing before the blocking cell finished"
+
+    page.wait_for_selector("text=completed completed", timeout=120_000)
+    assert circles.count() == 5  # one element per node
+    final = {circles.nth(i).get_attribute("data-state") for i in range(5)}
+    assert final == {"succeeded"}, final
+    assert {circles.nth(i).get_attribute("fill") for i in range(5)} == {"#2a9d8f"}
+    # A click shows the node's detail.
+    circles.nth(0).click()
+    page.wait_for_selector(".symphony-dag .detail:has-text('attempts 1')", timeout=10_000)
+    # Pool bars, progress bars at their final counts, the event log.
+    page.locator(".symphony-bar[data-pool='gpu']").first.wait_for(state="attached", timeout=30_000)
+    assert page.locator(".symphony-progress").count() >= 6
+    assert page.locator(".symphony-progress[data-done='5']").count() >= 1
+    assert page.locator("tr.event").count() > 10
+    page.screenshot(path=str(tmp_path / "workflows.png"), full_page=True)
+    assert page.locator(".jp-RenderedText[data-mime-type='application/vnd.jupyter.error']").count() == 0
+
+
+def test_an_html_export_shows_the_static_snapshots(tmp_path: Path) -> None:
+    # Saved widget state would make nbconvert embed live widgets (their JavaScript fetched from a
+    # CDN) instead of the pictures: the committed notebooks keep none.
+    for notebook in (ROOT / "notebooks").glob("*.ipynb"):
+        assert "widgets" not in json.loads(notebook.read_text())["metadata"], notebook.name
+    out = tmp_path / "export"
+    subprocess.run(
+        [sys.executable, "-m", "jupyter", "nbconvert", "--to", "html", "--output-dir", str(out),
+         str(ROOT / "notebooks" / "02_workflows.ipynb")],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    page = (out / "02_workflows.html").read_text()
+    assert page.count("<circle") >= 5  # the DagView's SVG
+    assert "0/5 nodes" in page  # a progress bar's snapshot

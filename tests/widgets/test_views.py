@@ -183,3 +183,32 @@ def test_one_feed_per_pit_and_a_failing_listener_spares_the_others() -> None:
     eventually(lambda: sum(got) >= 1)
     stop_broken()
     stop()
+
+
+def test_run_progress_counts_nodes_as_they_end_and_watchers_see_every_run() -> None:
+    from symphony_pit import watch_runs
+    from symphony_widgets import RunProgress
+
+    pit = Pit()
+    wf = Workflow("counted")
+    wf.add_node("a", "constant", value=1)
+    wf.add_node("b", lambda a: a / 0, inputs=["a"])
+    wf.add_node("c", lambda b: b, inputs=["b"])
+    bars: list[RunProgress] = []
+
+    def watcher(p: Pit, w: Workflow) -> Callable[[], None]:
+        bars.append(RunProgress(p, w.name, total=len(w)))
+        return bars[-1].finish
+
+    stop = watch_runs(watcher)
+    try:
+        with pytest.raises(ZeroDivisionError):
+            pit.run(wf)
+    finally:
+        stop()
+    (bar,) = bars
+    assert (bar.done, bar.total, bar.failed, bar.status) == (3, 3, 1, "failed")
+    assert bar.run_id.startswith("counted-")
+    assert "1 failed" in bar.snapshot_html()
+    pit.run(Workflow("after").add_node("x", "constant", value=1))
+    assert len(bars) == 1  # stopped watching

@@ -16,5 +16,6 @@ from symphony_widgets.dag import DagView
 from symphony_widgets.events import EventLog
 from symphony_widgets.feed import EventFeed, feed_for
 from symphony_widgets.pools import PoolView
+from symphony_widgets.progress import RunProgress
 
-__all__ = ["DagView", "EventFeed", "EventLog", "PoolView", "feed_for"]
+__all__ = ["DagView", "EventFeed", "EventLog", "PoolView", "RunProgress", "feed_for"]

@@ -65,11 +65,28 @@ function render({ model, el }) {
       circles[i] = c;
     }
     svg.append(nodes);
+    if (names.length <= 300) {  // labels while they can be read
+      const labels = document.createElementNS(SVG, "g");
+      labels.setAttribute("class", "labels");
+      for (let i = 0; i < names.length; i++) {
+        const t = document.createElementNS(SVG, "text");
+        t.setAttribute("x", xs[i]);
+        t.setAttribute("y", ys[i] + radius + 9);
+        t.setAttribute("text-anchor", "middle");
+        t.setAttribute("font-size", "8");
+        t.setAttribute("fill", "currentColor");
+        t.textContent = names[i].length > 14 ? names[i].slice(0, 13) + "…" : names[i];
+        labels.append(t);
+      }
+      svg.append(labels);
+    }
     shown = new Uint8Array(names.length).fill(255);
     const pad = 20;
     const minX = Math.min(...xs, 0) - pad, maxX = Math.max(...xs, 0) + pad;
     const minY = Math.min(...ys, 0) - pad, maxY = Math.max(...ys, 0) + pad;
-    view = { x: minX, y: minY, w: Math.max(maxX - minX, 1), h: Math.max(maxY - minY, 1) };
+    // A small graph is drawn at its natural size, not blown up to the box.
+    const w = Math.max(maxX - minX, 640), h = Math.max(maxY - minY, 240);
+    view = { x: (minX + maxX - w) / 2, y: (minY + maxY - h) / 2, w, h };
     setView();
     paint();
   }

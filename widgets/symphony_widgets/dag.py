@@ -128,6 +128,10 @@ class DagView(anywidget.AnyWidget):
                 detail["artifact"] = outputs[name]
         self.detail = detail
 
+    def __repr__(self) -> str:
+        what = self.run_id or f"runs of {self._follow!r}"
+        return f"DagView({what}, {len(self._layout.names)} nodes, {self.status})"
+
     def snapshot_html(self) -> str:
         """The drawing now, as static HTML (what exported notebooks show)."""
         title = f"{self.run_id or self._follow or ''} ({self.status})"

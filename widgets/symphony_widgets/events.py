@@ -49,6 +49,11 @@ class EventLog(anywidget.AnyWidget):
         self.events = list(self._rows)
         self._unsubscribe = feed.subscribe(self._on_events)
 
+    def __repr__(self) -> str:
+        return (
+            f"EventLog({len(self.events)} event(s) shown, newest seq {self.events[-1]['seq'] if self.events else '-'})"
+        )
+
     def close(self) -> None:
         unsubscribe = getattr(self, "_unsubscribe", None)  # None: refused before it subscribed
         if unsubscribe is not None:

@@ -14,9 +14,6 @@ from symphony_pit.pit import default_pit
 from symphony_widgets.feed import feed_for
 from symphony_widgets.snapshot import with_snapshot
 
-#: Components whose events change what the view shows.
-WATCHED = frozenset({"pool", "arbiter"})
-
 
 def pools_snapshot(pit: Pit) -> list[dict[str, Any]]:
     """Each pool with the dimensions it limits or uses: capacity (``None``: unlimited), used,
@@ -79,9 +76,13 @@ class PoolView(anywidget.AnyWidget):
         super().close()
 
     def _on_events(self, events: list[Event]) -> None:
-        changed = any(e.component in WATCHED or e.kind.startswith(("model.", "lease.")) for e in events)
-        if changed and not self._pit.closed:
+        # Read again on every batch: a lease given back when a node ends sends no event of its
+        # own, and a snapshot costs microseconds; traitlets sends only what changed.
+        if events and not self._pit.closed:
             self.refresh()
+
+    def __repr__(self) -> str:
+        return f"PoolView({len(self.pools)} pool(s), {len(self.models)} model(s))"
 
     def snapshot_html(self) -> str:
         """The pools now as static HTML bars (what exported notebooks show)."""

@@ -49,7 +49,7 @@ from symphony_pit.errors import (
     ValidationError,
 )
 from symphony_pit.pipeline import Pipeline
-from symphony_pit.pit import HasWorkflow, Pit, default_pit, set_default_pit
+from symphony_pit.pit import HasWorkflow, Pit, default_pit, set_default_pit, watch_runs
 from symphony_pit.runs import WorkflowRun
 from symphony_pit.stale import (
     CleanupReport,
@@ -112,4 +112,5 @@ __all__ = [
     "set_default_pit",
     "system_info",
     "thread_workers",
+    "watch_runs",
 ]

@@ -244,19 +244,13 @@ class Pit:
                     parts.append(f"unknown {unknown}")
                 raise ValidationError(f"workflow '{wf.name}' takes inputs {list(names)}: " + ", ".join(parts))
         values = [given[name] for name in names] if names else []
-        if concurrency or cancel is not None or _reuse or tenant is not None:
-            report = self._native._execute(
-                compiled,
-                callables,
-                values,
-                cache=cache,
-                concurrency=dict(concurrency) if concurrency else None,
-                cancel=cancel,
-                reuse=dict(_reuse) if _reuse else None,
-                tenant=tenant,
-            )
-        else:
-            report = self._native._execute(compiled, callables, values, cache=cache)
+        watching = [watcher(self, wf) for watcher in _run_watchers] if _run_watchers else None
+        try:
+            report = self._execute(compiled, callables, values, cache, concurrency, cancel, _reuse, tenant)
+        finally:
+            for done in watching or ():
+                if done is not None:
+                    done()
         run = WorkflowRun(report, resumed_from=_resumed_from)
         self._remember(report.run_id, (wf, given, run, len(wf)))
         if self._handlers:
@@ -266,6 +260,30 @@ class Pit:
         if raise_on_failure and report.status == "failed":
             run.raise_for_status()
         return run
+
+    def _execute(
+        self,
+        compiled: Any,
+        callables: Any,
+        values: list[Any],
+        cache: bool,
+        concurrency: Mapping[str, int] | None,
+        cancel: CancelToken | None,
+        reuse: Mapping[str, str] | None,
+        tenant: str | None,
+    ) -> Any:
+        if concurrency or cancel is not None or reuse or tenant is not None:
+            return self._native._execute(
+                compiled,
+                callables,
+                values,
+                cache=cache,
+                concurrency=dict(concurrency) if concurrency else None,
+                cancel=cancel,
+                reuse=dict(reuse) if reuse else None,
+                tenant=tenant,
+            )
+        return self._native._execute(compiled, callables, values, cache=cache)
 
     async def run_async(
         self,
@@ -391,6 +409,32 @@ class Pit:
                     except Exception:
                         log.exception("event handler %r failed on %r", handler, event)
         return events
+
+
+RunWatcher = Callable[["Pit", "Workflow"], "Callable[[], None] | None"]
+_run_watchers: list[RunWatcher] = []
+
+
+def watch_runs(watcher: RunWatcher) -> Callable[[], None]:
+    """Call ``watcher(pit, workflow)`` as each ``Pit.run`` starts, on the calling thread, and the
+    function it returns (if any) when the run ends, however it ends. Returns the function that
+    stops watching. The notebook layer shows a progress bar this way; nothing watches by default.
+
+    >>> seen = []
+    >>> stop = watch_runs(lambda pit, wf: seen.append(wf.name) or None)
+    >>> wf = Workflow("watched")
+    >>> _ = wf.add_node("one", "constant", value=1)
+    >>> _ = Pit().run(wf)
+    >>> stop(); seen
+    ['watched']
+    """
+    _run_watchers.append(watcher)
+
+    def stop() -> None:
+        if watcher in _run_watchers:
+            _run_watchers.remove(watcher)
+
+    return stop
 
 
 _default_pit: Pit | None = None
