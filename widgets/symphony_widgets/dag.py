@@ -50,8 +50,9 @@ class DagView(anywidget.AnyWidget):
         self._lock = threading.Lock()
         self._follow: str | None = None
         if isinstance(target, Workflow):
-            names = list(target.nodes)
-            edges = [(i, n) for n, node in target.nodes.items() for i in node.inputs if i in target.nodes]
+            nodes = target.nodes  # a fresh copy per access: taken once
+            names = list(nodes)
+            edges = [(i, n) for n, node in nodes.items() for i in node.inputs if i in nodes]
             self._follow = target.name
             self._set_graph(layered(names, edges))
             self.status = "not started"
