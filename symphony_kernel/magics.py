@@ -163,16 +163,18 @@ def _run(self: SymphonyMagics, line: str, cell: str | None) -> Any:
 @argument("--band", type=int, help="a generated level of this band (1 to 20)")
 @argument("--seed", type=int, default=0, help="the generated level's seed")
 def _quest(self: SymphonyMagics, line: str, cell: str | None) -> Any:
-    """A Function Quest level: a campaign one by id, a file, or a generated one (``--band``)."""
+    """Play a Function Quest level (a QuestPlayer): a campaign one by id, a file, or generated."""
     args = parse_argstring(_quest, line)
     import function_quest
 
+    from symphony_widgets import QuestPlayer
+
     if args.band is not None:
-        return function_quest.generate(args.seed, args.band)
+        return QuestPlayer(function_quest.generate(args.seed, args.band))
     if args.level is None:
         ids = ", ".join(level.id for level in function_quest.campaign()[:5])
         raise UsageError(f"name a level (e.g. {ids}, ...) or give --band B")
-    return function_quest.load_level(args.level)
+    return QuestPlayer(function_quest.load_level(args.level))
 
 
 SUBCOMMANDS: dict[str, Subcommand] = {

@@ -160,3 +160,24 @@ def test_an_html_export_shows_the_static_snapshots(tmp_path: Path) -> None:
     page = (out / "02_workflows.html").read_text()
     assert page.count("<circle") >= 5  # the DagView's SVG
     assert "0/5 nodes" in page  # a progress bar's snapshot
+
+
+def test_a_quest_player_button_advances_the_game(lab: str, page: Page, tmp_path: Path) -> None:
+    page.goto(lab.format(notebook="03_function_quest.ipynb") + "&reset")
+    page.wait_for_selector(".jp-Toolbar-kernelName:has-text('Symphony')", timeout=90_000)
+    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000)
+    page.click(".lm-MenuBar-item:has-text('Run')")
+    page.click(".lm-Menu-item:has-text('Run All Cells')")
+    page.wait_for_selector("text=True 3 steps, optimal 3", timeout=120_000)  # the solver won, watched
+    player = page.locator(".symphony-quest-status").first
+    player.scroll_into_view_if_needed()
+    page.locator(".symphony-quest-control", has_text="Start again").first.click()
+    page.wait_for_function(
+        "() => document.querySelector('.symphony-quest-status .steps')?.textContent === '0'", timeout=10_000
+    )
+    page.locator(".symphony-quest-call").first.click()  # a person plays the first call
+    page.wait_for_function(
+        "() => document.querySelector('.symphony-quest-status .steps')?.textContent === '1'", timeout=10_000
+    )
+    assert "search_desk()" in (page.locator(".symphony-quest-status").first.locator("xpath=..").text_content() or "")
+    page.screenshot(path=str(tmp_path / "quest-player.png"))

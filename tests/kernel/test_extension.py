@@ -189,8 +189,8 @@ def test_info_and_quest(loaded: Any) -> None:
     info = magic(loaded, "info").frame.set_index("what")["value"]
     assert info["symphony_pit"]
     assert info["store"] == loaded.user_ns["pit"].store
-    assert magic(loaded, "quest --band 2 --seed 3").band == 2
-    assert magic(loaded, "quest locked-study").id == "locked-study"
+    assert magic(loaded, "quest --band 2 --seed 3").level["band"] == 2
+    assert magic(loaded, "quest locked-study").level["id"] == "locked-study"
 
 
 @pytest.mark.parametrize(

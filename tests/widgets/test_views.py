@@ -212,3 +212,33 @@ def test_run_progress_counts_nodes_as_they_end_and_watchers_see_every_run() -> N
     assert "1 failed" in bar.snapshot_html()
     pit.run(Workflow("after").add_node("x", "constant", value=1))
     assert len(bars) == 1  # stopped watching
+
+
+def test_quest_player_plays_and_watches() -> None:
+    from symphony_widgets import QuestPlayer
+
+    player = QuestPlayer("locked-study")
+    assert player.level["calls"][0]["label"] == "search_desk()"
+    player._on_msg(player, {"act": 0}, None)  # a button click
+    assert player.state["steps"] == 1
+    assert player.moves[0]["outcome"] == "succeeded"
+    player._on_msg(player, {"policy": "solver"}, None)  # refused: the solver plans from the start
+    assert "Start again" in player.state["message"]
+    assert player.state["steps"] == 1
+    player._on_msg(player, {"reset": True}, None)
+    while not player.state["done"]:
+        player._on_msg(player, {"policy": "solver"}, None)
+    assert player.state["won"]
+    assert player.state["steps"] == player.level["optimal_steps"]
+    assert player.play(0) == player.state  # over: no more moves
+    watched = player.watch("greedy", delay=0.0)
+    watched.join(10)
+    assert player.state["won"]
+    assert "The Locked Study" in player.snapshot_html()
+    for bad in (-1, 99, True, "0"):
+        with pytest.raises(ValueError, match="action must be"):
+            player.play(bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="policy must be one of"):
+        player.step_policy("oracle")
+    with pytest.raises(TypeError, match="QuestPlayer plays"):
+        QuestPlayer(3.5)
