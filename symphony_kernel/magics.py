@@ -166,7 +166,6 @@ def _quest(self: SymphonyMagics, line: str, cell: str | None) -> Any:
     """Play a Function Quest level (a QuestPlayer): a campaign one by id, a file, or generated."""
     args = parse_argstring(_quest, line)
     import function_quest
-
     from symphony_widgets import QuestPlayer
 
     if args.band is not None:

@@ -102,6 +102,15 @@ def test_the_quickstart_runs_in_jupyterlab_and_shows_the_pit(lab: str, page: Pag
     assert "summariser" in text
     assert "gpu_memory_mb 17000/24000" in text  # summariser + the idle, still hot shouter
     assert page.get_by_text("cache hit: True | same model: True").count() == 1
+    # The ArtifactBrowser: rows for the artifacts, a click shows the value and its lineage.
+    rows = page.locator("tr.artifact")
+    assert rows.count() >= 2  # the raw csv and the features
+    features = page.locator("tr.artifact", has_text="quickstart-1/featurise").first
+    features.scroll_into_view_if_needed()
+    features.click()
+    page.wait_for_selector(".symphony-preview:has-text('scores')", timeout=10_000)
+    assert page.locator(".symphony-lineage rect").count() == 2  # the features and the raw csv
+    page.screenshot(path=str(tmp_path / "artifact-browser.png"))
 
 
 def test_the_workflows_notebook_draws_live_views(lab: str, page: Page, tmp_path: Path) -> None:

@@ -242,3 +242,24 @@ def test_quest_player_plays_and_watches() -> None:
         player.step_policy("oracle")
     with pytest.raises(TypeError, match="QuestPlayer plays"):
         QuestPlayer(3.5)
+
+
+def test_artifact_browser_previews_and_draws_lineage() -> None:
+    from symphony_widgets import ArtifactBrowser
+
+    pit = Pit()
+    raw = pit.artifacts.put(b"id,score\n1,0.5\n", tags=["raw"])
+    features = pit.artifacts.put({"scores": [0.5], "big": "x" * 10_000}, inputs=[raw])
+    browser = ArtifactBrowser(pit)
+    assert [r["id"] for r in browser.rows] == [features, raw]  # newest first
+    assert browser.rows[1]["tags"] == ["raw"]
+    browser.selected = features
+    assert browser.preview["type"] == "dict"
+    assert len(browser.preview["text"]) < 1_000  # a long value is cut for the preview
+    assert browser.preview["lineage"] == {"nodes": [features, raw], "edges": [[raw, features]]}
+    browser.selected = "0" * 64
+    assert "NotFound" in browser.preview["error"]
+    later = pit.artifacts.put(b"stored later")
+    eventually(lambda: browser.rows[0]["id"] == later)
+    assert "<img" not in ArtifactBrowser(Pit())._repr_mimebundle_()[0]["text/html"]
+    browser.close()

@@ -1,0 +1,134 @@
+"""``ArtifactBrowser``: the Artifact Store as a filterable table, a value's preview, its lineage."""
+
+from __future__ import annotations
+
+import html
+import reprlib
+from pathlib import Path
+from typing import Any
+
+import anywidget
+import traitlets
+from symphony_pit import Event, Pit
+from symphony_pit.pit import default_pit
+
+from symphony_widgets.feed import feed_for
+from symphony_widgets.snapshot import with_snapshot
+
+#: Most rows the table holds (the newest artifacts).
+MAX_ROWS = 500
+#: Most ancestors the lineage drawing shows.
+MAX_LINEAGE = 40
+
+_preview = reprlib.Repr()
+_preview.maxstring, _preview.maxother, _preview.maxlist, _preview.maxdict, _preview.maxlevel = 400, 400, 20, 20, 4
+
+
+def artifact_rows(pit: Pit, limit: int = MAX_ROWS) -> list[dict[str, Any]]:
+    """The newest ``limit`` artifacts: id, size, type, tags, producer, time, value score and what
+    the stale policy would do (from a dry run of the cleanup: it touches nothing).
+
+    >>> pit = Pit()
+    >>> _ = pit.artifacts.put(b"x", tags=["raw"])
+    >>> [(r["size"], r["tags"], r["action"]) for r in artifact_rows(pit)]
+    [(1, ['raw'], 'keep')]
+    """
+    metas = sorted(pit.artifacts.list(), key=lambda m: m.created_at, reverse=True)[:limit]
+    decisions = {d["id"]: d for d in pit.cleanup(dry_run=True).decisions} if metas else {}
+    rows = []
+    for m in metas:
+        d = decisions.get(m.id, {})
+        rows.append(
+            {
+                "id": m.id,
+                "size": m.size,
+                "content_type": m.content_type,
+                "tags": list(m.tags),
+                "producer": "/".join(m.producer) if m.producer else (m.created_by or ""),
+                "created_at": m.created_at,
+                "inputs": len(m.inputs),
+                "value": round(float(d.get("value", float("nan"))), 3),
+                "action": d.get("action", ""),
+            }
+        )
+    return rows
+
+
+class ArtifactBrowser(anywidget.AnyWidget):
+    """The store's newest artifacts as a table you filter as you type (id, type, size, tags,
+    producer, value score); click a row for a preview of its value and its lineage, drawn as a
+    small graph of its ancestors. New artifacts appear as they are stored.
+
+    >>> ArtifactBrowser(pit)  # doctest: +SKIP
+    """
+
+    _esm = Path(__file__).with_name("artifacts.js")
+    rows: traitlets.List[dict[str, Any]] = traitlets.List().tag(sync=True)
+    selected = traitlets.Unicode("").tag(sync=True)
+    preview = traitlets.Dict().tag(sync=True)
+
+    def __init__(self, pit: Pit | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._pit = pit or default_pit()
+        self.refresh()
+        self.observe(self._on_select, names="selected")
+        self._unsubscribe = feed_for(self._pit).subscribe(self._on_events)
+
+    def refresh(self) -> None:
+        """Read the store's artifacts again now."""
+        self.rows = artifact_rows(self._pit)
+
+    def close(self) -> None:
+        unsubscribe = getattr(self, "_unsubscribe", None)
+        if unsubscribe is not None:
+            unsubscribe()
+        super().close()
+
+    def _on_events(self, events: list[Event]) -> None:
+        if any(e.kind == "artifact.stored" and not e.data.get("dedup") for e in events) and not self._pit.closed:
+            self.refresh()
+
+    def _on_select(self, change: dict[str, Any]) -> None:
+        artifact = change["new"]
+        if not artifact:
+            self.preview = {}
+            return
+        try:
+            meta = self._pit.artifacts.metadata(artifact)
+            value = self._pit.artifacts.get(artifact)
+        except Exception as e:  # unknown, quarantined, unreadable: say so in the preview
+            self.preview = {"id": artifact, "error": f"{type(e).__name__}: {e}"}
+            return
+        ancestors = self._pit.artifacts.ancestors(artifact)[:MAX_LINEAGE]
+        nodes = [artifact, *ancestors]
+        shown = set(nodes)
+        edges = []
+        for node in nodes:
+            for parent in self._pit.artifacts.metadata(node).inputs:
+                if parent in shown:
+                    edges.append([parent, node])
+        self.preview = {
+            "id": artifact,
+            "type": type(value).__name__,
+            "text": _preview.repr(value),
+            "content_type": meta.content_type,
+            "tags": list(meta.tags),
+            "lineage": {"nodes": nodes, "edges": edges},
+        }
+
+    def __repr__(self) -> str:
+        return f"ArtifactBrowser({len(self.rows)} artifact(s))"
+
+    def snapshot_html(self) -> str:
+        """The table as static HTML (the first 50 rows)."""
+        body = "".join(
+            f"<tr><td><code title='{r['id']}'>{r['id'][:12]}…</code></td><td>{r['size']}</td>"
+            f"<td>{html.escape(r['content_type'] or '')}</td><td>{html.escape(', '.join(r['tags']))}</td>"
+            f"<td>{html.escape(r['producer'])}</td><td>{r['value']}</td></tr>"
+            for r in self.rows[:50]
+        )
+        head = "<tr><th>id</th><th>size</th><th>type</th><th>tags</th><th>producer</th><th>value</th></tr>"
+        return f"<table style='font:12px sans-serif'>{head}{body}</table>"
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return with_snapshot(super()._repr_mimebundle_(**kwargs), self.snapshot_html())
