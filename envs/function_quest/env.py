@@ -162,6 +162,28 @@ class FunctionQuestEnv(gym.Env[Observation, np.int64]):
             self.physics.close()
         super().close()
 
+    def __repr__(self) -> str:
+        game = self._game
+        physics = ", pit physics" if self.physics is not None else ""
+        return (
+            f"FunctionQuestEnv(level={self.level.id!r}, band={self.level.band}, steps={game.steps}, "
+            f"score={game.score_total:.1f}, won={game.won}{physics})"
+        )
+
+    def _repr_html_(self) -> str:
+        import html
+
+        game, level = self._game, self.level
+        facts = ", ".join(f"<code>{html.escape(f)}</code>" for f in game.facts) or "<i>none</i>"
+        goal = ", ".join(f"<code>{html.escape(f)}</code>" for f in level.goal)
+        return (
+            "<div style='font:13px sans-serif;max-width:720px'>"
+            f"<b>FunctionQuestEnv</b> · {html.escape(level.title)} (<code>{html.escape(level.id)}</code>, band "
+            f"{level.band}, {len(level.calls)} calls, optimal {level.optimal_steps} steps)<br>"
+            f"facts {facts} · goal {goal} · steps {game.steps} · score {game.score_total:.1f} · "
+            f"{'won' if game.won else 'over' if game.done else 'playing'}</div>"
+        )
+
 
 def render_text(level: QuestLevel, game: QuestGame, last_action: int | None) -> str:
     """The story (before the first call), the state, and the last call with its result."""

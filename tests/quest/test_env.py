@@ -225,3 +225,15 @@ def test_baselines_rank_solver_over_greedy_over_random() -> None:
     assert solver.summary["mean_score"] >= greedy.summary["mean_score"] >= random.summary["mean_score"]
     assert greedy.summary["success_rate"] > random.summary["success_rate"]
     assert "greedy" in greedy._repr_html_()
+
+
+def test_the_env_says_what_it_is() -> None:
+    from function_quest import FunctionQuestEnv
+
+    env = FunctionQuestEnv(level="locked-study")
+    env.reset(seed=0)
+    env.step(0)
+    assert repr(env) == "FunctionQuestEnv(level='locked-study', band=1, steps=1, score=0.0, won=False)"
+    card = env._repr_html_()
+    assert "The Locked Study" in card
+    assert "<code>has_key</code>" in card

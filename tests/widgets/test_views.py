@@ -166,6 +166,7 @@ def test_event_log_reads_without_taking() -> None:
     eventually(lambda: len(log.events) == 3 and log.events[-1]["kind"] == "artifact.stored")
     assert [e["seq"] for e in log.events] == sorted(e["seq"] for e in log.events)
     assert sum(e.kind == "artifact.stored" for e in pit.poll_events()) == 5  # all still the user's
+    assert log._repr_mimebundle_()[0]["text/html"].count("artifact.stored") == 3
     log.close()
 
 

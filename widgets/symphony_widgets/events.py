@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 from collections import deque
 from pathlib import Path
@@ -13,6 +14,7 @@ from symphony_pit import Event, Pit
 from symphony_pit.pit import default_pit
 
 from symphony_widgets.feed import feed_for
+from symphony_widgets.snapshot import with_snapshot
 
 
 def event_row(event: Event) -> dict[str, Any]:
@@ -59,6 +61,19 @@ class EventLog(anywidget.AnyWidget):
         if unsubscribe is not None:
             unsubscribe()
         super().close()
+
+    def snapshot_html(self) -> str:
+        """The newest 20 events as a static table."""
+        rows = "".join(
+            "<tr>"
+            + "".join(f"<td>{html.escape(str(e[k]))}</td>" for k in ("seq", "component", "kind", "subject", "data"))
+            + "</tr>"
+            for e in reversed(self.events[-20:])
+        )
+        return f"<table style='font:12px sans-serif'><tr><th>seq</th><th>component</th><th>kind</th><th>subject</th><th>data</th></tr>{rows}</table>"
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return with_snapshot(super()._repr_mimebundle_(**kwargs), self.snapshot_html())
 
     def _on_events(self, events: list[Event]) -> None:
         self._rows.extend(event_row(e) for e in events)
