@@ -78,17 +78,20 @@ def _artifacts(self: SymphonyMagics, line: str, cell: str | None) -> Any:
 
 @magic_arguments()
 @argument("run", help="a run id, or a variable holding a run or a workflow")
+@argument("--table", action="store_true", help="the run's nodes as a table (state, attempts, error, duration)")
 def _dag(self: SymphonyMagics, line: str, cell: str | None) -> Any:
-    """One run's nodes (state, attempts, error, duration), or a workflow's graph."""
+    """A run's DAG, drawn live (a DagView); ``--table`` for its nodes as a table instead."""
     args = parse_argstring(_dag, line)
     pit = get_session().pit
     target = self.shell.user_ns.get(args.run) if self.shell is not None else None
+    from symphony_widgets import DagView
+
     if isinstance(target, Workflow):
-        return target
+        return DagView(target, pit)
     run_id = target.run_id if isinstance(target, WorkflowRun) else args.run
     if not isinstance(run_id, str):
         raise UsageError(f"{args.run!r} holds a {type(target).__name__}, not a run or a workflow")
-    return tables.run_nodes_table(pit, run_id)
+    return tables.run_nodes_table(pit, run_id) if args.table else DagView(run_id, pit)
 
 
 @magic_arguments()

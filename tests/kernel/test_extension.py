@@ -13,7 +13,9 @@ import pytest
 from IPython.core.error import UsageError
 from IPython.testing.globalipapp import start_ipython
 from symphony_pit import Pit, Workflow, WorkflowRun
+from symphony_widgets import DagView
 from symphony_widgets.feed import EventFeed
+from symphony_widgets.layout import CODE
 
 import symphony_kernel
 from symphony_kernel import extension, session, tables, workspace
@@ -159,9 +161,13 @@ def test_pools_runs_dag_and_artifacts_as_tables(loaded: Any) -> None:
     assert pd.api.types.is_datetime64_any_dtype(runs.frame["created_at"])
     loaded.user_ns["finished"] = run
     for target in (run.run_id, "finished"):
-        nodes = magic(loaded, f"dag {target}").frame
+        view = magic(loaded, f"dag {target}")
+        assert isinstance(view, DagView)
+        assert view.run_id == run.run_id
+        assert view.states == bytes([CODE["succeeded"]] * 2)
+        nodes = magic(loaded, f"dag {target} --table").frame
         assert nodes.set_index("node")["state"].to_dict() == {"numbers": "succeeded", "total": "succeeded"}
-    assert magic(loaded, "dag totals") is loaded.user_ns["totals"]
+    assert magic(loaded, "dag totals").status == "not started"  # a workflow: its next run
     shown = magic(loaded, "artifacts --tag input:n")
     assert len(shown) == 1
     full = shown.frame["id"].iloc[0]
