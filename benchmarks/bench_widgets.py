@@ -22,21 +22,16 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import shutil
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import nbformat
 from playwright.sync_api import Page, sync_playwright
+
+from symphony_kernel.labserver import jupyterlab
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 CHROMIUM = "/usr/bin/chromium"
@@ -71,42 +66,6 @@ def counting_send(self, msg, buffers=None):
     return _send(self, msg, buffers)
 ipywidgets.Widget._send = counting_send
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def lab(root: Path) -> Iterator[str]:
-    """A JupyterLab serving ``root``; yields its URL prefix (``{notebook}`` to fill)."""
-    port, token = free_port(), "bench-widgets"
-    log = (root / "lab.log").open("w")
-    server = subprocess.Popen(
-        [
-            sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root",
-            f"--port={port}", "--ip=127.0.0.1", f"--ServerApp.token={token}",
-            f"--ServerApp.root_dir={root}", f"--LabApp.workspaces_dir={root / '.workspaces'}",
-        ],
-        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "SYMPHONY_STORE": ":memory:"},
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status?token={token}", timeout=2)
-                break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError("JupyterLab did not start") from None
-                time.sleep(0.5)
-        yield f"http://127.0.0.1:{port}/lab/tree/{{notebook}}?token={token}&reset"
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        log.close()
 
 
 def run_cell(page: Page, index: int) -> None:
@@ -213,9 +172,10 @@ def main() -> None:
     args = parser.parse_args()
     rounds: list[dict[str, float]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
+        root = Path(tmp) / "notebooks"  # the server's log and workspace go beside it, in tmp
+        root.mkdir()
         notebook(root / "bench.ipynb")
-        with lab(root) as url, sync_playwright() as playwright:
+        with jupyterlab(root) as url, sync_playwright() as playwright:
             browser = playwright.chromium.launch(
                 executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"]
             )
@@ -223,7 +183,7 @@ def main() -> None:
             for k in range(args.rounds):
                 shutil.copyfile(root / "bench.ipynb", root / f"bench-{k}.ipynb")
                 try:
-                    rounds.append(one_round(page, url.format(notebook=f"bench-{k}.ipynb")))
+                    rounds.append(one_round(page, url.format(notebook=f"bench-{k}.ipynb") + "&reset"))
                 except Exception:
                     page.screenshot(path=str(Path(tempfile.gettempdir()) / "bench_widgets_failed.png"))
                     raise

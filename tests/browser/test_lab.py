@@ -7,61 +7,29 @@ Chromium is Debian's (`make test` installs it); Playwright drives it and never d
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, sync_playwright
 
+from symphony_kernel.labserver import jupyterlab
+
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Base URL (with token) of a JupyterLab serving a copy of notebooks/."""
+    """URL (``{notebook}`` to fill) of a JupyterLab serving a copy of notebooks/."""
     root = tmp_path_factory.mktemp("lab")
     shutil.copytree(ROOT / "notebooks", root / "notebooks")
-    port, token = free_port(), "symphony-browser-test"
-    log = (root / "lab.log").open("w")
-    server = subprocess.Popen(
-        [
-            sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root",
-            f"--port={port}", "--ip=127.0.0.1", f"--ServerApp.token={token}",
-            f"--ServerApp.root_dir={root / 'notebooks'}",
-            f"--LabApp.workspaces_dir={root / 'workspaces'}",  # no tabs restored from other runs
-        ],
-        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "SYMPHONY_STORE": ":memory:"},
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2)
-                break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError(f"JupyterLab did not start: {(root / 'lab.log').read_text()[-2000:]}") from None
-                time.sleep(0.5)
-        yield f"{base}/lab/tree/{{notebook}}?token={token}"
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        log.close()
+    with jupyterlab(root / "notebooks") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
