@@ -160,7 +160,7 @@ def artifacts_table(pit: Pit, tag: str | None = None, stale: bool = False, limit
     """
     frame = pit.artifacts.to_pandas()
     if len(frame):
-        decisions = {d["id"]: d for d in pit.cleanup(dry_run=True).decisions}
+        decisions = {d["id"]: d for d in pit.stale.verdicts()}
         frame["value"] = frame["id"].map(lambda i: round(decisions[i]["value"], 3) if i in decisions else float("nan"))
         frame["action"] = frame["id"].map(lambda i: decisions[i]["action"] if i in decisions else "")
         if tag is not None:

@@ -175,6 +175,7 @@ def test_pools_runs_dag_and_artifacts_as_tables(loaded: Any) -> None:
     assert f'title="{full}"' in shown._repr_html_()
     assert full not in repr(shown)
     assert len(magic(loaded, "artifacts --stale")) == 0  # the default policy keeps fresh results
+    assert "stale.cleanup" not in {e.kind for e in loaded.user_ns["pit"].poll_events()}  # scores send no event
 
 
 def test_run_async_returns_a_task(loaded: Any) -> None:

@@ -263,4 +263,6 @@ def test_artifact_browser_previews_and_draws_lineage() -> None:
     later = pit.artifacts.put(b"stored later")
     eventually(lambda: browser.rows[0]["id"] == later)
     assert "<img" not in ArtifactBrowser(Pit())._repr_mimebundle_()[0]["text/html"]
+    # Showing value scores sends no event: the user's stream holds only what they did.
+    assert {e.kind for e in pit.poll_events()} <= {"pit.opened", "artifact.stored"}
     browser.close()

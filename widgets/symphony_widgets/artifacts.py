@@ -26,7 +26,7 @@ _preview.maxstring, _preview.maxother, _preview.maxlist, _preview.maxdict, _prev
 
 def artifact_rows(pit: Pit, limit: int = MAX_ROWS) -> list[dict[str, Any]]:
     """The newest ``limit`` artifacts: id, size, type, tags, producer, time, value score and what
-    the stale policy would do (from a dry run of the cleanup: it touches nothing).
+    the stale policy would do (``pit.stale.verdicts()``: nothing done, no event).
 
     >>> pit = Pit()
     >>> _ = pit.artifacts.put(b"x", tags=["raw"])
@@ -34,7 +34,7 @@ def artifact_rows(pit: Pit, limit: int = MAX_ROWS) -> list[dict[str, Any]]:
     [(1, ['raw'], 'keep')]
     """
     metas = sorted(pit.artifacts.list(), key=lambda m: m.created_at, reverse=True)[:limit]
-    decisions = {d["id"]: d for d in pit.cleanup(dry_run=True).decisions} if metas else {}
+    decisions = {d["id"]: d for d in pit.stale.verdicts()} if metas else {}
     rows = []
     for m in metas:
         d = decisions.get(m.id, {})

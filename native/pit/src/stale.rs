@@ -565,6 +565,13 @@ impl Pit {
     pub fn cleanup(&self, policy: &StalePolicy, dry_run: bool) -> Result<CleanupReport> {
         cleanup(self, policy, dry_run)
     }
+
+    /// What `policy` would decide for each artifact now, and why: a cleanup's verdicts without
+    /// the cleanup, and without an event (a view that shows value scores reads these).
+    pub fn verdicts(&self, policy: &StalePolicy) -> Result<Vec<Verdict>> {
+        policy.validate()?;
+        Ok(evaluate(self, policy, crate::now()))
+    }
 }
 
 #[cfg(test)]

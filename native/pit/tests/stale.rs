@@ -306,3 +306,46 @@ fn a_version_2_store_gains_the_archive_column() {
     assert!(pit.artifacts.metadata(&id).unwrap().archived.is_some());
     assert_eq!(pit.artifacts.get(&id).unwrap().bytes(), b"from v2");
 }
+
+#[test]
+fn verdicts_are_a_dry_runs_decisions_without_its_event() {
+    let pit = Pit::open(PitConfig::in_memory()).unwrap();
+    put(&pit, "old", &[]);
+    put(&pit, "kept", &["gold"]);
+    settle();
+    let keep_gold_drop_old = policy(vec![
+        Rule::KeepTagged {
+            tags: vec!["gold".into()],
+        },
+        Rule::MaxAge {
+            seconds: 0.001,
+            action: Action::Delete,
+        },
+    ]);
+    pit.events.poll(usize::MAX);
+    let verdicts = pit.verdicts(&keep_gold_drop_old).unwrap();
+    assert!(
+        pit.events.poll(usize::MAX).is_empty(),
+        "verdicts send no event"
+    );
+    let report = pit.cleanup(&keep_gold_drop_old, true).unwrap();
+    let actions = |vs: &[symphony_pit::stale::Verdict]| {
+        let mut a: Vec<(ArtifactId, Action)> = vs.iter().map(|v| (v.id, v.action)).collect();
+        a.sort_by_key(|(id, _)| id.to_hex());
+        a
+    };
+    assert_eq!(actions(&verdicts), actions(&report.verdicts));
+    assert_eq!(
+        verdicts
+            .iter()
+            .filter(|v| v.action == Action::Delete)
+            .count(),
+        1
+    );
+    assert!(pit
+        .verdicts(&policy(vec![Rule::MaxAge {
+            seconds: -1.0,
+            action: Action::Delete
+        }]))
+        .is_err());
+}

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use symphony_pit::events::{Event, Field};
+use symphony_pit::stale::Verdict;
 use symphony_pit::{Durability, Pit, PitConfig, StalePolicy};
 
 use crate::arbitration::PyArbiter;
@@ -192,30 +193,17 @@ impl PyPit {
         out.set_item("models_released", report.models_released)?;
         out.set_item("memo_forgotten", report.memo_forgotten)?;
         out.set_item("duration", report.duration)?;
-        let rows = PyList::empty(py);
-        for v in &report.verdicts {
-            let row = PyDict::new(py);
-            row.set_item("id", v.id.to_hex())?;
-            row.set_item("action", v.action.as_str())?;
-            row.set_item("reason", &v.reason)?;
-            row.set_item("value", v.value)?;
-            row.set_item("size", v.size)?;
-            row.set_item("age", v.age)?;
-            row.set_item("idle", v.idle)?;
-            row.set_item("access_count", v.access_count)?;
-            row.set_item("tags", &v.tags)?;
-            row.set_item("pinned", v.pinned)?;
-            row.set_item("archived", v.archived)?;
-            row.set_item("recency", v.parts.recency)?;
-            row.set_item("frequency", v.parts.frequency)?;
-            row.set_item("success", v.parts.success)?;
-            row.set_item("tagged", v.parts.tags)?;
-            row.set_item("size_score", v.parts.size)?;
-            row.set_item("lineage", v.parts.lineage)?;
-            rows.append(row)?;
-        }
-        out.set_item("verdicts", rows)?;
+        out.set_item("verdicts", verdict_rows(py, &report.verdicts)?)?;
         Ok(out)
+    }
+
+    /// What a policy (JSON) would decide for each artifact now: a cleanup's verdict rows, with
+    /// nothing done and no event.
+    fn _verdicts<'py>(&self, py: Python<'py>, policy: &str) -> PyResult<Bound<'py, PyList>> {
+        let policy = StalePolicy::from_json(policy).or_raise(py)?;
+        let pit = self.inner.clone();
+        let verdicts = run(py, move || pit.verdicts(&policy))?;
+        verdict_rows(py, &verdicts)
     }
 
     /// The default Stale Manager policy, as JSON.
@@ -391,4 +379,31 @@ impl PyEvent {
             data.join(" ")
         )
     }
+}
+
+/// Verdicts as the rows `CleanupReport.decisions` holds.
+fn verdict_rows<'py>(py: Python<'py>, verdicts: &[Verdict]) -> PyResult<Bound<'py, PyList>> {
+    let rows = PyList::empty(py);
+    for v in verdicts {
+        let row = PyDict::new(py);
+        row.set_item("id", v.id.to_hex())?;
+        row.set_item("action", v.action.as_str())?;
+        row.set_item("reason", &v.reason)?;
+        row.set_item("value", v.value)?;
+        row.set_item("size", v.size)?;
+        row.set_item("age", v.age)?;
+        row.set_item("idle", v.idle)?;
+        row.set_item("access_count", v.access_count)?;
+        row.set_item("tags", &v.tags)?;
+        row.set_item("pinned", v.pinned)?;
+        row.set_item("archived", v.archived)?;
+        row.set_item("recency", v.parts.recency)?;
+        row.set_item("frequency", v.parts.frequency)?;
+        row.set_item("success", v.parts.success)?;
+        row.set_item("tagged", v.parts.tags)?;
+        row.set_item("size_score", v.parts.size)?;
+        row.set_item("lineage", v.parts.lineage)?;
+        rows.append(row)?;
+    }
+    Ok(rows)
 }

@@ -533,6 +533,9 @@ class Pit:
         """Run the Stale Manager with a policy given as JSON (what `symphony_pit.StalePolicy`
         writes): returns the summary and one row per artifact (the engine behind `Pit.cleanup`).
         """
+    def _verdicts(self, policy: str) -> list[dict[str, Any]]:
+        """What a policy (JSON) would decide for each artifact now, with nothing done and no
+        event."""
     @staticmethod
     def _default_stale_policy() -> str:
         """The default Stale Manager policy, as JSON."""

@@ -288,6 +288,23 @@ class StaleManager:
         self.history.append(report)
         return report
 
+    def verdicts(self, policy: StalePolicy | None = None) -> list[dict[str, Any]]:
+        """What ``policy`` (default `self.policy`) would decide for each artifact now — action,
+        reason, value score and its parts — with nothing done and no event sent: for views and
+        tables that show value scores. ``cleanup(dry_run=True)`` is the same decision reported
+        as a cleanup (with its ``stale.cleanup`` event).
+
+        >>> from symphony_pit import Pit
+        >>> pit = Pit()
+        >>> _ = pit.artifacts.put(b"x")
+        >>> [v["action"] for v in pit.stale.verdicts()]
+        ['keep']
+        """
+        chosen = policy or self.policy
+        if not isinstance(chosen, StalePolicy):
+            raise ValidationError(f"policy must be a StalePolicy, got {type(chosen).__name__}")
+        return self._pit._native._verdicts(chosen.to_json())
+
     def release_idle(self, ttl: float | None = None, pools: list[str] | None = None) -> int:
         """Cool warm models idle for ``ttl`` seconds or more (default the policy's
         ``idle_model_ttl``) in ``pools`` (default all) without examining artifacts: the cheap
