@@ -5,6 +5,7 @@ from __future__ import annotations
 import operator
 import os
 import textwrap
+import weakref
 from collections.abc import Iterable
 from typing import Any
 
@@ -99,6 +100,10 @@ class FunctionQuestEnv(gym.Env[Observation, np.int64]):
         self._last_action: int | None = None  # for render()
         self._needs_reset = True
         self.physics = PitPhysics(pit, prefix=f"quest-{id(self):x}") if pit is not None else None
+        if self.physics is not None:
+            # An environment dropped without close() still ends its episode's run and frees its
+            # pools (the finalizer holds the physics, not the environment).
+            weakref.finalize(self, self.physics.close)
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None

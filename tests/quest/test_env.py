@@ -18,7 +18,7 @@ from function_quest import (
     evaluate,
     generate,
 )
-from symphony_pit import Pit, ValidationError
+from symphony_pit import Pit, QuestLevel, ValidationError
 
 
 def test_gymnasium_and_sb3_checkers_pass() -> None:
@@ -203,7 +203,7 @@ def test_each_call_is_a_live_node_and_idle_models_are_released() -> None:
         done = terminated or truncated
         node = f"{step:03d} {level.calls[action]['label']}"
         # There as soon as the call happened (a plan may wait out a busy pool with a failing call).
-        assert pit.dags.state(run, node) == ("succeeded" if info["outcome"] == "succeeded" else "failed")
+        assert pit.dags.state(run, node) == ("succeeded" if info["outcome"] == "succeeded" else "skipped")
         held = sum(1 for _ in physics._holds)
         models = sum(p["models"] for p in physics.pools())
         assert models == held  # released models were cooled by the Stale Manager, not left warm
@@ -237,3 +237,57 @@ def test_the_env_says_what_it_is() -> None:
     card = env._repr_html_()
     assert "The Locked Study" in card
     assert "<code>has_key</code>" in card
+
+
+def test_a_won_episode_completes_its_run_even_after_a_failed_call() -> None:
+    pit = Pit()
+    level = campaign([1])[0]
+    env = FunctionQuestEnv(level=level, pit=pit)
+    env.reset(seed=0)
+    assert env.physics is not None
+    run = env.physics.run_id
+    assert run is not None
+    wrong = next(k for k in range(len(level)) if k not in level.plan_actions[:1])
+    _, _, _, _, info = env.step(wrong)
+    assert info["outcome"] == "failed"
+    for action in level.plan_actions:
+        *_, info = env.step(action)
+    assert info["won"]
+    assert pit.dags.status(run) == "completed"
+    failed_call = next(r for r in pit.dags.nodes(run) if r["node"].startswith("001 "))
+    assert failed_call["state"] == "skipped"
+    assert failed_call["error"] == info_message(level, wrong)
+    env.close()
+
+
+def info_message(level: QuestLevel, action: int) -> str:
+    return str(level.calls[action]["fails"])
+
+
+def test_a_lost_episode_fails_and_one_never_played_is_cancelled() -> None:
+    import gc
+
+    pit = Pit()
+    level = campaign([1])[0]
+    env = FunctionQuestEnv(level=level, pit=pit)
+    env.reset(seed=0)
+    assert env.physics is not None
+    unplayed = env.physics.run_id
+    assert unplayed is not None
+    env.reset(seed=1)  # reset again before any call
+    assert pit.dags.status(unplayed) == "cancelled"
+    lost = env.physics.run_id
+    assert lost is not None
+    wrong = next(k for k in range(len(level)) if k not in level.plan_actions[:1])
+    done = False
+    while not done:
+        _, _, terminated, truncated, _ = env.step(wrong)
+        done = terminated or truncated
+    assert pit.dags.status(lost) == "failed"
+    env.reset(seed=2)
+    dropped = env.physics.run_id
+    assert dropped is not None
+    del env  # never closed
+    gc.collect()
+    assert pit.dags.status(dropped) == "cancelled"
+    assert not [p for p in pit.pools.pools() if p["name"].startswith("quest-")]
