@@ -158,6 +158,23 @@ class FunctionQuestVectorEnv(VectorEnv[Observation, np.ndarray, np.ndarray]):
             "level": self._out(self._levels),
         }
 
+    def reset_done(self) -> int:
+        """Start the next episode now in every environment whose episode ended (SB3's reset
+        semantics: `function_quest.sb3`); the next ``step`` then steps them with their actions.
+        Returns how many were reset."""
+        o = self._obs
+        count = self._batch.reset_done(
+            o["facts"],
+            o["goal"],
+            o["preconditions"],
+            o["effects"],
+            o["costs"],
+            o["resources"],
+            o["progress"],
+            self._levels,
+        )
+        return int(count)
+
     def action_masks(self) -> np.ndarray:
         """``num_envs × 64`` bools: True for each environment's real calls."""
         self._batch.action_masks(self._masks)

@@ -291,3 +291,48 @@ def test_a_lost_episode_fails_and_one_never_played_is_cancelled() -> None:
     gc.collect()
     assert pit.dags.status(dropped) == "cancelled"
     assert not [p for p in pit.pools.pools() if p["name"].startswith("quest-")]
+
+
+def test_the_sb3_vec_env_resets_on_the_same_step_and_loses_no_transition() -> None:
+    from function_quest.sb3 import FunctionQuestSB3VecEnv
+
+    level = campaign([1])[0]
+    vec = FunctionQuestSB3VecEnv(num_envs=1, level=level.id)
+    single = FunctionQuestEnv(level=level)
+    vec.seed(0)
+    first = vec.reset()
+    single_obs, _ = single.reset(seed=0)
+    assert all(np.array_equal(first[k][0], single_obs[k]) for k in first)
+    rng = np.random.default_rng(3)
+    episodes = 0
+    for _ in range(200):
+        action = int(rng.integers(len(level)))
+        vec.step_async(np.array([action]))
+        obs, rewards, dones, infos = vec.step_wait()
+        expected, reward, terminated, truncated, _ = single.step(action)
+        assert rewards[0] == pytest.approx(reward)  # every transition is a real one
+        assert dones[0] == (terminated or truncated)
+        if dones[0]:
+            episodes += 1
+            ended = infos[0]["terminal_observation"]
+            assert all(np.array_equal(ended[k], expected[k]) for k in ended)
+            assert infos[0]["TimeLimit.truncated"] == (truncated and not terminated)
+            expected, _ = single.reset()
+        assert all(np.array_equal(obs[k][0], expected[k]) for k in obs)  # the new episode, at once
+    assert episodes > 5
+    assert vec.action_masks().shape == (1, 64)
+    assert vec.env_method("action_masks")[0].shape == (64,)
+    with pytest.raises(ValidationError, match="seed"):
+        vec.seed(-1)
+
+
+def test_maskable_ppo_trains_on_the_sb3_vec_env_as_it_is() -> None:
+    from function_quest.sb3 import FunctionQuestSB3VecEnv
+    from sb3_contrib import MaskablePPO
+    from stable_baselines3.common.vec_env import VecEnv
+
+    vec = FunctionQuestSB3VecEnv(num_envs=8, band=2)
+    assert isinstance(vec, VecEnv)
+    model = MaskablePPO("MultiInputPolicy", vec, n_steps=32, batch_size=64, n_epochs=1, seed=0, device="cpu")
+    model.learn(total_timesteps=512)
+    assert model.num_timesteps >= 512

@@ -695,6 +695,36 @@ impl PyQuestBatch {
         let batch = &mut self.inner;
         run(py, move || batch.step(actions, &mut obs, &mut out))
     }
+    /// Start the next episode now in every environment whose episode ended (SB3's semantics;
+    /// the next `step` then steps them with their actions). Writes their first observations
+    /// and levels; returns how many were reset.
+    #[pyo3(signature = (facts, goal, preconditions, effects, costs, resources, progress, levels))]
+    #[allow(clippy::too_many_arguments)]
+    fn reset_done(
+        &mut self,
+        py: Python<'_>,
+        mut facts: ObsArg<'_, i8>,
+        mut goal: ObsArg<'_, i8>,
+        mut preconditions: ObsArg<'_, i8>,
+        mut effects: ObsArg<'_, i8>,
+        mut costs: ObsArg<'_, f32>,
+        mut resources: ObsArg<'_, f32>,
+        mut progress: ObsArg<'_, f32>,
+        mut levels: ObsArg<'_, u32>,
+    ) -> PyResult<usize> {
+        let mut obs = obs_buffers(
+            py,
+            &mut facts,
+            &mut goal,
+            &mut preconditions,
+            &mut effects,
+            &mut costs,
+            &mut resources,
+            &mut progress,
+        )?;
+        let levels = slice(py, "levels", &mut levels)?;
+        self.inner.reset_done(&mut obs, levels).or_raise(py)
+    }
     /// Write every environment's action mask (`num_envs × 64` bools).
     fn action_masks(&self, py: Python<'_>, mut out: ObsArg<'_, bool>) -> PyResult<()> {
         let out = slice(py, "masks", &mut out)?;

@@ -537,6 +537,28 @@ impl QuestBatch {
         Ok(())
     }
 
+    /// Start the next episode now in every environment whose episode has ended (instead of on
+    /// the next step, which then steps them with their actions): SB3's reset semantics. Writes
+    /// their first observations and levels; returns how many were reset.
+    pub fn reset_done(
+        &mut self,
+        obs: &mut ObsBuffers<'_>,
+        levels_out: &mut [u32],
+    ) -> Result<usize> {
+        let n = self.len();
+        obs.check(n)?;
+        check_len("levels", levels_out.len(), n)?;
+        let mut count = 0;
+        for (i, level) in levels_out.iter_mut().enumerate() {
+            if self.episodes[i].done {
+                self.reset_one(i, obs);
+                *level = self.episodes[i].level as u32;
+                count += 1;
+            }
+        }
+        Ok(count)
+    }
+
     /// Action masks of every environment (`n × OBS_CALLS`).
     pub fn action_masks(&self, out: &mut [bool]) -> Result<()> {
         check_len("masks", out.len(), self.len() * OBS_CALLS)?;

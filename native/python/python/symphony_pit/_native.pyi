@@ -736,6 +736,19 @@ class QuestBatch:
         scores (the episode's score so far), levels and outcomes (0 reset, 1 succeeded,
         2 failed, 3 resource exhausted). A bad action refuses the whole batch, changing nothing.
         """
+    def reset_done(
+        self,
+        facts: npt.NDArray[np.int8],
+        goal: npt.NDArray[np.int8],
+        preconditions: npt.NDArray[np.int8],
+        effects: npt.NDArray[np.int8],
+        costs: npt.NDArray[np.float32],
+        resources: npt.NDArray[np.float32],
+        progress: npt.NDArray[np.float32],
+        levels: npt.NDArray[np.uint32],
+    ) -> int:
+        """Start the next episode now in every environment whose episode ended (SB3's
+        semantics); writes their first observations and levels, returns how many."""
     def action_masks(self, out: npt.NDArray[np.bool_]) -> None:
         """Write every environment's action mask (`num_envs × 64` bools)."""
 
