@@ -336,3 +336,33 @@ def test_maskable_ppo_trains_on_the_sb3_vec_env_as_it_is() -> None:
     model = MaskablePPO("MultiInputPolicy", vec, n_steps=32, batch_size=64, n_epochs=1, seed=0, device="cpu")
     model.learn(total_timesteps=512)
     assert model.num_timesteps >= 512
+
+
+def test_the_solver_plans_from_any_state_and_names_every_optimal_first_call() -> None:
+    rng = np.random.default_rng(11)
+    for level in campaign(range(1, 11)):
+        env = FunctionQuestEnv(level=level)
+        env.reset(seed=0)
+        taken = [int(rng.integers(len(level))) for _ in range(3)]  # wander off the optimal path
+        for action in taken:
+            env.step(action)
+        plan = env.game.solve()
+        if plan is None:
+            assert env.game.optimal_actions() == []
+            continue
+        firsts = env.game.optimal_actions()
+        assert not plan or plan[0] in firsts
+        for action in firsts:  # each one starts a plan one call shorter
+            probe = FunctionQuestEnv(level=level)
+            probe.reset(seed=0)
+            for past in taken:
+                probe.step(past)
+            *_, info = probe.step(action)
+            rest = probe.game.solve()
+            assert info["won"] or (rest is not None and len(rest) == len(plan) - 1)
+        won = False
+        for action in plan:  # the plan replays to a win in exactly its length
+            *_, info = env.step(action)
+            won = info["won"]
+        assert won
+        assert env.game.solve() == []

@@ -14,7 +14,10 @@ use pyo3::types::{PyDict, PyList, PyString};
 use symphony_pit::PitError;
 use symphony_quest::engine::{ObsBuffers, StepBuffers, CALL_FEATURES};
 use symphony_quest::score::tier;
-use symphony_quest::{CompiledLevel, Episode, Level, QuestBatch, Score, OBS_CALLS, OBS_FACTS};
+use symphony_quest::{
+    optimal_first_calls, solve_from, CompiledLevel, Episode, Level, QuestBatch, Score,
+    SolverBudget, OBS_CALLS, OBS_FACTS,
+};
 
 use crate::errors::{run, validation, OrRaise};
 use crate::html::render;
@@ -560,6 +563,25 @@ impl PyQuestGame {
     #[getter]
     fn won(&self) -> bool {
         self.episode.stats.won
+    }
+    /// A shortest plan (call indices) from the state now — facts, held resources and steps
+    /// taken — that wins within the level's `max_steps`; `[]` once the goal holds, `None` when
+    /// it can no longer be reached. Under the solver's budget (1 s, 256 MiB, 2 M states): past
+    /// it, `ValidationError`.
+    fn solve(&self, py: Python<'_>) -> PyResult<Option<Vec<usize>>> {
+        let (level, state) = (self.level.clone(), self.episode.state.clone());
+        run(py, move || {
+            solve_from(&level.level, &state, SolverBudget::default())
+        })
+    }
+    /// Every call that starts a shortest winning plan from the state now (several when plans
+    /// tie: the labels for imitating the solver), in call order; `[]` when the goal holds or
+    /// can no longer be reached. One solver budget covers all the searches.
+    fn optimal_actions(&self, py: Python<'_>) -> PyResult<Vec<usize>> {
+        let (level, state) = (self.level.clone(), self.episode.state.clone());
+        run(py, move || {
+            optimal_first_calls(&level.level, &state, SolverBudget::default())
+        })
     }
     /// Failed and resource-exhausted calls so far.
     #[getter]

@@ -15,4 +15,6 @@ pub use engine::{CompiledLevel, Episode, QuestBatch, Visibility, OBS_CALLS, OBS_
 pub use level::{Bits, Cost, GroundedCall, Level, QuestPool, MAX_CALLS, MAX_FACTS};
 pub use score::{EpisodeStats, Par, Score};
 pub use sim::{Outcome, QuestState};
-pub use solver::{check_solvable, solve, solve_within, SolverBudget};
+pub use solver::{
+    check_solvable, optimal_first_calls, solve, solve_from, solve_within, SolverBudget,
+};

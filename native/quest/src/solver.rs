@@ -77,6 +77,20 @@ pub fn solve(level: &Level) -> Result<Option<Vec<usize>>> {
 
 /// [`solve`] under an explicit budget.
 pub fn solve_within(level: &Level, budget: SolverBudget) -> Result<Option<Vec<usize>>> {
+    solve_from(level, &QuestState::new(level), budget)
+}
+
+/// The shortest plan from `start` (any state of an episode: its facts, held resources and step)
+/// that wins within the level's `max_steps`; `Some(vec![])` when the goal already holds, `None`
+/// when no plan reaches it in the steps left.
+pub fn solve_from(
+    level: &Level,
+    start: &QuestState,
+    budget: SolverBudget,
+) -> Result<Option<Vec<usize>>> {
+    if start.facts & level.goal == level.goal {
+        return Ok(Some(Vec::new()));
+    }
     let started = std::time::Instant::now();
     let mut bytes = 0usize;
     let give_up = |what: String| {
@@ -89,7 +103,7 @@ pub fn solve_within(level: &Level, budget: SolverBudget) -> Result<Option<Vec<us
             budget.max_bytes >> 20
         ))
     };
-    let start = QuestState::new(level);
+    let start = start.clone();
     let mut seen = HashSet::from([start.key()]);
     // Each node: state and the index of its parent move in `moves`.
     let mut moves: Vec<(usize, Option<usize>)> = Vec::new();
@@ -145,4 +159,41 @@ pub fn solve_within(level: &Level, budget: SolverBudget) -> Result<Option<Vec<us
         }
     }
     Ok(None)
+}
+
+/// Every call that begins a shortest winning plan from `state` — several when plans tie, which
+/// one plan hides (the labels imitation learning needs) — in call order; empty when the goal
+/// holds already or can no longer be reached. All searches together share `budget`.
+pub fn optimal_first_calls(
+    level: &Level,
+    state: &QuestState,
+    budget: SolverBudget,
+) -> Result<Vec<usize>> {
+    let started = std::time::Instant::now();
+    let left = |budget: SolverBudget| SolverBudget {
+        max_seconds: (budget.max_seconds - started.elapsed().as_secs_f64()).max(0.0),
+        ..budget
+    };
+    let Some(best) = solve_from(level, state, budget)? else {
+        return Ok(Vec::new());
+    };
+    if best.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut firsts = Vec::new();
+    for action in 0..level.calls.len() {
+        let mut next = state.clone();
+        let outcome = next.step(level, action)?;
+        let rest = if outcome.won {
+            Some(0)
+        } else if next.step >= level.max_steps {
+            None
+        } else {
+            solve_from(level, &next, left(budget))?.map(|plan| plan.len())
+        };
+        if rest == Some(best.len() - 1) {
+            firsts.push(action);
+        }
+    }
+    Ok(firsts)
 }

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use symphony_pit::PitError;
 use symphony_quest::engine::{ObsBuffers, StepBuffers, CALL_FEATURES};
 use symphony_quest::{
-    solve, CompiledLevel, Episode, Level, QuestBatch, QuestState, OBS_CALLS, OBS_FACTS,
+    optimal_first_calls, solve, solve_from, CompiledLevel, Episode, Level, QuestBatch, QuestState,
+    SolverBudget, OBS_CALLS, OBS_FACTS,
 };
 
 /// The example of `shared/function-quest-format.md`, verbatim.
@@ -330,6 +331,62 @@ proptest! {
             let outcomes: Vec<bool> = plan.iter().map(|&a| state.step(&level, a).unwrap().won).collect();
             prop_assert_eq!(outcomes.last(), Some(&true));
             prop_assert!(outcomes[..outcomes.len() - 1].iter().all(|w| !w));
+        }
+    }
+}
+
+/// The length of the shortest winning sequence of at most `depth` calls from `state`.
+fn brute_from(level: &Level, state: &QuestState, depth: u32) -> Option<usize> {
+    if depth == 0 {
+        return None;
+    }
+    (0..level.calls.len())
+        .filter_map(|a| {
+            let mut next = state.clone();
+            if next.step(level, a).unwrap().won {
+                Some(1)
+            } else {
+                brute_from(level, &next, depth - 1).map(|n| n + 1)
+            }
+        })
+        .min()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+    /// From any state an episode can reach, the solver's plan is as short as brute force finds,
+    /// and its first calls are exactly every call that starts a shortest plan.
+    #[test]
+    fn from_any_state_every_optimal_first_call(text in random_level(), prefix in proptest::collection::vec(0usize..8, 0..4)) {
+        let level = load(&text).unwrap();
+        prop_assume!(level.goal & !level.initial != 0);
+        let mut state = QuestState::new(&level);
+        for a in prefix {
+            if state.step(&level, a % level.calls.len()).unwrap().won {
+                return Ok(());
+            }
+        }
+        let left = level.max_steps.saturating_sub(state.step);
+        let best = brute_from(&level, &state, left);
+        let plan = solve_from(&level, &state, SolverBudget::default()).unwrap();
+        prop_assert_eq!(plan.as_ref().map(Vec::len), best);
+        let expected: Vec<usize> = match best {
+            None => Vec::new(),
+            Some(b) => (0..level.calls.len())
+                .filter(|&a| {
+                    let mut next = state.clone();
+                    if next.step(&level, a).unwrap().won {
+                        b == 1
+                    } else {
+                        brute_from(&level, &next, left - 1).map(|n| n + 1) == Some(b)
+                    }
+                })
+                .collect(),
+        };
+        let firsts = optimal_first_calls(&level, &state, SolverBudget::default()).unwrap();
+        prop_assert_eq!(&firsts, &expected);
+        if let Some(plan) = plan {
+            prop_assert!(firsts.contains(&plan[0]));
         }
     }
 }

@@ -684,6 +684,12 @@ class QuestGame:
     @property
     def failures(self) -> tuple[int, int]:
         """Failed and resource-exhausted calls so far."""
+    def solve(self) -> list[int] | None:
+        """A shortest plan (call indices) from the state now that wins within the level's
+        ``max_steps``; ``[]`` once the goal holds, ``None`` when it can no longer be reached."""
+    def optimal_actions(self) -> list[int]:
+        """Every call that starts a shortest winning plan from the state now (several when
+        plans tie), in call order; ``[]`` when the goal holds or cannot be reached."""
     @property
     def resource_use(self) -> float: ...
     @property
