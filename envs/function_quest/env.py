@@ -152,6 +152,13 @@ class FunctionQuestEnv(gym.Env[Observation, np.int64]):
         """True for the level's calls, False for padding slots."""
         return self._mask.copy()
 
+    def valid_action_masks(self) -> np.ndarray:
+        """True for the calls worth making now: those that would succeed and change the facts;
+        when there is none, those that would change them but wait for a busy pool (calling one
+        lets a step pass: how to wait for resources); when there is none either, every call.
+        Never all False, so a masked policy always has a move."""
+        return np.array(self._game.valid_mask(), dtype=bool)
+
     @property
     def game(self) -> QuestGame:
         """The engine's episode (facts, score breakdown, holds)."""

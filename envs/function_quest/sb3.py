@@ -33,7 +33,9 @@ from function_quest.vector import FunctionQuestVectorEnv
 class FunctionQuestSB3VecEnv(VecEnv):
     """``num_envs`` Function Quest episodes for stable-baselines3, stepped by the native engine.
 
-    Levels come as for ``FunctionQuestEnv`` (``level=``, ``band=`` or ``levels=``). ``infos[i]``
+    Levels come as for ``FunctionQuestEnv`` (``level=``, ``band=`` or ``levels=``); ``masks``
+    chooses what ``action_masks()`` allows: every real call, or the calls worth making now
+    (``"valid"``: see ``FunctionQuestEnv.valid_action_masks``). ``infos[i]``
     carries ``score``, ``outcome`` and ``level`` of the step, and on an episode's last step
     ``terminal_observation`` and ``TimeLimit.truncated`` (as SB3's own wrappers write them).
     """
@@ -44,7 +46,13 @@ class FunctionQuestSB3VecEnv(VecEnv):
         level: LevelSource | None = None,
         band: int | None = None,
         levels: str | os.PathLike[str] | Iterable[LevelSource] | None = None,
+        masks: str = "calls",
     ) -> None:
+        if masks not in ("calls", "valid"):
+            raise ValidationError(
+                f"masks must be 'calls' (every real call) or 'valid' (calls worth making), got {masks!r}"
+            )
+        self.masks = masks
         self.venv = FunctionQuestVectorEnv(num_envs, level=level, band=band, levels=levels, copy=False)
         super().__init__(num_envs, observation_space(), spaces.Discrete(MAX_CALLS))
         self._actions = np.zeros(num_envs, np.int64)
@@ -81,8 +89,9 @@ class FunctionQuestSB3VecEnv(VecEnv):
         return _copy(obs), rewards.copy(), dones.copy(), infos
 
     def action_masks(self) -> np.ndarray:
-        """``num_envs × 64`` bools: True for each environment's real calls (sb3-contrib)."""
-        return self.venv.action_masks()
+        """``num_envs × 64`` bools for sb3-contrib: each environment's real calls
+        (``masks="calls"``), or only those worth making now (``masks="valid"``)."""
+        return self.venv.valid_action_masks() if self.masks == "valid" else self.venv.action_masks()
 
     def close(self) -> None:
         self.venv.close()

@@ -180,6 +180,12 @@ class FunctionQuestVectorEnv(VectorEnv[Observation, np.ndarray, np.ndarray]):
         self._batch.action_masks(self._masks)
         return self._masks.copy()
 
+    def valid_action_masks(self) -> np.ndarray:
+        """``num_envs × 64`` bools: each environment's calls worth making now (see
+        `FunctionQuestEnv.valid_action_masks`)."""
+        self._batch.valid_masks(self._masks)
+        return self._masks.copy()
+
     def tiers(self, scores: np.ndarray) -> list[str]:
         """Tier names of the given scores."""
         return [quest_tier(float(s)) for s in scores]

@@ -366,3 +366,30 @@ def test_the_solver_plans_from_any_state_and_names_every_optimal_first_call() ->
             won = info["won"]
         assert won
         assert env.game.solve() == []
+
+
+def test_valid_masks_agree_single_vector_and_sb3_and_never_leave_no_move() -> None:
+    from function_quest.sb3 import FunctionQuestSB3VecEnv
+
+    level = campaign([1])[0]
+    env = FunctionQuestEnv(level=level)
+    env.reset(seed=0)
+    assert env.valid_action_masks()[: len(level)].tolist() == [True, False, False, False]  # the desk first
+    vec = FunctionQuestVectorEnv(num_envs=16, band=6)
+    vec.reset(seed=0)
+    sb3 = FunctionQuestSB3VecEnv(num_envs=16, band=6, masks="valid")
+    sb3.seed(0)
+    sb3.reset()
+    rng = np.random.default_rng(5)
+    for _ in range(100):
+        masks = vec.valid_action_masks()
+        assert masks.any(axis=1).all()  # always a move
+        assert not (masks & ~vec.action_masks()).any()  # never a padding slot
+        assert np.array_equal(masks, sb3.action_masks())
+        actions = np.array([rng.choice(np.flatnonzero(m)) for m in masks])
+        vec.step(actions)
+        vec.reset_done()  # as the SB3 adapter does, so the two stay in step
+        sb3.step_async(actions)
+        sb3.step_wait()
+    with pytest.raises(ValidationError, match="masks must be"):
+        FunctionQuestSB3VecEnv(num_envs=1, band=1, masks="everything")

@@ -574,6 +574,14 @@ impl PyQuestGame {
             solve_from(&level.level, &state, SolverBudget::default())
         })
     }
+    /// The calls worth making now, one bool per slot of the action space (64): those that would
+    /// succeed and change the facts; else those that would change them but wait for a busy
+    /// pool (calling one lets a step pass: how to wait for resources); else every call.
+    fn valid_mask(&self) -> Vec<bool> {
+        let mut mask = vec![false; OBS_CALLS];
+        self.episode.state.valid_mask(&self.level.level, &mut mask);
+        mask
+    }
     /// Every call that starts a shortest winning plan from the state now (several when plans
     /// tie: the labels for imitating the solver), in call order; `[]` when the goal holds or
     /// can no longer be reached. One solver budget covers all the searches.
@@ -746,6 +754,12 @@ impl PyQuestBatch {
         )?;
         let levels = slice(py, "levels", &mut levels)?;
         self.inner.reset_done(&mut obs, levels).or_raise(py)
+    }
+    /// Write every environment's valid-action mask (`num_envs × 64` bools; see
+    /// `QuestGame.valid_mask`).
+    fn valid_masks(&self, py: Python<'_>, mut out: ObsArg<'_, bool>) -> PyResult<()> {
+        let out = slice(py, "masks", &mut out)?;
+        self.inner.valid_masks(out).or_raise(py)
     }
     /// Write every environment's action mask (`num_envs × 64` bools).
     fn action_masks(&self, py: Python<'_>, mut out: ObsArg<'_, bool>) -> PyResult<()> {

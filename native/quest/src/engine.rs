@@ -559,6 +559,15 @@ impl QuestBatch {
         Ok(count)
     }
 
+    /// Valid-action masks of every environment (`n × OBS_CALLS`): [`QuestState::valid_mask`].
+    pub fn valid_masks(&self, out: &mut [bool]) -> Result<()> {
+        check_len("masks", out.len(), self.len() * OBS_CALLS)?;
+        for (ep, row) in self.episodes.iter().zip(out.chunks_mut(OBS_CALLS)) {
+            ep.state.valid_mask(&self.levels[ep.level].level, row);
+        }
+        Ok(())
+    }
+
     /// Action masks of every environment (`n × OBS_CALLS`).
     pub fn action_masks(&self, out: &mut [bool]) -> Result<()> {
         check_len("masks", out.len(), self.len() * OBS_CALLS)?;

@@ -80,20 +80,9 @@ impl QuestState {
         })?;
         let now = self.step;
         self.holds.retain(|h| h.until > now);
-        self.step += 1;
         let preconditions = call.requires & !self.facts == 0 && call.forbids & self.facts == 0;
-        let fits = match call.cost.pool {
-            None => true,
-            Some(p) => {
-                let used = self.used(p);
-                level.pools[p]
-                    .limits
-                    .iter()
-                    .zip(used)
-                    .zip(call.cost.amounts)
-                    .all(|((limit, u), a)| limit.is_none_or(|l| u + a <= l))
-            }
-        };
+        let fits = self.fits(level, action); // before the step count moves on
+        self.step += 1;
         let (succeeded, exhausted, mut message) = if !preconditions {
             (false, false, call.fails.clone())
         } else if !fits {
@@ -135,6 +124,64 @@ impl QuestState {
             message,
             won: false,
             truncated: self.step >= level.max_steps,
+        }
+    }
+
+    /// Whether call `action`'s cost fits its pool beside what is held (holds that have run out by
+    /// now count as released, as `step` releases them first).
+    fn fits(&self, level: &Level, action: usize) -> bool {
+        let cost = &level.calls[action].cost;
+        let Some(p) = cost.pool else {
+            return true;
+        };
+        let mut used = [0; 3];
+        for h in self
+            .holds
+            .iter()
+            .filter(|h| h.pool == p && h.until > self.step)
+        {
+            for (u, a) in used.iter_mut().zip(h.amounts) {
+                *u += a;
+            }
+        }
+        level.pools[p]
+            .limits
+            .iter()
+            .zip(used)
+            .zip(cost.amounts)
+            .all(|((limit, u), a)| limit.is_none_or(|l| u + a <= l))
+    }
+
+    /// Whether call `action` would change the facts if it took effect now (preconditions and
+    /// capacity aside), as `step` applies it: `removes`, then `adds`.
+    pub fn would_change(&self, level: &Level, action: usize) -> bool {
+        let call = &level.calls[action];
+        (self.facts & !call.removes) | call.adds != self.facts
+    }
+
+    /// The calls worth making now, as a mask over `out` (slots past the level's calls false):
+    /// those that would succeed and change the facts; if there is none, those that would change
+    /// them but wait for a busy pool (calling one lets a step pass: the way to wait for
+    /// resources); if there is none either, every call (a dead end: nothing helps). Never all
+    /// false, so a masked policy always has a move.
+    pub fn valid_mask(&self, level: &Level, out: &mut [bool]) {
+        let n = level.calls.len();
+        let changes = |a: usize| self.preconditions_hold(level, a) && self.would_change(level, a);
+        let mut any = false;
+        for (a, m) in out.iter_mut().enumerate() {
+            *m = a < n && changes(a) && self.fits(level, a);
+            any |= *m;
+        }
+        if !any {
+            for (a, m) in out.iter_mut().enumerate() {
+                *m = a < n && changes(a);
+                any |= *m;
+            }
+        }
+        if !any {
+            for (a, m) in out.iter_mut().enumerate() {
+                *m = a < n;
+            }
         }
     }
 

@@ -391,6 +391,54 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+    /// The valid mask is exactly the calls that would succeed and change the facts (found by
+    /// making each on a copy), else those that would change them but wait for capacity, else
+    /// every call; never all false; padding slots never.
+    #[test]
+    fn the_valid_mask_is_what_stepping_a_copy_says(text in random_level(), prefix in proptest::collection::vec(0usize..8, 0..4)) {
+        let level = load(&text).unwrap();
+        let mut state = QuestState::new(&level);
+        for a in prefix {
+            state.step(&level, a % level.calls.len()).unwrap();
+        }
+        let n = level.calls.len();
+        let mut mask = [false; OBS_CALLS];
+        state.valid_mask(&level, &mut mask);
+        let tried: Vec<(bool, bool)> = (0..n)
+            .map(|a| {
+                let mut next = state.clone();
+                let outcome = next.step(&level, a).unwrap();
+                (outcome.succeeded && next.facts != state.facts, outcome.exhausted && state.would_change(&level, a))
+            })
+            .collect();
+        let useful: Vec<bool> = tried.iter().map(|t| t.0).collect();
+        let waiting: Vec<bool> = tried.iter().map(|t| t.1).collect();
+        let expected: Vec<bool> = if useful.contains(&true) {
+            useful
+        } else if waiting.contains(&true) {
+            waiting
+        } else {
+            vec![true; n]
+        };
+        prop_assert_eq!(&mask[..n], &expected[..]);
+        prop_assert!(mask[n..].iter().all(|m| !m));
+    }
+}
+
+#[test]
+fn the_valid_mask_of_the_locked_study_follows_the_story() {
+    let level = load(LOCKED_STUDY).unwrap();
+    let mut state = QuestState::new(&level);
+    let mut mask = [false; OBS_CALLS];
+    state.valid_mask(&level, &mut mask);
+    assert_eq!(&mask[..4], &[true, false, false, false]); // only the desk helps at first
+    state.step(&level, 0).unwrap();
+    state.valid_mask(&level, &mut mask);
+    assert_eq!(&mask[..4], &[false, true, true, false]); // then either door's lock
+}
+
 /// Owned buffers for a batch of `n` environments.
 struct Buffers {
     facts: Vec<i8>,

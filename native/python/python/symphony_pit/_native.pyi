@@ -687,6 +687,10 @@ class QuestGame:
     def solve(self) -> list[int] | None:
         """A shortest plan (call indices) from the state now that wins within the level's
         ``max_steps``; ``[]`` once the goal holds, ``None`` when it can no longer be reached."""
+    def valid_mask(self) -> list[bool]:
+        """The calls worth making now, one bool per slot of the action space (64): those that
+        would succeed and change the facts; else those that would change them but wait for a
+        busy pool (how to wait for resources); else every call. Never all false."""
     def optimal_actions(self) -> list[int]:
         """Every call that starts a shortest winning plan from the state now (several when
         plans tie), in call order; ``[]`` when the goal holds or cannot be reached."""
@@ -755,6 +759,9 @@ class QuestBatch:
     ) -> int:
         """Start the next episode now in every environment whose episode ended (SB3's
         semantics); writes their first observations and levels, returns how many."""
+    def valid_masks(self, out: npt.NDArray[np.bool_]) -> None:
+        """Write every environment's valid-action mask (``num_envs × 64``; see
+        `QuestGame.valid_mask`)."""
     def action_masks(self, out: npt.NDArray[np.bool_]) -> None:
         """Write every environment's action mask (`num_envs × 64` bools)."""
 
