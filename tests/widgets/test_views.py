@@ -266,3 +266,20 @@ def test_artifact_browser_previews_and_draws_lineage() -> None:
     # Showing value scores sends no event: the user's stream holds only what they did.
     assert {e.kind for e in pit.poll_events()} <= {"pit.opened", "artifact.stored"}
     browser.close()
+
+
+def test_a_feed_stops_when_its_pit_closes_or_goes() -> None:
+    import gc
+    import weakref
+
+    pit = Pit()
+    feed = feed_for(pit)
+    pit.close()
+    eventually(lambda: feed._thread is not None and not feed._thread.is_alive())
+    other = Pit()
+    gone = feed_for(other)
+    ref = weakref.ref(other)
+    del other
+    gc.collect()
+    assert ref() is None  # the feed did not keep it alive
+    eventually(lambda: gone._thread is not None and not gone._thread.is_alive())

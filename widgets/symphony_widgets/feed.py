@@ -44,7 +44,8 @@ class EventFeed:
     """
 
     def __init__(self, pit: Pit, capacity: int = HISTORY_EVENTS) -> None:
-        self._pit = pit
+        # Weak: a feed must not keep a Pit alive (its views hold it while they are shown).
+        self._pit = weakref.ref(pit)
         self._events: deque[Event] = deque(maxlen=capacity)
         self._last_seq = 0
         self._listeners: list[Listener] = []
@@ -61,7 +62,8 @@ class EventFeed:
     @property
     def stopped(self) -> bool:
         """Whether the pump was stopped (or its Pit closed)."""
-        return self._stopped.is_set() or self._pit.closed
+        pit = self._pit()
+        return self._stopped.is_set() or pit is None or pit.closed
 
     def stop(self) -> None:
         """Stop the pump and wait for it."""
@@ -72,9 +74,10 @@ class EventFeed:
     def catch_up(self) -> int:
         """Read what is new now (the pump does this on its own); returns how many were new."""
         with self._lock:
-            if self._pit.closed:
+            pit = self._pit()
+            if pit is None or pit.closed:
                 return 0
-            new = self._pit.read_events(self._last_seq, 100_000)
+            new = pit.read_events(self._last_seq, 100_000)
             if not new:
                 return 0
             self._last_seq = new[-1].seq
@@ -107,6 +110,8 @@ class EventFeed:
 
     def _pump(self) -> None:
         while not self._stopped.wait(PUMP_INTERVAL_S):
+            if self.stopped:
+                return  # the Pit closed or is gone: nothing more will come
             try:
                 self.catch_up()
             except Exception:  # the Pit closed under it, say: the next tick tells
