@@ -91,18 +91,7 @@ class FunctionQuestVectorEnv(VectorEnv[Observation, np.ndarray, np.ndarray]):
     ) -> tuple[Observation, dict[str, Any]]:
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
             raise ValidationError(f"seed must be a non-negative integer, got {seed!r}")
-        o = self._obs
-        self._batch.reset(
-            seed,
-            o["facts"],
-            o["goal"],
-            o["preconditions"],
-            o["effects"],
-            o["costs"],
-            o["resources"],
-            o["progress"],
-            self._levels,
-        )
+        self._batch.reset(seed, *self._obs_buffers(), self._levels)
         self._outcomes[:] = 0
         self._scores[:] = 0.0
         return self._out(self._obs), self._info()
@@ -119,16 +108,9 @@ class FunctionQuestVectorEnv(VectorEnv[Observation, np.ndarray, np.ndarray]):
                 f"actions[{bad}] = {actions[bad]} is out of range: actions are call slots 0..{MAX_CALLS}"
             )
         self._actions[:] = actions
-        o = self._obs
         self._batch.step(
             self._actions,
-            o["facts"],
-            o["goal"],
-            o["preconditions"],
-            o["effects"],
-            o["costs"],
-            o["resources"],
-            o["progress"],
+            *self._obs_buffers(),
             self._rewards,
             self._terminated,
             self._truncated,
@@ -143,6 +125,14 @@ class FunctionQuestVectorEnv(VectorEnv[Observation, np.ndarray, np.ndarray]):
             self._out(self._truncated),
             self._info(),
         )
+
+    def _obs_buffers(
+        self,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The engine's observation buffers, in the order its calls take them (facts, goal,
+        preconditions, effects, costs, resources, progress)."""
+        o = self._obs
+        return (o["facts"], o["goal"], o["preconditions"], o["effects"], o["costs"], o["resources"], o["progress"])
 
     def _out(self, value: Any) -> Any:
         if not self.copy:
@@ -162,18 +152,7 @@ class FunctionQuestVectorEnv(VectorEnv[Observation, np.ndarray, np.ndarray]):
         """Start the next episode now in every environment whose episode ended (SB3's reset
         semantics: `function_quest.sb3`); the next ``step`` then steps them with their actions.
         Returns how many were reset."""
-        o = self._obs
-        count = self._batch.reset_done(
-            o["facts"],
-            o["goal"],
-            o["preconditions"],
-            o["effects"],
-            o["costs"],
-            o["resources"],
-            o["progress"],
-            self._levels,
-        )
-        return int(count)
+        return int(self._batch.reset_done(*self._obs_buffers(), self._levels))
 
     def action_masks(self) -> np.ndarray:
         """``num_envs × 64`` bools: True for each environment's real calls."""
