@@ -3,7 +3,7 @@
 Gymnasium's vector environment auto-resets on the *next* step (that step's action is ignored);
 SB3 expects the reset on the *same* step, the last observation of the ended episode in
 ``infos[i]["terminal_observation"]``. This adapter steps the native batch, then starts the next
-episode at once in every environment that ended (one native call, ``QuestBatch.reset_done``), so
+episode at once in every environment that ended (one native call, ``QuestBatch.reset(only_done=True)``), so
 no transition is wasted and none is faked. ``action_masks()`` is what sb3-contrib's
 ``MaskablePPO`` asks for.
 

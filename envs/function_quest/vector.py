@@ -152,7 +152,7 @@ class FunctionQuestVectorEnv(VectorEnv[Observation, np.ndarray, np.ndarray]):
         """Start the next episode now in every environment whose episode ended (SB3's reset
         semantics: `function_quest.sb3`); the next ``step`` then steps them with their actions.
         Returns how many were reset."""
-        return int(self._batch.reset_done(*self._obs_buffers(), self._levels))
+        return self._batch.reset(None, *self._obs_buffers(), self._levels, only_done=True)
 
     def action_masks(self) -> np.ndarray:
         """``num_envs × 64`` bools: True for each environment's real calls."""

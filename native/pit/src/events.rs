@@ -473,6 +473,42 @@ impl Ring {
         }
     }
 
+    /// The `n` events from the `skip`-th kept one on, oldest first. With `take` the events behind
+    /// `Other` markers are moved out (the caller then drops the `n` from the front, as a poll
+    /// does); without, they are copied and the log stays as it is.
+    fn events(&mut self, skip: usize, n: usize, take: bool) -> Vec<Event> {
+        debug_assert!(!take || skip == 0, "only the front can be taken");
+        let (mut chunk, mut k) = (0, self.head);
+        let mut left = skip;
+        while left > 0 {
+            let here = self.chunks[chunk].records.len() - k;
+            if left < here {
+                k += left;
+                left = 0;
+            } else {
+                left -= here;
+                (chunk, k) = (chunk + 1, 0);
+            }
+        }
+        let mut seq = self.first_seq() + skip as u64;
+        let mut events = Vec::with_capacity(n);
+        while events.len() < n {
+            if k == self.chunks[chunk].records.len() {
+                (chunk, k) = (chunk + 1, 0);
+                continue;
+            }
+            let record = self.chunks[chunk].records[k];
+            events.push(if take {
+                self.event(chunk, record, seq)
+            } else {
+                self.event_copy(chunk, record, seq)
+            });
+            k += 1;
+            seq += 1;
+        }
+        events
+    }
+
     /// The event `record` of `chunk` stands for, numbered `seq`.
     fn event(&mut self, chunk: usize, record: Record, seq: u64) -> Event {
         if let Record::Other = record {
@@ -657,20 +693,7 @@ impl EventLog {
     pub fn poll(&self, max: usize) -> Vec<Event> {
         let mut ring = self.inner.lock();
         let n = max.min(ring.len);
-        let mut seq = ring.first_seq();
-        let mut events = Vec::with_capacity(n);
-        let (mut chunk, mut k) = (0, ring.head);
-        while events.len() < n {
-            if k == ring.chunks[chunk].records.len() {
-                (chunk, k) = (chunk + 1, 0);
-                continue;
-            }
-            let record = ring.chunks[chunk].records[k];
-            let event = ring.event(chunk, record, seq);
-            events.push(event);
-            k += 1;
-            seq += 1;
-        }
+        let events = ring.events(0, n, true);
         ring.drop_front(n);
         ring.trim();
         events
@@ -681,39 +704,14 @@ impl EventLog {
     /// pump) keeps the last number it saw and asks again. Events the log dropped or a poll took
     /// meanwhile are not there to read.
     pub fn read_after(&self, after: u64, max: usize) -> Vec<Event> {
-        let ring = self.inner.lock();
+        let mut ring = self.inner.lock();
         let first = ring.first_seq();
-        let start = after.saturating_add(1).max(first);
-        let skip = (start - first) as usize;
+        let skip = (after.saturating_add(1).max(first) - first) as usize;
         if skip >= ring.len {
             return Vec::new();
         }
         let n = max.min(ring.len - skip);
-        let (mut chunk, mut k) = (0, ring.head);
-        let mut left = skip;
-        while left > 0 {
-            let here = ring.chunks[chunk].records.len() - k;
-            if left < here {
-                k += left;
-                left = 0;
-            } else {
-                left -= here;
-                (chunk, k) = (chunk + 1, 0);
-            }
-        }
-        let mut events = Vec::with_capacity(n);
-        let mut seq = start;
-        while events.len() < n {
-            if k == ring.chunks[chunk].records.len() {
-                (chunk, k) = (chunk + 1, 0);
-                continue;
-            }
-            let record = ring.chunks[chunk].records[k];
-            events.push(ring.event_copy(chunk, record, seq));
-            k += 1;
-            seq += 1;
-        }
-        events
+        ring.events(skip, n, false)
     }
 
     pub fn pending(&self) -> usize {

@@ -648,9 +648,11 @@ impl PyQuestBatch {
     fn __len__(&self) -> usize {
         self.inner.len()
     }
-    /// Reset every environment (with a seed, environment `i` draws levels from `seed + i`);
-    /// write observations and the level index of each environment.
-    #[pyo3(signature = (seed, facts, goal, preconditions, effects, costs, resources, progress, levels))]
+    /// Reset every environment (with a seed, environment `i` draws levels from `seed + i`), or
+    /// with `only_done` just those whose episode ended (SB3's semantics: the next `step` then
+    /// steps them with their actions); write their observations and level indices. Returns how
+    /// many were reset.
+    #[pyo3(signature = (seed, facts, goal, preconditions, effects, costs, resources, progress, levels, only_done=false))]
     #[allow(clippy::too_many_arguments)]
     fn reset(
         &mut self,
@@ -664,7 +666,8 @@ impl PyQuestBatch {
         mut resources: ObsArg<'_, f32>,
         mut progress: ObsArg<'_, f32>,
         mut levels: ObsArg<'_, u32>,
-    ) -> PyResult<()> {
+        only_done: bool,
+    ) -> PyResult<usize> {
         let mut obs = obs_buffers(
             py,
             &mut facts,
@@ -677,7 +680,12 @@ impl PyQuestBatch {
         )?;
         let levels = slice(py, "levels", &mut levels)?;
         let batch = &mut self.inner;
-        run(py, move || batch.reset(seed, &mut obs, levels))
+        if only_done {
+            return batch.reset_done(&mut obs, levels).or_raise(py);
+        }
+        let n = batch.len();
+        run(py, move || batch.reset(seed, &mut obs, levels))?;
+        Ok(n)
     }
     /// Step every environment. Outputs: observations, then rewards, terminated, truncated,
     /// scores (the episode's score so far), levels and outcomes (0 reset, 1 succeeded,
@@ -724,36 +732,6 @@ impl PyQuestBatch {
         };
         let batch = &mut self.inner;
         run(py, move || batch.step(actions, &mut obs, &mut out))
-    }
-    /// Start the next episode now in every environment whose episode ended (SB3's semantics;
-    /// the next `step` then steps them with their actions). Writes their first observations
-    /// and levels; returns how many were reset.
-    #[pyo3(signature = (facts, goal, preconditions, effects, costs, resources, progress, levels))]
-    #[allow(clippy::too_many_arguments)]
-    fn reset_done(
-        &mut self,
-        py: Python<'_>,
-        mut facts: ObsArg<'_, i8>,
-        mut goal: ObsArg<'_, i8>,
-        mut preconditions: ObsArg<'_, i8>,
-        mut effects: ObsArg<'_, i8>,
-        mut costs: ObsArg<'_, f32>,
-        mut resources: ObsArg<'_, f32>,
-        mut progress: ObsArg<'_, f32>,
-        mut levels: ObsArg<'_, u32>,
-    ) -> PyResult<usize> {
-        let mut obs = obs_buffers(
-            py,
-            &mut facts,
-            &mut goal,
-            &mut preconditions,
-            &mut effects,
-            &mut costs,
-            &mut resources,
-            &mut progress,
-        )?;
-        let levels = slice(py, "levels", &mut levels)?;
-        self.inner.reset_done(&mut obs, levels).or_raise(py)
     }
     /// Write every environment's valid-action mask (`num_envs × 64` bools; see
     /// `QuestGame.valid_mask`).

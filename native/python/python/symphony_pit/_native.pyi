@@ -721,9 +721,12 @@ class QuestBatch:
         resources: _F32,
         progress: _F32,
         levels: npt.NDArray[np.uint32],
-    ) -> None:
-        """Reset every environment (with a seed, environment `i` draws levels from `seed + i`);
-        write observations and the level index of each environment.
+        only_done: bool = False,
+    ) -> int:
+        """Reset every environment (with a seed, environment `i` draws levels from `seed + i`),
+        or with ``only_done`` just those whose episode ended (SB3's semantics: the next ``step``
+        then steps them with their actions); write their observations and level indices.
+        Returns how many were reset.
         """
     def step(
         self,
@@ -746,19 +749,6 @@ class QuestBatch:
         scores (the episode's score so far), levels and outcomes (0 reset, 1 succeeded,
         2 failed, 3 resource exhausted). A bad action refuses the whole batch, changing nothing.
         """
-    def reset_done(
-        self,
-        facts: npt.NDArray[np.int8],
-        goal: npt.NDArray[np.int8],
-        preconditions: npt.NDArray[np.int8],
-        effects: npt.NDArray[np.int8],
-        costs: npt.NDArray[np.float32],
-        resources: npt.NDArray[np.float32],
-        progress: npt.NDArray[np.float32],
-        levels: npt.NDArray[np.uint32],
-    ) -> int:
-        """Start the next episode now in every environment whose episode ended (SB3's
-        semantics); writes their first observations and levels, returns how many."""
     def valid_masks(self, out: npt.NDArray[np.bool_]) -> None:
         """Write every environment's valid-action mask (``num_envs × 64``; see
         `QuestGame.valid_mask`)."""
