@@ -114,11 +114,7 @@ class _Card:
 def load_ipython_extension(ipython: Any) -> None:
     """Open the session (once), expose its Pit as ``pit``, register ``%symphony``, show the card
     the first time it is loaded from a cell."""
-    from symphony_kernel.magics import SymphonyMagics
-
-    sess = open_session()
-    ipython.push({"pit": sess.pit})
-    ipython.register_magics(SymphonyMagics)
+    sess = _attach(ipython)
     _quiet_repeat_loads(ipython)
     if not sess.shown_card and _in_cell(ipython):
         sess.shown_card = True
@@ -136,11 +132,17 @@ def start_in_kernel() -> None:
     ipython = get_ipython()
     if ipython is None:
         raise RuntimeError("start_in_kernel runs inside an IPython kernel")
-    sess = open_session()
-    ipython.push({"pit": sess.pit})
+    _attach(ipython)
+
+
+def _attach(ipython: Any) -> _session.Session:
+    """Open the session (once), put its Pit in the namespace as ``pit`` and register the magics."""
     from symphony_kernel.magics import SymphonyMagics
 
+    sess = open_session()
+    ipython.push({"pit": sess.pit})
     ipython.register_magics(SymphonyMagics)
+    return sess
 
 
 def unload_ipython_extension(ipython: Any) -> None:

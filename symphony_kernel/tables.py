@@ -9,24 +9,31 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-import json
 import re
 from collections.abc import Iterable
 from typing import Any
 
 import pandas as pd
 from symphony_pit import Event, Pit
+from symphony_widgets.artifacts import artifact_rows
+from symphony_widgets.events import event_row
+from symphony_widgets.pools import pools_snapshot
 
 #: Characters of an id a table shows (the full id is in the cell's tooltip and in ``.frame``).
 SHORT_ID = 12
 
 
-def local_times(seconds: Iterable[float | None]) -> pd.Series:
-    """Epoch seconds as local, timezone-naive datetimes (``NaT`` where there is none)."""
-    values = [float("nan") if s is None else s for s in seconds]
-    stamps = pd.to_datetime(pd.Series(values, dtype="float64"), unit="s", utc=True)
+def local_times(times: Iterable[Any]) -> pd.Series:
+    """Epoch seconds, or naive UTC datetimes (as ``to_pandas`` gives them), as local,
+    timezone-naive datetimes to the millisecond (``NaT`` where there is none)."""
+    values = times if isinstance(times, pd.Series) else pd.Series(list(times), dtype="float64")
+    if pd.api.types.is_datetime64_any_dtype(values):
+        stamps = values.dt.tz_localize("UTC")
+    else:
+        stamps = pd.to_datetime(values.astype("float64"), unit="s", utc=True)
     tz = dt.datetime.now().astimezone().tzinfo
-    return stamps.dt.tz_convert(tz).dt.tz_localize(None).dt.floor("ms")
+    local: pd.Series = stamps.dt.tz_convert(tz).dt.tz_localize(None).dt.floor("ms")
+    return local
 
 
 class Table:
@@ -86,49 +93,34 @@ def _id_cell(value: Any) -> str:
     return f'<code title="{html.escape(value)}">{html.escape(_short(value))}</code>'
 
 
-def _amount(value: float | None) -> str:
-    if value is None:
-        return "∞"
-    return f"{value:g}"
-
-
 def pools_table(pit: Pit) -> Table:
-    """Each pool's capacity, use and models, one row per pool and dimension in use.
+    """Each pool's capacity, use and models, one row per pool and dimension in use (the rows
+    `PoolView` draws as bars).
 
     >>> pit = Pit()
     >>> pit.pools.add_pool("cpu", cpu=4)
     >>> pools_table(pit).frame[["pool", "dimension", "capacity"]].to_dict("records")
     [{'pool': 'cpu', 'dimension': 'cpu', 'capacity': '4'}]
     """
+    unlimited: list[dict[str, Any]] = [{"dimension": "(unlimited)", "capacity": None, "used": 0.0, "leased": 0.0}]
     rows = []
-    for pool in pit.pools.pools():
-        capacity, used, reserved = pool["capacity"], pool["used"], pool["reserved"]
-        for dimension, limit in capacity.items():
-            if limit is None and not used.get(dimension):
-                continue  # an unlimited dimension nobody uses says nothing
-            held = used.get(dimension) or 0.0
+    for pool in pools_snapshot(pit):
+        for d in pool["dimensions"] or unlimited:
+            limit, held = d["capacity"], d["used"]
             rows.append(
                 {
                     "pool": pool["name"],
-                    "dimension": dimension,
-                    "capacity": _amount(limit),
+                    "dimension": d["dimension"],
+                    "capacity": "∞" if limit is None else f"{limit:g}",
                     "used": held,
-                    "leased": reserved.get(dimension) or 0.0,
+                    "leased": d["leased"],
                     "use": f"{held / limit:.0%}" if limit else "",
                     "models": pool["models"],
                     "allocated": pool["allocated"],
                 }
             )
-        if not any(r["pool"] == pool["name"] for r in rows):
-            rows.append({"pool": pool["name"], "dimension": "(unlimited)", "capacity": "∞", "used": 0.0,
-                         "leased": 0.0, "use": "", "models": pool["models"], "allocated": pool["allocated"]})  # fmt: skip
     columns = ["pool", "dimension", "capacity", "used", "leased", "use", "models", "allocated"]
     return Table(pd.DataFrame(rows, columns=columns), caption="pools")
-
-
-def models_table(pit: Pit) -> Table:
-    """The live model instances and their lifecycle states."""
-    return Table(pit.pools.to_pandas(), caption="models")
 
 
 def runs_table(pit: Pit, limit: int = 50) -> Table:
@@ -137,16 +129,9 @@ def runs_table(pit: Pit, limit: int = 50) -> Table:
     if len(frame):
         frame = frame.sort_values("created_at").tail(limit)
         frame["seconds"] = (frame["finished_at"] - frame["created_at"]).dt.total_seconds()
-        frame["created_at"] = _as_local(frame["created_at"])
-        frame["finished_at"] = _as_local(frame["finished_at"])
+        frame["created_at"] = local_times(frame["created_at"])
+        frame["finished_at"] = local_times(frame["finished_at"])
     return Table(frame.reset_index(drop=True), caption="runs")
-
-
-def _as_local(column: pd.Series) -> pd.Series:
-    """Naive UTC datetimes (as ``to_pandas`` gives them) as local ones."""
-    tz = dt.datetime.now().astimezone().tzinfo
-    local: pd.Series = column.dt.tz_localize("UTC").dt.tz_convert(tz).dt.tz_localize(None).dt.floor("ms")
-    return local
 
 
 def artifacts_table(pit: Pit, tag: str | None = None, stale: bool = False, limit: int = 200) -> Table:
@@ -158,20 +143,15 @@ def artifacts_table(pit: Pit, tag: str | None = None, stale: bool = False, limit
     >>> artifacts_table(pit, tag="raw").frame[["size", "tags", "action"]].to_dict("records")
     [{'size': 1, 'tags': 'raw', 'action': 'keep'}]
     """
-    frame = pit.artifacts.to_pandas()
+    rows = artifact_rows(pit, limit=None)
+    if tag is not None:
+        rows = [r for r in rows if tag in r["tags"]]
+    if stale:
+        rows = [r for r in rows if r["action"] in ("archive", "delete")]
+    frame = pd.DataFrame(rows[:limit])
     if len(frame):
-        decisions = {d["id"]: d for d in pit.stale.verdicts()}
-        frame["value"] = frame["id"].map(lambda i: round(decisions[i]["value"], 3) if i in decisions else float("nan"))
-        frame["action"] = frame["id"].map(lambda i: decisions[i]["action"] if i in decisions else "")
-        if tag is not None:
-            frame = frame[frame["tags"].map(lambda tags: tag in tags)]
-        if stale:
-            frame = frame[frame["action"].isin(["archive", "delete"])]
-        frame = frame.sort_values("created_at", ascending=False).head(limit)
-        frame["created_at"] = _as_local(frame["created_at"])
+        frame["created_at"] = local_times(frame["created_at"])
         frame["tags"] = frame["tags"].map(lambda tags: ", ".join(tags))
-        frame["producer"] = frame["producer"].map(lambda p: "/".join(p) if p else "")
-        frame["inputs"] = frame["inputs"].map(len)
     columns = ["id", "size", "content_type", "tags", "producer", "inputs", "value", "action", "created_at", "pinned"]
     frame = frame.reindex(columns=columns).reset_index(drop=True)
     what = "artifacts" + (f" tagged {tag!r}" if tag else "") + (" the stale policy would clean up" if stale else "")
@@ -180,18 +160,9 @@ def artifacts_table(pit: Pit, tag: str | None = None, stale: bool = False, limit
 
 def events_table(events: list[Event]) -> Table:
     """Events as rows: sequence number, local time, component, kind, subject, data (whole)."""
-    rows = [
-        {
-            "seq": e.seq,
-            "component": e.component,
-            "kind": e.kind,
-            "subject": e.subject,
-            "data": json.dumps(e.data, default=str, ensure_ascii=False) if e.data else "",
-        }
-        for e in events
-    ]
-    frame = pd.DataFrame(rows, columns=["seq", "component", "kind", "subject", "data"])
-    frame.insert(1, "time", local_times(e.time for e in events))
+    columns = ["seq", "time", "component", "kind", "subject", "data"]
+    frame = pd.DataFrame([event_row(e) for e in events], columns=columns)
+    frame["time"] = local_times(frame["time"])
     return Table(frame, ids=("subject",), caption="events")
 
 

@@ -71,13 +71,13 @@ function render({ model, el }) {
   function drawRows() {
     const needle = box.value.toLowerCase();
     const rows = (model.get("rows") || []).filter((r) => !needle ||
-      `${r.id} ${r.content_type} ${r.tags.join(" ")} ${r.producer}`.toLowerCase().includes(needle));
+      `${r.id} ${r.content_type} ${r.tags.join(" ")} ${r.producer || r.created_by}`.toLowerCase().includes(needle));
     count.textContent = `${rows.length} artifact(s)`;
     const selected = model.get("selected");
     scroller.innerHTML = `<table><tr><th>id</th><th>size</th><th>type</th><th>tags</th><th>producer</th><th>value</th><th>policy</th></tr>` +
       rows.map((r) => `<tr class="artifact" data-id="${escape(r.id)}" style="cursor:pointer;${r.id === selected ? "background:#ede7f6" : ""}">` +
         `<td><code title="${escape(r.id)}">${escape(r.id.slice(0, 12))}…</code></td><td>${r.size}</td><td>${escape(r.content_type || "")}</td>` +
-        `<td>${escape(r.tags.join(", "))}</td><td>${escape(r.producer)}</td><td>${r.value}</td><td>${escape(r.action)}</td></tr>`).join("") + `</table>`;
+        `<td>${escape(r.tags.join(", "))}</td><td>${escape(r.producer || r.created_by)}</td><td>${r.value}</td><td>${escape(r.action)}</td></tr>`).join("") + `</table>`;
   }
   function drawPreview() {
     const p = model.get("preview") || {};

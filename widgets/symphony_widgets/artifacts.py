@@ -7,13 +7,12 @@ import reprlib
 from pathlib import Path
 from typing import Any
 
-import anywidget
 import traitlets
 from symphony_pit import Event, Pit
 from symphony_pit.pit import default_pit
 
 from symphony_widgets.feed import feed_for
-from symphony_widgets.snapshot import with_snapshot
+from symphony_widgets.snapshot import SnapshotWidget
 
 #: Most rows the table holds (the newest artifacts).
 MAX_ROWS = 500
@@ -24,9 +23,10 @@ _preview = reprlib.Repr()
 _preview.maxstring, _preview.maxother, _preview.maxlist, _preview.maxdict, _preview.maxlevel = 400, 400, 20, 20, 4
 
 
-def artifact_rows(pit: Pit, limit: int = MAX_ROWS) -> list[dict[str, Any]]:
-    """The newest ``limit`` artifacts: id, size, type, tags, producer, time, value score and what
-    the stale policy would do (``pit.stale.verdicts()``: nothing done, no event).
+def artifact_rows(pit: Pit, limit: int | None = MAX_ROWS) -> list[dict[str, Any]]:
+    """The newest ``limit`` artifacts (``None``: all): id, size, type, tags, producer (the
+    run/node that made it, if one did), creator, time, inputs, pinned, value score and what the
+    stale policy would do (``pit.stale.verdicts()``: nothing done, no event).
 
     >>> pit = Pit()
     >>> _ = pit.artifacts.put(b"x", tags=["raw"])
@@ -44,9 +44,11 @@ def artifact_rows(pit: Pit, limit: int = MAX_ROWS) -> list[dict[str, Any]]:
                 "size": m.size,
                 "content_type": m.content_type,
                 "tags": list(m.tags),
-                "producer": "/".join(m.producer) if m.producer else (m.created_by or ""),
+                "producer": "/".join(m.producer) if m.producer else "",
+                "created_by": m.created_by or "",
                 "created_at": m.created_at,
                 "inputs": len(m.inputs),
+                "pinned": m.pinned,
                 "value": round(float(d.get("value", float("nan"))), 3),
                 "action": d.get("action", ""),
             }
@@ -54,7 +56,7 @@ def artifact_rows(pit: Pit, limit: int = MAX_ROWS) -> list[dict[str, Any]]:
     return rows
 
 
-class ArtifactBrowser(anywidget.AnyWidget):
+class ArtifactBrowser(SnapshotWidget):
     """The store's newest artifacts as a table you filter as you type (id, type, size, tags,
     producer, value score); click a row for a preview of its value and its lineage, drawn as a
     small graph of its ancestors. New artifacts appear as they are stored.
@@ -124,11 +126,8 @@ class ArtifactBrowser(anywidget.AnyWidget):
         body = "".join(
             f"<tr><td><code title='{r['id']}'>{r['id'][:12]}…</code></td><td>{r['size']}</td>"
             f"<td>{html.escape(r['content_type'] or '')}</td><td>{html.escape(', '.join(r['tags']))}</td>"
-            f"<td>{html.escape(r['producer'])}</td><td>{r['value']}</td></tr>"
+            f"<td>{html.escape(r['producer'] or r['created_by'])}</td><td>{r['value']}</td></tr>"
             for r in self.rows[:50]
         )
         head = "<tr><th>id</th><th>size</th><th>type</th><th>tags</th><th>producer</th><th>value</th></tr>"
         return f"<table style='font:12px sans-serif'>{head}{body}</table>"
-
-    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        return with_snapshot(super()._repr_mimebundle_(**kwargs), self.snapshot_html())

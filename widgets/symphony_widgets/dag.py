@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import html
-import threading
 from pathlib import Path
 from typing import Any
 
-import anywidget
 import traitlets
 from symphony_pit import Event, Pit, Workflow, WorkflowRun
 from symphony_pit.pit import default_pit
 
 from symphony_widgets.feed import feed_for
 from symphony_widgets.layout import CODE, STATES, Layout, layered, snapshot_svg
-from symphony_widgets.snapshot import with_snapshot
+from symphony_widgets.snapshot import SnapshotWidget
 
 
-class DagView(anywidget.AnyWidget):
+class DagView(SnapshotWidget):
     """A run (or the runs of a workflow) as a layered graph that follows the run as it goes.
 
     Pass a ``WorkflowRun``, a run id, or a ``Workflow`` (the view then follows each new run of
@@ -47,7 +45,6 @@ class DagView(anywidget.AnyWidget):
     def __init__(self, target: WorkflowRun | Workflow | str, pit: Pit | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._pit = pit or default_pit()
-        self._lock = threading.Lock()
         self._follow: str | None = None
         if isinstance(target, Workflow):
             nodes = target.nodes  # a fresh copy per access: taken once
@@ -87,9 +84,8 @@ class DagView(anywidget.AnyWidget):
         names = list(graph.nodes)
         if not hasattr(self, "_layout") or names != self._layout.names:
             self._set_graph(layered(names, list(graph.edges)))
-        with self._lock:
-            for row in self._pit.dags.nodes(run_id):
-                self._states[self._index[row["node"]]] = CODE[row["state"]]
+        for row in self._pit.dags.nodes(run_id):
+            self._states[self._index[row["node"]]] = CODE[row["state"]]
         self.run_id = run_id
         self.status = self._pit.dags.status(run_id)
         self.states = bytes(self._states)
@@ -137,6 +133,3 @@ class DagView(anywidget.AnyWidget):
         """The drawing now, as static HTML (what exported notebooks show)."""
         title = f"{self.run_id or self._follow or ''} ({self.status})"
         return snapshot_svg(self._layout, bytes(self._states), html.escape(title))
-
-    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        return with_snapshot(super()._repr_mimebundle_(**kwargs), self.snapshot_html())

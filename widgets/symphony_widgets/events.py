@@ -8,13 +8,12 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-import anywidget
 import traitlets
 from symphony_pit import Event, Pit
 from symphony_pit.pit import default_pit
 
 from symphony_widgets.feed import feed_for
-from symphony_widgets.snapshot import with_snapshot
+from symphony_widgets.snapshot import SnapshotWidget
 
 
 def event_row(event: Event) -> dict[str, Any]:
@@ -29,7 +28,7 @@ def event_row(event: Event) -> dict[str, Any]:
     }
 
 
-class EventLog(anywidget.AnyWidget):
+class EventLog(SnapshotWidget):
     """The newest ``rows`` events (default 200), newest first, updated as they come (at most every
     ~100 ms); type in the box to filter by component, kind, subject or data. It reads the
     stream without taking it: ``pit.poll_events()`` still returns every event.
@@ -71,9 +70,6 @@ class EventLog(anywidget.AnyWidget):
             for e in reversed(self.events[-20:])
         )
         return f"<table style='font:12px sans-serif'><tr><th>seq</th><th>component</th><th>kind</th><th>subject</th><th>data</th></tr>{rows}</table>"
-
-    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        return with_snapshot(super()._repr_mimebundle_(**kwargs), self.snapshot_html())
 
     def _on_events(self, events: list[Event]) -> None:
         self._rows.extend(event_row(e) for e in events)

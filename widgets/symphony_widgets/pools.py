@@ -6,13 +6,12 @@ import html
 from pathlib import Path
 from typing import Any
 
-import anywidget
 import traitlets
 from symphony_pit import Event, Pit
 from symphony_pit.pit import default_pit
 
 from symphony_widgets.feed import feed_for
-from symphony_widgets.snapshot import with_snapshot
+from symphony_widgets.snapshot import SnapshotWidget
 
 
 def pools_snapshot(pit: Pit) -> list[dict[str, Any]]:
@@ -46,7 +45,7 @@ def models_snapshot(pit: Pit) -> list[dict[str, Any]]:
     return [{k: m[k] for k in keep} for m in pit.pools.models()]
 
 
-class PoolView(anywidget.AnyWidget):
+class PoolView(SnapshotWidget):
     """Pools as bars (used, and the part Arbitration leased, of each dimension's capacity) and
     their models with their lifecycle states, refreshed when the Pool Manager or Arbitration
     reports a change (at most every ~100 ms).
@@ -99,6 +98,3 @@ class PoolView(anywidget.AnyWidget):
                 )
         models = ", ".join(f"{html.escape(m['name'])} ({m['state']})" for m in self.models) or "none"
         return f"<table style='font:12px sans-serif'>{''.join(rows)}</table><div style='font:12px sans-serif'>models: {models}</div>"
-
-    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        return with_snapshot(super()._repr_mimebundle_(**kwargs), self.snapshot_html())

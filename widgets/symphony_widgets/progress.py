@@ -6,18 +6,17 @@ import html
 from pathlib import Path
 from typing import Any
 
-import anywidget
 import traitlets
 from symphony_pit import Event, Pit
 
 from symphony_widgets.feed import feed_for
-from symphony_widgets.snapshot import with_snapshot
+from symphony_widgets.snapshot import SnapshotWidget
 
 #: Node states that end a node (one more done).
 ENDS = frozenset({"succeeded", "failed", "skipped", "cancelled"})
 
 
-class RunProgress(anywidget.AnyWidget):
+class RunProgress(SnapshotWidget):
     """A progress bar for the next run of workflow ``name`` on ``pit``: it takes the run's id
     from its ``run.started`` event, counts nodes as they end (from the event feed, so it moves
     while ``pit.run`` blocks the cell) and shows the run's final status. The notebook layer
@@ -74,6 +73,3 @@ class RunProgress(anywidget.AnyWidget):
             f"<div style='width:300px;height:8px;background:#eee'><div style='width:{share * 300:.0f}px;"
             f"height:8px;background:{'#e63946' if self.failed else '#2a9d8f'}'></div></div></div>"
         )
-
-    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        return with_snapshot(super()._repr_mimebundle_(**kwargs), self.snapshot_html())

@@ -8,16 +8,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-import anywidget
 import traitlets
 
-from symphony_widgets.snapshot import with_snapshot
+from symphony_widgets.snapshot import SnapshotWidget
 
 #: Policies the player's buttons can watch, by name (``function_quest.baselines``).
 POLICIES = ("greedy", "solver", "random")
 
 
-class QuestPlayer(anywidget.AnyWidget):
+class QuestPlayer(SnapshotWidget):
     """A level's story, its calls as buttons, the facts that hold, the resources in use and the
     score. A person plays by clicking calls; ``Step greedy`` / ``Step solver`` (or
     :meth:`watch`) let a policy make the next move, so you can follow what it does.
@@ -161,6 +160,3 @@ class QuestPlayer(anywidget.AnyWidget):
             f"facts: {', '.join(map(html.escape, s.get('facts', []))) or 'none'} · steps {s.get('steps')} · "
             f"score {s.get('score')}<ul>{calls}</ul></div>"
         )
-
-    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        return with_snapshot(super()._repr_mimebundle_(**kwargs), self.snapshot_html())
