@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import html
 import reprlib
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,9 @@ from symphony_widgets.snapshot import SnapshotWidget
 
 #: Most rows the table holds (the newest artifacts).
 MAX_ROWS = 500
+#: Least time between two readings of the whole store while artifacts keep coming (a reading
+#: lists and scores every artifact: with a large store, not something to do ten times a second).
+REFRESH_S = 1.0
 #: Most ancestors the lineage drawing shows.
 MAX_LINEAGE = 40
 
@@ -72,23 +77,36 @@ class ArtifactBrowser(SnapshotWidget):
     def __init__(self, pit: Pit | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._pit = pit or default_pit()
+        self._pending: threading.Timer | None = None
+        self._refreshed = 0.0
         self.refresh()
         self.observe(self._on_select, names="selected")
         self._unsubscribe = feed_for(self._pit).subscribe(self._on_events)
 
     def refresh(self) -> None:
         """Read the store's artifacts again now."""
-        self.rows = artifact_rows(self._pit)
+        self._pending = None
+        self._refreshed = time.monotonic()
+        if not self._pit.closed:
+            self.rows = artifact_rows(self._pit)
 
     def close(self) -> None:
         unsubscribe = getattr(self, "_unsubscribe", None)
         if unsubscribe is not None:
             unsubscribe()
+        pending = getattr(self, "_pending", None)
+        if pending is not None:
+            pending.cancel()
         super().close()
 
     def _on_events(self, events: list[Event]) -> None:
-        if any(e.kind == "artifact.stored" and not e.data.get("dedup") for e in events) and not self._pit.closed:
-            self.refresh()
+        stored = any(e.kind == "artifact.stored" and not e.data.get("dedup") for e in events)
+        if stored and self._pending is None:
+            # At most one reading per REFRESH_S; the last one comes after the last artifact.
+            wait = max(0.0, REFRESH_S - (time.monotonic() - self._refreshed))
+            self._pending = threading.Timer(wait, self.refresh)
+            self._pending.daemon = True
+            self._pending.start()
 
     def _on_select(self, change: dict[str, Any]) -> None:
         artifact = change["new"]
